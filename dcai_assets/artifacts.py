@@ -1,0 +1,37 @@
+"""Where validation keeps what is not a DataFrame: full GX results, partition profiles, and the
+feature-importance ranks a trained model leaves for drift alerts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+
+class ArtifactStore(dg.ConfigurableResource):
+    """A directory of JSON artifacts, one file per dataset, kind and partition."""
+
+    base_dir: str
+
+    def path(self, dataset: str, kind: str, name: str) -> Path:
+        return Path(self.base_dir) / dataset / kind / f"{name}.json"
+
+    def write(self, dataset: str, kind: str, name: str, payload: Any) -> Path:
+        path = self.path(dataset, kind, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(payload, default=str, indent=1), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def read(self, dataset: str, kind: str, name: str) -> Any | None:
+        path = self.path(dataset, kind, name)
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def feature_importance_ranks(self, dataset: str) -> dict[str, int] | None:
+        """Rank of each feature in the current champion's importance (1 = most important), if a
+        model has been trained; drift alerts name it."""
+        ranks = self.read(dataset, "model", "feature_importance_ranks")
+        return {str(k): int(v) for k, v in ranks.items()} if ranks else None

@@ -1,0 +1,72 @@
+"""Command line: ``dcai-assets schema infer <module>:<SPEC>`` regenerates a dataset's schema file."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from dcai_assets.assets.raw import load_raw_partition
+from dcai_assets.core.schema import infer_schema
+from dcai_assets.spec import DatasetSpec
+
+
+def load_spec(target: str) -> DatasetSpec:
+    """Import ``module:ATTRIBUTE`` and check that it is a DatasetSpec."""
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        raise SystemExit(f"spec {target!r}: expected <module>:<SPEC>, e.g. jobs.flights:FLIGHTS")
+    if os.getcwd() not in sys.path:  # like `python -m`: modules are found from the current directory
+        sys.path.insert(0, os.getcwd())
+    spec = getattr(importlib.import_module(module_name), attr, None)
+    if not isinstance(spec, DatasetSpec):
+        raise SystemExit(f"{target!r} is {type(spec).__name__}; expected a dcai_assets.DatasetSpec")
+    return spec
+
+
+def reference_frames(spec: DatasetSpec) -> dict[str, pd.DataFrame]:
+    """The spec's reference window, read from its callable or from its source by partition key."""
+    if spec.reference is None:
+        raise SystemExit(f"spec {spec.name!r} has no reference window; set DatasetSpec.reference")
+    if callable(spec.reference):
+        return dict(spec.reference())
+    from tqdm import tqdm
+
+    return {k: load_raw_partition(spec, k)[0] for k in tqdm(list(spec.reference), desc="reading reference")}
+
+
+def infer_command(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    frames = reference_frames(spec)
+    schema = infer_schema(frames, key=spec.key_columns, overrides=spec.schema_overrides)
+    out = Path(args.out or spec.schema_path)
+    schema.save(out)
+    print(f"wrote {out}: {len(schema.columns)} columns, {schema.note}")
+    for c in schema.columns:
+        extra = f" values={len(c.allowed_values)}" if c.allowed_values else ""
+        bounds = f" range=[{c.min:g}, {c.max:g}]" if c.min is not None and c.max is not None else ""
+        print(
+            f"  {c.name:<24} {c.dtype:<9} nulls<={c.max_null_fraction:<6g}{bounds}{extra}"
+            f" drift<={c.drift_threshold}"
+        )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dcai-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    schema = commands.add_parser("schema", help="schema as code").add_subparsers(dest="action", required=True)
+    infer = schema.add_parser("infer", help="infer the schema from the spec's reference window")
+    infer.add_argument("spec", help="<module>:<SPEC>, e.g. jobs.flights:FLIGHTS")
+    infer.add_argument("--out", help="write here instead of the spec's schema_path")
+    infer.set_defaults(func=infer_command)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

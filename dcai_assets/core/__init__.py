@@ -1,0 +1,1 @@
+"""Pure algorithms (pandas/numpy/numba). Nothing here imports dagster."""

@@ -1,0 +1,250 @@
+"""Bring a raw partition to its schema, row by row: coerce dtypes, and find the rows that break a
+row-level rule (unparseable value, null where not allowed, value outside its set or range,
+duplicate key). Nothing is dropped: failing rows go to quarantine with their reason."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from dcai_assets.core.schema import ColumnSchema, TableSchema
+
+REASON_COLUMN = "_quarantine_reason"
+ROW_COLUMN = "_row"
+
+
+@dataclass
+class ColumnProblem:
+    """Rows of one column that break one rule, with a few examples (row number, raw value)."""
+
+    column: str
+    rule: str  # "dtype", "null", "allowed_values", "range", "duplicate_key", "missing_column"
+    count: int
+    expected: str
+    examples: list[tuple[int, object]] = field(default_factory=list)
+
+
+@dataclass
+class Conformance:
+    """The outcome of conforming one partition: what passed, what is quarantined and why."""
+
+    valid: pd.DataFrame
+    quarantine: pd.DataFrame
+    coerced: pd.DataFrame  # all rows, schema columns, schema dtypes (unparseable values -> null)
+    rows_in: int
+    missing_columns: list[str]
+    extra_columns: list[str]
+    renamed_guess: dict[str, str]  # missing column -> extra column that looks like it
+    problems: list[ColumnProblem]
+    nulls: dict[str, ColumnProblem] = field(default_factory=dict)  # nulls as read, per column
+
+    @property
+    def rows_valid(self) -> int:
+        return len(self.valid)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return len(self.quarantine)
+
+
+def _examples(values: pd.Series, mask: np.ndarray, n: int = 3) -> list[tuple[int, object]]:
+    idx = np.flatnonzero(mask)[:n]
+    return [(int(values.index[i]), _plain(values.iloc[i])) for i in idx]
+
+
+def _plain(v: object) -> object:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v
+
+
+def coerce_column(values: pd.Series, column: ColumnSchema) -> tuple[pd.Series, np.ndarray]:
+    """Cast to the schema dtype; return the cast column and the mask of unparseable values."""
+    present = values.notna().to_numpy()
+    if column.dtype in ("int64", "float64"):
+        if pd.api.types.is_bool_dtype(values):
+            cast = pd.Series(np.nan, index=values.index)
+        else:
+            cast = pd.to_numeric(values, errors="coerce")
+        if column.dtype == "int64":
+            frac = np.mod(cast.to_numpy(dtype=float, na_value=np.nan), 1)
+            not_integral = np.nan_to_num(frac, nan=0.0) != 0
+            cast = cast.where(~not_integral)
+            cast = cast.astype("Int64") if cast.isna().any() else cast.astype("int64")
+        else:
+            cast = cast.astype("float64")
+    elif column.dtype == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            cast = values if getattr(values.dt, "tz", None) else values.dt.tz_localize("UTC")
+        else:
+            cast = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+    elif column.dtype == "bool":
+        if pd.api.types.is_bool_dtype(values):
+            cast = values.astype("boolean")
+        else:
+            text = values.astype("string").str.strip().str.lower()
+            cast = text.map({"true": True, "false": False, "1": True, "0": False}).astype("boolean")
+    else:
+        if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
+            # A numeric column where text was expected: keep the digits, not "1.0".
+            cast = values.astype("string").str.removesuffix(".0")
+        else:
+            cast = values.astype("string")
+        cast = cast.astype(object).where(present, None)
+    failed = present & cast.isna().to_numpy()
+    return cast, failed
+
+
+def guess_renames(missing: list[str], extra: list[str]) -> dict[str, str]:
+    """Pair each missing column with the extra column whose name resembles it most."""
+    guesses: dict[str, str] = {}
+    pool = list(extra)
+    for name in missing:
+        match = difflib.get_close_matches(name, pool, n=1, cutoff=0.5)
+        if not match:
+            match = [e for e in pool if name in e or e in name][:1]
+        if match:
+            guesses[name] = match[0]
+            pool.remove(match[0])
+    return guesses
+
+
+def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
+    """Split ``raw`` into schema-conforming rows and quarantined rows (with reasons)."""
+    n = len(raw)
+    raw = raw.reset_index(drop=True)
+    raw.index.name = ROW_COLUMN
+    missing = [c for c in schema.names if c not in raw.columns]
+    extra = [str(c) for c in raw.columns if c not in schema.names]
+    renames = guess_renames(missing, extra)
+    problems: list[ColumnProblem] = []
+    failing: list[tuple[np.ndarray, pd.Series]] = []  # (mask, reason text for failing rows)
+
+    coerced: dict[str, pd.Series] = {}
+    nulls: dict[str, ColumnProblem] = {}
+    for col in schema.columns:
+        if col.name not in raw.columns:
+            hint = f" (found `{renames[col.name]}` instead)" if col.name in renames else ""
+            problems.append(ColumnProblem(col.name, "missing_column", n, f"column `{col.name}`{hint}"))
+            reason = pd.Series(f"{col.name}: column missing{hint}", index=raw.index)
+            failing.append((np.ones(n, bool), reason))
+            coerced[col.name] = pd.Series([None] * n, index=raw.index, dtype=object)
+            continue
+        values = raw[col.name]
+        cast, bad = coerce_column(values, col)
+        coerced[col.name] = cast
+        if bad.any():
+            problems.append(
+                ColumnProblem(col.name, "dtype", int(bad.sum()), col.dtype, _examples(values, bad))
+            )
+            failing.append((bad, col.name + ": not " + _article(col.dtype) + " (" + _text(values[bad]) + ")"))
+        null = cast.isna().to_numpy() & ~bad
+        if null.any():
+            nulls[col.name] = ColumnProblem(
+                col.name, "null", int(null.sum()), "no nulls", _examples(values, null)
+            )
+        if not col.nullable and null.any():
+            problems.append(nulls[col.name])
+            failing.append((null, pd.Series(f"{col.name}: null not allowed", index=raw.index)[null]))
+        if col.allowed_values is not None:
+            allowed = {str(v) for v in col.allowed_values}
+            ok = cast.isna() | cast.astype(str).isin(allowed)
+            out = ~ok.to_numpy()
+            if out.any():
+                problems.append(
+                    ColumnProblem(
+                        col.name,
+                        "allowed_values",
+                        int(out.sum()),
+                        "one of the allowed values",
+                        _examples(cast, out),
+                    )
+                )
+                failing.append((out, col.name + ": " + _text(cast[out]) + " not in allowed values"))
+        if col.is_numeric and (col.min is not None or col.max is not None):
+            x = cast.to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                low = x < col.min if col.min is not None else np.zeros(n, bool)
+                high = x > col.max if col.max is not None else np.zeros(n, bool)
+            for mask, word, bound in ((low, "below min", col.min), (high, "above max", col.max)):
+                if mask.any():
+                    problems.append(
+                        ColumnProblem(
+                            col.name,
+                            "range",
+                            int(mask.sum()),
+                            f"{word.split()[0]} {word.split()[1]} {bound:g}",
+                            _examples(cast, mask),
+                        )
+                    )
+                    failing.append((mask, col.name + ": " + _text(cast[mask]) + f" {word} {bound:g}"))
+    frame = pd.DataFrame(coerced, index=raw.index)
+
+    keys = [k for k in schema.key if k in raw.columns]
+    if keys and len(keys) == len(schema.key):
+        dup = frame[keys].duplicated(keep="first").to_numpy()
+        if dup.any():
+            label = ", ".join(keys)
+            problems.append(
+                ColumnProblem(
+                    label,
+                    "duplicate_key",
+                    int(dup.sum()),
+                    "unique keys",
+                    _examples(frame[keys[0]], dup),
+                )
+            )
+            failing.append((dup, pd.Series(f"{label}: duplicate key", index=raw.index)[dup]))
+
+    bad_any = np.zeros(n, bool)
+    for mask, _ in failing:
+        bad_any |= mask
+    reasons = pd.Series("", index=raw.index, dtype=object)
+    for mask, text in failing:
+        sel = reasons.index[mask]
+        before = reasons.loc[sel].to_numpy(dtype=object)
+        added = text.to_numpy(dtype=object)
+        reasons.loc[sel] = np.where(before == "", added, before + "; " + added)
+
+    quarantine = _stringify(raw.loc[bad_any]).copy()
+    quarantine[REASON_COLUMN] = reasons[bad_any].astype(str)
+    valid = frame.loc[~bad_any]
+    return Conformance(
+        valid=valid,
+        quarantine=quarantine,
+        coerced=frame,
+        rows_in=n,
+        missing_columns=missing,
+        extra_columns=extra,
+        renamed_guess=renames,
+        problems=problems,
+        nulls=nulls,
+    )
+
+
+def _article(dtype: str) -> str:
+    return {
+        "int64": "an integer",
+        "float64": "a number",
+        "datetime": "a timestamp",
+        "bool": "a boolean",
+    }.get(dtype, f"a {dtype}")
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return "'" + values.astype(str) + "'"
+
+
+def _stringify(frame: pd.DataFrame) -> pd.DataFrame:
+    """Quarantined rows keep their raw values; object columns holding mixed types become text so
+    that any row can be stored as Parquet."""
+    out = frame.copy()
+    for name in out.columns:
+        if out[name].dtype == object and pd.api.types.infer_dtype(out[name], skipna=True) != "string":
+            out[name] = out[name].astype("string")
+    return out

@@ -1,0 +1,120 @@
+"""Read one partition file (CSV or Parquet) exactly as it is, or fail with an error that names
+the file, partition, line, column and what was expected."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from dcai_assets.errors import DataInputError
+
+_CHUNK = 1 << 20
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: the raw partition's data version."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A content hash of a DataFrame (values, column names and dtypes), independent of storage."""
+    h = hashlib.sha256()
+    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def find_partition_file(directory: str | Path, key: str, suffixes: tuple[str, ...]) -> Path:
+    """The one file in ``directory`` that holds partition ``key``."""
+    directory = Path(directory)
+    found = [directory / f"{key}{s}" for s in suffixes if (directory / f"{key}{s}").is_file()]
+    if not found:
+        raise DataInputError(
+            f"no file for this partition in {str(directory)!r}",
+            expected="one of " + ", ".join(f"{key}{s}" for s in suffixes),
+            partition=key,
+        )
+    if len(found) > 1:
+        raise DataInputError(
+            f"{len(found)} files hold this partition ({', '.join(p.name for p in found)})",
+            expected="exactly one file per partition",
+            partition=key,
+            action="Remove all but one",
+        )
+    return found[0]
+
+
+def read_table_file(path: str | Path, partition: str | None = None) -> pd.DataFrame:
+    """Parse a CSV (strict UTF-8) or Parquet file into a DataFrame, as read: no cleaning."""
+    path = Path(path)
+    data = path.read_bytes()
+    if not data.strip():
+        raise DataInputError(
+            "the file is empty",
+            expected="a header row and at least the partition's data rows",
+            file=path.name,
+            partition=partition,
+        )
+    if path.suffix == ".parquet":
+        try:
+            return pd.read_parquet(io.BytesIO(data))
+        except Exception as e:  # pyarrow raises several types for a corrupt file
+            raise DataInputError(
+                f"the file is not valid Parquet ({type(e).__name__}: {e})",
+                expected="a Parquet file written by pyarrow, pandas or Spark",
+                file=path.name,
+                partition=partition,
+            ) from e
+    return _read_csv(data, path.name, partition)
+
+
+def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_no = data.count(b"\n", 0, e.start) + 1
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        header = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().split(",")
+        field_no = data.count(b",", line_start, e.start)
+        column = header[field_no] if field_no < len(header) else None
+        raise DataInputError(
+            f"byte 0x{data[e.start]:02x} at line {line_no} (byte offset {e.start}) is not valid UTF-8",
+            expected="UTF-8 text",
+            file=name,
+            partition=partition,
+            column=column,
+            action="Re-export the file as UTF-8 (it looks like Latin-1 or Windows-1252)",
+        ) from None
+    try:
+        frame = pd.read_csv(io.StringIO(text), low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataInputError(
+            "the file has no header row",
+            expected="a CSV header row",
+            file=name,
+            partition=partition,
+        ) from None
+    except pd.errors.ParserError as e:
+        raise DataInputError(
+            f"the file cannot be parsed as CSV ({str(e).strip()})",
+            expected="comma-separated values with the same number of fields on every line",
+            file=name,
+            partition=partition,
+        ) from e
+    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
+    if unnamed:
+        raise DataInputError(
+            f"the header has {len(unnamed)} empty column name(s) ({', '.join(map(str, unnamed))})",
+            expected="a name for every column in the header row",
+            file=name,
+            partition=partition,
+            column=str(unnamed[0]),
+        )
+    return frame

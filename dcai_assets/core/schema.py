@@ -1,0 +1,268 @@
+"""Schema as code: columns, dtypes, nullability, value sets, ranges, row-count bounds and drift
+thresholds, inferred from a reference window and kept in a reviewable YAML file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+
+DType = Literal["int64", "float64", "string", "bool", "datetime"]
+DTYPES: tuple[str, ...] = ("int64", "float64", "string", "bool", "datetime")
+
+# Outer histogram bins are open so that values beyond the reference range still land somewhere.
+_N_BINS = 10
+
+
+@dataclass
+class ReferenceProfile:
+    """The reference distribution a partition is compared with for drift."""
+
+    frequencies: dict[str, float] | None = None  # categorical: value -> share (plus "__other__")
+    bin_edges: list[float] | None = None  # numeric: inner edges; bins are (-inf, e0], ..., (eN, inf)
+    bin_frequencies: list[float] | None = None
+    median: float | None = None
+
+
+@dataclass
+class ColumnSchema:
+    """What one column must hold."""
+
+    name: str
+    dtype: DType
+    nullable: bool = True
+    max_null_fraction: float = 0.0
+    allowed_values: list[Any] | None = None
+    min: float | None = None
+    max: float | None = None
+    drift_threshold: float | None = None  # against the reference window
+    step_drift_threshold: float | None = None  # against the previous partition
+    reference: ReferenceProfile | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(
+                f"column {self.name!r}: dtype {self.dtype!r} is not supported; expected one of {DTYPES}"
+            )
+        if isinstance(self.reference, Mapping):
+            self.reference = ReferenceProfile(**self.reference)
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.dtype in ("int64", "float64")
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.dtype in ("string", "bool")
+
+
+@dataclass
+class TableSchema:
+    """A dataset's schema: its columns plus table-level bounds."""
+
+    columns: list[ColumnSchema]
+    min_rows: int = 1
+    max_rows: int | None = None
+    max_quarantine_fraction: float = 0.05
+    key: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        self.columns = [c if isinstance(c, ColumnSchema) else ColumnSchema(**c) for c in self.columns]
+        names = [c.name for c in self.columns]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"schema lists columns {duplicated} more than once; expected unique names")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> ColumnSchema:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"column {name!r} is not in the schema; expected one of {self.names}")
+
+    # --- the reviewable file -------------------------------------------------------------------
+    def to_yaml(self) -> str:
+        data = _prune(asdict(self))
+        header = "# Schema as code for dcai_assets. Review changes like code; regenerate with\n"
+        header += "#   dcai-assets schema infer <module:spec>\n"
+        if self.note:
+            header += f"# {self.note}\n"
+        return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_yaml(), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TableSchema:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"schema file {str(path)!r} does not exist; expected a YAML schema. "
+                "Create it with `dcai-assets schema infer <module:spec>`"
+            )
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        allowed = {f.name for f in fields(cls)}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(
+                f"schema file {str(path)!r}: unknown keys {sorted(unknown)}; expected {sorted(allowed)}"
+            )
+        return cls(**data)
+
+
+def _prune(value: Any) -> Any:
+    """Drop None entries so the YAML file shows only what is set."""
+    if isinstance(value, dict):
+        return {k: _prune(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def infer_dtype(series: pd.Series) -> DType:
+    """The schema dtype a pandas column maps to."""
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_integer_dtype(series):
+        return "int64"
+    if pd.api.types.is_float_dtype(series):
+        return "float64"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    non_null = series.dropna()
+    if len(non_null):
+        parsed = pd.to_datetime(non_null.head(1000), errors="coerce", utc=True, format="ISO8601")
+        if parsed.notna().all() and non_null.head(1000).astype(str).str.len().min() >= 8:
+            return "datetime"
+    return "string"
+
+
+def reference_profile(series: pd.Series, column: ColumnSchema, max_categories: int) -> ReferenceProfile:
+    """Summarise a reference column into what drift detection compares against."""
+    values = series.dropna()
+    if column.is_categorical:
+        shares = values.astype(str).value_counts(normalize=True)
+        top = shares.head(max_categories)
+        freqs = {str(k): round(float(v), 6) for k, v in top.items()}
+        other = float(1.0 - top.sum())
+        if other > 1e-9:
+            freqs["__other__"] = round(other, 6)
+        return ReferenceProfile(frequencies=freqs)
+    if column.is_numeric and len(values):
+        x = values.to_numpy(dtype=float)
+        edges = np.unique(np.quantile(x, np.linspace(0, 1, _N_BINS + 1)[1:-1]))
+        counts = np.bincount(np.searchsorted(edges, x, side="left"), minlength=len(edges) + 1)
+        return ReferenceProfile(
+            bin_edges=[float(e) for e in edges],
+            bin_frequencies=[round(float(c), 6) for c in counts / counts.sum()],
+            median=float(np.median(x)),
+        )
+    return ReferenceProfile()
+
+
+def infer_schema(
+    reference: Mapping[str, pd.DataFrame],
+    *,
+    key: list[str] | None = None,
+    max_categories: int = 50,
+    range_margin: float = 0.25,
+    row_margin: float = 0.5,
+    null_margin: float = 2.0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> TableSchema:
+    """Infer a schema from a reference window of partitions (``{partition_key: DataFrame}``).
+
+    Bounds are widened by margins (a window never shows every legitimate value), and each
+    feature's drift threshold is set from the day-to-day variation seen inside the window, so
+    that a normal partition does not alert.
+    """
+    if not reference:
+        raise ValueError("infer_schema: the reference window is empty; expected at least one partition")
+    frames = list(reference.values())
+    whole = pd.concat(frames, ignore_index=True)
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(whole.columns)
+    if unknown:
+        raise ValueError(
+            f"schema_overrides names columns {sorted(unknown)} that are not in the reference data; "
+            f"expected some of {list(whole.columns)}"
+        )
+    columns: list[ColumnSchema] = []
+    for name in whole.columns:
+        s = whole[name]
+        dtype = infer_dtype(s)
+        null_fractions = [float(f[name].isna().mean()) for f in frames if len(f)]
+        worst = max(null_fractions, default=0.0)
+        col = ColumnSchema(name=str(name), dtype=dtype, nullable=bool(s.isna().any()))
+        if col.nullable:
+            col.max_null_fraction = round(min(1.0, max(worst * null_margin, worst + 0.05)), 4)
+        if dtype in ("string", "bool"):
+            uniques = s.dropna().astype(str).unique()
+            if dtype == "string" and len(uniques) <= max_categories:
+                col.allowed_values = sorted(uniques.tolist())
+        elif dtype in ("int64", "float64"):
+            x = s.dropna().to_numpy(dtype=float)
+            if len(x):
+                lo, hi = float(x.min()), float(x.max())
+                span = max(hi - lo, 1.0)
+                col.min = 0.0 if lo >= 0 and lo - range_margin * span < 0 else lo - range_margin * span
+                col.max = hi + range_margin * span
+                if dtype == "int64":
+                    col.min, col.max = float(np.floor(col.min)), float(np.ceil(col.max))
+        for attr, value in overrides.get(str(name), {}).items():
+            if not hasattr(col, attr):
+                raise ValueError(f"schema_overrides[{name!r}]: unknown setting {attr!r}")
+            setattr(col, attr, value)
+        if col.dtype in ("int64", "float64", "string", "bool"):
+            col.reference = reference_profile(s, col, max_categories)
+        columns.append(col)
+    schema = TableSchema(columns=columns, key=list(key or []))
+    sizes = [len(f) for f in frames]
+    schema.min_rows = max(1, int(np.floor(min(sizes) * (1 - row_margin))))
+    schema.max_rows = int(np.ceil(max(sizes) * (1 + row_margin)))
+    _set_drift_thresholds(schema, frames)
+    schema.note = (
+        f"inferred from {len(frames)} reference partitions "
+        f"({min(reference)} .. {max(reference)}, {len(whole):,} rows)"
+    )
+    return schema
+
+
+def _set_drift_thresholds(
+    schema: TableSchema, frames: list[pd.DataFrame], factor: float = 2.0, floor: float = 0.05
+) -> None:
+    """Per-feature thresholds, ``factor`` x the largest drift seen inside the reference window
+    (at least ``floor``), so that normal variation does not alert: one for a partition against
+    the whole window, one for a partition against the one before it."""
+    from dcai_assets.core.drift import column_drift, partition_profile
+
+    frames = [f for f in frames if len(f)]
+    profiles = [partition_profile(f, schema.columns) for f in frames]
+    for col in schema.columns:
+        ref = col.reference
+        if ref is None or (ref.frequencies is None and ref.bin_edges is None):
+            continue
+        if col.drift_threshold is None:
+            scores = [column_drift(f[col.name], col, ref).distance for f in frames]
+            col.drift_threshold = round(max(floor, factor * max(scores, default=0.0)), 4)
+        if col.step_drift_threshold is None:
+            steps = [
+                column_drift(cur[col.name], col, prev[col.name]).distance
+                for prev, cur in zip(profiles, frames[1:], strict=False)
+                if col.name in prev
+            ]
+            col.step_drift_threshold = round(max(floor, factor * max(steps, default=0.0)), 4)

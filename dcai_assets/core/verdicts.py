@@ -1,0 +1,294 @@
+"""Turn conformance, GX outcomes and drift into check verdicts whose messages say what changed,
+how far (next to its threshold) and what to do about it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from dcai_assets.core.conformance import ColumnProblem, Conformance
+from dcai_assets.core.drift import ColumnDrift
+from dcai_assets.core.expectations import SuiteResult
+from dcai_assets.core.schema import TableSchema
+
+COLUMNS_MATCH_SCHEMA = "columns_match_schema"
+DTYPES_MATCH_SCHEMA = "dtypes_match_schema"
+ROW_COUNT_IN_BOUNDS = "row_count_in_bounds"
+NULL_RATES_WITHIN_LIMITS = "null_rates_within_limits"
+VALUES_WITHIN_DOMAIN = "values_within_domain"
+NO_DRIFT_FROM_REFERENCE = "no_drift_from_reference"
+NO_DRIFT_FROM_PREVIOUS = "no_drift_from_previous_partition"
+
+BLOCKING_CHECKS = (
+    COLUMNS_MATCH_SCHEMA,
+    DTYPES_MATCH_SCHEMA,
+    ROW_COUNT_IN_BOUNDS,
+    NULL_RATES_WITHIN_LIMITS,
+    VALUES_WITHIN_DOMAIN,
+)
+WARNING_CHECKS = (NO_DRIFT_FROM_REFERENCE, NO_DRIFT_FROM_PREVIOUS)
+CHECK_DESCRIPTIONS = {
+    COLUMNS_MATCH_SCHEMA: "Every schema column is present; no unexpected columns.",
+    DTYPES_MATCH_SCHEMA: "Values parse as the schema's dtypes; unparseable rows are quarantined.",
+    ROW_COUNT_IN_BOUNDS: "The partition's row count is within the schema's bounds.",
+    NULL_RATES_WITHIN_LIMITS: "Null rates are within each column's allowed fraction.",
+    VALUES_WITHIN_DOMAIN: "Values are in their allowed sets and ranges; keys are unique.",
+    NO_DRIFT_FROM_REFERENCE: "Feature distributions are close to the reference window.",
+    NO_DRIFT_FROM_PREVIOUS: "Feature distributions are close to the previous partition.",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation behind a verdict: where, what was measured, against what, what to do."""
+
+    column: str
+    observed: str
+    threshold: str
+    message: str
+    action: str
+    severity: str = "ERROR"  # "ERROR" blocks downstream; "WARN" informs
+
+
+@dataclass
+class Verdict:
+    """The outcome of one check on one partition."""
+
+    check: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+    @property
+    def severity(self) -> str:
+        return "ERROR" if any(f.severity == "ERROR" for f in self.findings) else "WARN"
+
+    @property
+    def summary(self) -> str:
+        if self.passed:
+            return "passed"
+        return self.findings[0].message + (
+            f" (+{len(self.findings) - 1} more)" if len(self.findings) > 1 else ""
+        )
+
+
+_DTYPE_WORDS = {
+    "int64": "integers",
+    "float64": "numbers",
+    "datetime": "timestamps",
+    "bool": "booleans",
+    "string": "text",
+}
+
+
+def _rows(rows: list[int]) -> str:
+    if not rows:
+        return ""
+    word = "row" if len(rows) == 1 else "rows"
+    return f", e.g. {word} " + ", ".join(str(r) for r in rows[:3])
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def column_verdicts(
+    conf: Conformance, suite: SuiteResult, schema: TableSchema, schema_file: str
+) -> list[Verdict]:
+    """Verdicts of the schema checks (columns, dtypes, row count, nulls, domains)."""
+    n = max(conf.rows_in, 1)
+    limit = schema.max_quarantine_fraction
+    by_rule: dict[str, list[ColumnProblem]] = {}
+    for p in conf.problems:
+        by_rule.setdefault(p.rule, []).append(p)
+
+    columns = Verdict(COLUMNS_MATCH_SCHEMA)
+    for name in conf.missing_columns:
+        guess = conf.renamed_guess.get(name)
+        found = f"; the file has `{guess}`, which looks like a rename" if guess else ""
+        action = (
+            f"fix the export upstream, or rename `{name}` to `{guess}` in {schema_file}"
+            if guess
+            else f"fix the export upstream, or remove `{name}` from {schema_file}"
+        )
+        columns.findings.append(
+            Finding(
+                name,
+                "missing",
+                "present",
+                f"column `{name}` is missing{found}; all rows quarantined",
+                action,
+            )
+        )
+    for name in conf.extra_columns:
+        if name in conf.renamed_guess.values():
+            continue
+        columns.findings.append(
+            Finding(
+                name,
+                "present",
+                "absent",
+                f"unexpected column `{name}` (not in the schema; kept in raw, not passed on)",
+                f"add `{name}` to {schema_file} (or regenerate it) if it is intended, or drop it upstream",
+                severity="WARN",
+            )
+        )
+
+    dtypes = Verdict(DTYPES_MATCH_SCHEMA)
+    for p in by_rule.get("dtype", []):
+        frac = p.count / n
+        example = f", e.g. {p.examples[0][1]!r} (row {p.examples[0][0]})" if p.examples else ""
+        expected = _DTYPE_WORDS.get(p.expected, p.expected)
+        dtypes.findings.append(
+            Finding(
+                p.column,
+                f"{p.count} unparseable ({_pct(frac)})",
+                f"dtype {p.expected}; at most {_pct(limit)} quarantined",
+                f"`{p.column}` has {p.count} values that are not {expected}{example}; rows quarantined",
+                f"fix the export upstream, or set `dtype: string` for `{p.column}` in {schema_file}",
+                severity="ERROR" if frac > limit else "WARN",
+            )
+        )
+
+    rows = Verdict(ROW_COUNT_IN_BOUNDS)
+    outcome = next(
+        (o for o in suite.outcomes if o.expectation == "expect_table_row_count_to_be_between"), None
+    )
+    if outcome is not None and not outcome.success:
+        bound = f"{schema.min_rows:,}–{schema.max_rows:,}" if schema.max_rows else f"≥ {schema.min_rows:,}"
+        rows.findings.append(
+            Finding(
+                "(table)",
+                f"{conf.rows_in:,} rows",
+                bound,
+                f"partition has {conf.rows_in:,} rows; expected {bound}",
+                "check that the file is complete (a partial export?), or adjust min_rows/max_rows in "
+                + schema_file,
+            )
+        )
+
+    unparseable = {p.column for p in by_rule.get("dtype", [])}
+    nulls = Verdict(NULL_RATES_WITHIN_LIMITS)
+    for col in schema.columns:
+        found = conf.nulls.get(col.name)
+        if found is None or col.name in conf.missing_columns:
+            continue
+        frac = found.count / n
+        allowed = col.max_null_fraction if col.nullable else 0.0
+        o = suite.for_column(col.name, "expect_column_values_to_not_be_null")
+        # GX sees unparseable values as nulls too; judge those columns on the nulls as read.
+        within = o.success if o is not None and col.name not in unparseable else frac <= allowed
+        if col.nullable and within:
+            continue
+        tail = "" if col.nullable else "; those rows are quarantined"
+        nulls.findings.append(
+            Finding(
+                col.name,
+                f"{found.count} nulls ({_pct(frac)})",
+                f"allowed {_pct(allowed)}",
+                f"`{col.name}` has {found.count} nulls (allowed {_pct(allowed)})"
+                f"{_rows([r for r, _ in found.examples])}{tail}",
+                f"fix the export upstream, or raise `max_null_fraction` for `{col.name}` to "
+                f"{min(1.0, frac * 1.1):.2f} in {schema_file}",
+                severity="WARN" if within else "ERROR",
+            )
+        )
+
+    domain = Verdict(VALUES_WITHIN_DOMAIN)
+    expectation_of = {
+        "allowed_values": "expect_column_values_to_be_in_set",
+        "range": "expect_column_values_to_be_between",
+    }
+    for p in by_rule.get("allowed_values", []) + by_rule.get("range", []):
+        o = suite.for_column(p.column, expectation_of[p.rule])
+        frac = p.count / n
+        within = o.success if o is not None else frac <= limit
+        examples = ", ".join(f"{v!r} (row {r})" for r, v in p.examples[:2])
+        if p.rule == "allowed_values":
+            what = "outside the allowed set"
+            new = p.examples[0][1] if p.examples else "<value>"
+            action = (
+                f"add {new!r} to `allowed_values` of `{p.column}` in {schema_file} if it is "
+                "legitimate; else fix upstream"
+            )
+        else:
+            what = p.expected
+            action = f"fix upstream, or widen `min`/`max` of `{p.column}` in {schema_file}"
+        domain.findings.append(
+            Finding(
+                p.column,
+                f"{p.count} values ({_pct(frac)})",
+                f"at most {_pct(limit)}",
+                f"`{p.column}` has {p.count} values {what}, e.g. {examples}; rows quarantined",
+                action,
+                severity="WARN" if within else "ERROR",
+            )
+        )
+    for p in by_rule.get("duplicate_key", []):
+        frac = p.count / n
+        domain.findings.append(
+            Finding(
+                p.column,
+                f"{p.count} duplicates ({_pct(frac)})",
+                "unique",
+                f"key ({p.column}) has {p.count} duplicate rows{_rows([r for r, _ in p.examples])}; "
+                "later copies quarantined",
+                "deduplicate upstream, or fix the key columns in the spec",
+                severity="ERROR" if frac > limit else "WARN",
+            )
+        )
+    return [columns, dtypes, rows, nulls, domain]
+
+
+def drift_verdict(
+    check: str,
+    drifts: list[ColumnDrift],
+    *,
+    importance_ranks: Mapping[str, int] | None = None,
+    regenerate: str = "dcai-assets schema infer <module:spec>",
+) -> Verdict:
+    """Drift findings, worst first; names a feature's model-importance rank when one is known."""
+    verdict = Verdict(check)
+    for d in sorted(
+        (d for d in drifts if d.drifted),
+        key=lambda d: d.distance / max(d.threshold or 1, 1e-12),
+        reverse=True,
+    ):
+        rank = (importance_ranks or {}).get(d.column)
+        rank_text = f"; it ranks {_ordinal(rank)} in model importance" if rank else ""
+        verdict.findings.append(
+            Finding(
+                d.column,
+                f"{d.metric} {d.distance:.3f}",
+                f"{d.threshold:.3f}",
+                f"feature `{d.column}` shifted: {d.detail}{rank_text} "
+                f"({d.metric} {d.distance:.3f} > {d.threshold:.3f})",
+                f"if this is the new normal, regenerate the reference (`{regenerate}`); "
+                "otherwise check the upstream feed",
+                severity="WARN",
+            )
+        )
+    return verdict
+
+
+def markdown_table(verdict: Verdict) -> str:
+    """The verdict as a markdown table for the Dagster UI."""
+    if verdict.passed:
+        return f"**{verdict.check}**: passed"
+    lines = [
+        f"**{verdict.check}**: {len(verdict.findings)} finding(s)",
+        "",
+        "| severity | column | observed | threshold | what happened | suggested action |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in verdict.findings:
+        cells = [f.severity, f"`{f.column}`", f.observed, f.threshold, f.message, f.action]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,33 @@
+"""Parquet IO manager for pandas DataFrames, one file per partition, on any fsspec path."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+from upath import UPath
+
+
+class PandasParquetIOManager(dg.UPathIOManager):
+    """Stores ``<base>/<asset key>/<partition>.parquet``; a named index is kept, e.g. row numbers."""
+
+    extension: str = ".parquet"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        # Write beside the target, then rename: a failed write never leaves half a file behind.
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("wb") as f:
+            obj.to_parquet(f, index=obj.index.name is not None)
+        tmp.rename(path)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        with path.open("rb") as f:
+            return pd.read_parquet(f)
+
+
+class ParquetIOManager(dg.ConfigurableIOManagerFactory):
+    """Pandas DataFrames as Parquet under ``base_dir`` (a local directory or any fsspec URL)."""
+
+    base_dir: str
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> PandasParquetIOManager:
+        return PandasParquetIOManager(base_path=UPath(self.base_dir))

@@ -1,0 +1,170 @@
+"""The landing sensor: registers new partitions and requests one ingest run per new or changed
+file (run key = file name + content hash). A bad file is reported and skipped, never fatal."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from dcai_assets.core.reading import file_digest
+from dcai_assets.errors import DataInputError
+from dcai_assets.spec import (
+    CallableSource,
+    DatasetSpec,
+    DynamicPartitions,
+    LandingDirectory,
+    check_partition_key,
+)
+
+FILE_TAG = "dcai/file"
+DIGEST_TAG = "dcai/sha256"
+
+
+def _load_cursor(raw: str | None) -> dict:
+    cursor = json.loads(raw) if raw else {}
+    cursor.setdefault("files", {})  # name -> [size, mtime_ns, sha256] of the last requested version
+    cursor.setdefault("rejected", {})  # name -> [size, mtime_ns] already reported as bad
+    cursor.setdefault("keys", [])  # callable sources: keys already requested
+    return cursor
+
+
+def scan_landing_directory(
+    spec: DatasetSpec, cursor: dict, log: dg.DagsterLogManager | None = None
+) -> tuple[list[dg.RunRequest], list[str], list[str]]:
+    """Compare the landing directory with ``cursor`` (updated in place).
+
+    Returns (run requests, new partition keys, problems reported this tick).
+    """
+    source = spec.source
+    assert isinstance(source, LandingDirectory)
+    directory = Path(source.path)
+    requests: list[dg.RunRequest] = []
+    new_keys: list[str] = []
+    problems: list[str] = []
+    if not directory.is_dir():
+        problems.append(f"landing directory {str(directory)!r} does not exist; expected a directory of files")
+        return requests, new_keys, problems
+    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    stems: dict[str, list[str]] = {}
+    for p in files:
+        if p.suffix in source.suffixes:
+            stems.setdefault(p.stem, []).append(p.name)
+    for path in files:
+        name = path.name
+        try:
+            stat = path.stat()
+        except OSError as e:
+            problems.append(f"file {name!r}: cannot be read ({e})")
+            continue
+        signature = [stat.st_size, stat.st_mtime_ns]
+        known = cursor["files"].get(name)
+        if known and known[:2] == signature:
+            continue  # unchanged since the last tick: no need to hash again
+        try:
+            key = _check_file(path, spec, stems)
+            digest = file_digest(path)
+        except Exception as e:  # one bad file stops neither the others nor the sensor
+            if cursor["rejected"].get(name) != signature:
+                problems.append(str(e))
+            cursor["rejected"][name] = signature
+            continue
+        cursor["rejected"].pop(name, None)
+        cursor["files"][name] = [*signature, digest]
+        if known and known[2] == digest:
+            continue  # touched, same content
+        if isinstance(spec.partitioning, DynamicPartitions):
+            new_keys.append(key)
+        requests.append(
+            dg.RunRequest(
+                partition_key=key,
+                run_key=f"{name}:{digest}",
+                tags={FILE_TAG: name, DIGEST_TAG: digest},
+            )
+        )
+    if log is not None:
+        for problem in problems:
+            log.error(f"skipped: {problem}")
+    return requests, new_keys, problems
+
+
+def _check_file(path: Path, spec: DatasetSpec, stems: dict[str, list[str]]) -> str:
+    """The partition key a landing file stands for, or a DataInputError saying why it has none."""
+    source = spec.source
+    assert isinstance(source, LandingDirectory)
+    if path.suffix not in source.suffixes:
+        raise DataInputError(
+            f"unsupported file type {path.suffix or '(none)'!r}",
+            expected="one of " + ", ".join(source.suffixes),
+            file=path.name,
+        )
+    key = check_partition_key(path.stem, spec.partitioning, file=path.name)
+    if len(stems[path.stem]) > 1:
+        raise DataInputError(
+            f"{len(stems[path.stem])} files hold this partition ({', '.join(stems[path.stem])})",
+            expected="exactly one file per partition",
+            file=path.name,
+            partition=key,
+        )
+    return key
+
+
+def build_landing_sensor(
+    spec: DatasetSpec,
+    job: dg.JobDefinition | Any,
+    *,
+    minimum_interval_seconds: int = 30,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+) -> dg.SensorDefinition:
+    """A sensor that turns arriving partitions into ingest runs of ``job``."""
+    from dcai_assets.partitions import partitions_def
+
+    pdef = partitions_def(spec)
+
+    @dg.sensor(
+        name=f"{spec.name}_landing_sensor",
+        job=job,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description=f"Requests an ingest run of {spec.name} per new or changed partition.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        cursor = _load_cursor(context.cursor)
+        if isinstance(spec.source, CallableSource):
+            requests, new_keys, problems = _scan_callable(spec, cursor)
+        else:
+            requests, new_keys, problems = scan_landing_directory(spec, cursor, context.log)
+        if not requests and not problems and not new_keys:
+            return dg.SkipReason("no new or changed partitions")
+        if isinstance(pdef, dg.DynamicPartitionsDefinition):
+            known = set(pdef.get_partition_keys(dynamic_partitions_store=context.instance))
+            new_keys = [k for k in dict.fromkeys(new_keys) if k not in known]
+        add = [pdef.build_add_request(new_keys)] if new_keys else []
+        return dg.SensorResult(
+            run_requests=requests, dynamic_partitions_requests=add, cursor=json.dumps(cursor)
+        )
+
+    return landing_sensor
+
+
+def _scan_callable(spec: DatasetSpec, cursor: dict) -> tuple[list[dg.RunRequest], list[str], list[str]]:
+    source = spec.source
+    assert isinstance(source, CallableSource)
+    if source.list_partitions is None:
+        return [], [], []
+    requests, new_keys, problems = [], [], []
+    seen = set(cursor["keys"])
+    for key in source.list_partitions():
+        if key in seen:
+            continue
+        try:
+            check_partition_key(key, spec.partitioning)
+        except DataInputError as e:
+            problems.append(str(e))
+            continue
+        seen.add(key)
+        cursor["keys"].append(key)
+        if isinstance(spec.partitioning, DynamicPartitions):
+            new_keys.append(key)
+        requests.append(dg.RunRequest(partition_key=key, run_key=f"{spec.name}:{key}"))
+    return requests, new_keys, problems

@@ -1,0 +1,152 @@
+"""What a user declares about their dataset: where partitions come from, how they are keyed, and
+where its schema lives. One spec is all `build_definitions` needs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dcai_assets.errors import DataInputError
+
+SUPPORTED_SUFFIXES = (".csv", ".parquet")
+_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=:-]*$")
+
+
+@dataclass(frozen=True)
+class LandingDirectory:
+    """Partitions arrive as files in a directory; the file stem is the partition key.
+
+    ``path`` may be overridden at run time by the storage resource (see ``resources/``).
+    """
+
+    path: str | Path
+    suffixes: tuple[str, ...] = SUPPORTED_SUFFIXES
+
+    def __post_init__(self) -> None:
+        unknown = set(self.suffixes) - set(SUPPORTED_SUFFIXES)
+        if unknown:
+            raise ValueError(
+                f"LandingDirectory.suffixes: {sorted(unknown)} not supported; "
+                f"expected a subset of {SUPPORTED_SUFFIXES}"
+            )
+
+
+@dataclass(frozen=True)
+class CallableSource:
+    """Partitions come from Python: ``load(partition_key) -> DataFrame``.
+
+    ``list_partitions`` (optional) lets the sensor discover new keys.
+    """
+
+    load: Callable[[str], pd.DataFrame]
+    list_partitions: Callable[[], Sequence[str]] | None = None
+
+
+@dataclass(frozen=True)
+class DailyPartitions:
+    """One partition per calendar day, keyed ``YYYY-MM-DD``."""
+
+    start: str
+    end: str | None = None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class DynamicPartitions:
+    """Batches keyed by whatever name the source gives them, registered as they arrive."""
+
+
+Source = LandingDirectory | CallableSource
+Partitioning = DailyPartitions | DynamicPartitions
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A tabular dataset described once; `build_definitions` turns it into Dagster definitions.
+
+    Parameters
+    ----------
+    name:
+        Asset-key prefix, e.g. ``"orders"`` gives ``orders/raw_data``.
+    source:
+        Where partitions come from.
+    partitioning:
+        Daily time windows or dynamic batches.
+    schema_path:
+        The reviewable schema file (YAML) that validation compiles into a GX suite.
+    key:
+        Column(s) that identify a row; duplicates are quarantined.
+    label:
+        Column holding gold labels, if the data has any (may be partially filled).
+    reference:
+        The window a schema is inferred from: a callable returning ``{partition: DataFrame}``,
+        or partition keys to read from ``source``.
+    schema_overrides:
+        Per-column settings applied on top of inference (e.g. ``{"hour": {"min": 0, "max": 23}}``).
+    """
+
+    name: str
+    source: Source
+    partitioning: Partitioning
+    schema_path: str | Path
+    key: str | Sequence[str] | None = None
+    label: str | None = None
+    reference: Callable[[], Mapping[str, pd.DataFrame]] | Sequence[str] | None = None
+    schema_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    owners: Sequence[str] = ()
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.name):
+            raise ValueError(
+                f"DatasetSpec.name: {self.name!r} is not usable as an asset-key prefix; "
+                "expected letters, digits and underscores"
+            )
+
+    @property
+    def key_columns(self) -> list[str]:
+        if self.key is None:
+            return []
+        return [self.key] if isinstance(self.key, str) else list(self.key)
+
+
+def check_partition_key(key: str, partitioning: Partitioning, *, file: str | None = None) -> str:
+    """Return ``key`` if it is a safe partition key for ``partitioning``; raise otherwise.
+
+    Keys end up in file paths, so separators, ``..`` and control characters are refused.
+    """
+    if not isinstance(key, str) or not _KEY_PATTERN.match(key) or ".." in key:
+        raise DataInputError(
+            f"partition key {key!r} is not allowed (path separators, '..', spaces and "
+            "leading dots are refused because keys become file names)",
+            expected="letters, digits and _ . = : - only, e.g. '2024-05-01' or 'batch_7'",
+            file=file,
+            partition=key if isinstance(key, str) else repr(key),
+        )
+    if isinstance(partitioning, DailyPartitions):
+        try:
+            day = date.fromisoformat(key)
+        except ValueError:
+            raise DataInputError(
+                "file name is not a date",
+                expected="a daily partition key of the form YYYY-MM-DD, e.g. 2013-01-05.csv",
+                file=file,
+                partition=key,
+            ) from None
+        start = date.fromisoformat(partitioning.start)
+        end = date.fromisoformat(partitioning.end) if partitioning.end else None
+        if day < start or (end is not None and day >= end):
+            raise DataInputError(
+                "date is outside the partitions' range",
+                expected=f"a day from {partitioning.start}"
+                + (f" up to (not including) {partitioning.end}" if end else " on"),
+                file=file,
+                partition=key,
+            )
+    return key

