@@ -131,6 +131,8 @@ def check_partition_key(key: str, partitioning: Partitioning, *, file: str | Non
         )
     if isinstance(partitioning, DailyPartitions):
         try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
+                raise ValueError(key)
             day = date.fromisoformat(key)
         except ValueError:
             raise DataInputError(

@@ -44,6 +44,14 @@ def schema_version(spec: DatasetSpec) -> str:
     return hashlib.sha256(text).hexdigest()[:12]
 
 
+def _display_path(path: str | Path) -> str:
+    """A path as users would type it: relative to the working directory when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _previous_profile(
     context: dg.AssetExecutionContext, spec: DatasetSpec, artifacts: ArtifactStore
 ) -> tuple[str | None, dict[str, ReferenceProfile] | None]:
@@ -90,7 +98,7 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
     validated_key = asset_key(spec, VALIDATED_DATA)
     quarantine_key = asset_key(spec, QUARANTINED_ROWS)
     version = f"validate-v1-{schema_version(spec)}"
-    schema_file = str(spec.schema_path)
+    schema_file = _display_path(spec.schema_path)
     regenerate = f"dcai-assets schema infer <module>:{spec.name}"
 
     @dg.multi_asset(

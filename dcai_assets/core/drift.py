@@ -97,8 +97,8 @@ def column_drift(
         ref_top, ref_top_share = _top(ref)
         if cur_top != ref_top:
             detail = (
-                f"`{cur_top}` is now the most frequent value ({cur_top_share:.0%}; was `{ref_top}` "
-                f"at {ref_top_share:.0%} in the {against})"
+                f"`{cur_top}` is now the most frequent value (was `{ref_top}` in the {against}); "
+                f"its share is {cur_top_share:.0%}, `{ref_top}` had {ref_top_share:.0%}"
             )
         else:
             label = biggest

@@ -3,8 +3,10 @@ the file, partition, line, column and what was expected."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -81,8 +83,10 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
     except UnicodeDecodeError as e:
         line_no = data.count(b"\n", 0, e.start) + 1
         line_start = data.rfind(b"\n", 0, e.start) + 1
-        header = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().split(",")
-        field_no = data.count(b",", line_start, e.start)
+        header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()]))
+        # Parse the line up to the bad byte as CSV, so quoted commas do not shift the column.
+        prefix = data[line_start : e.start].decode("utf-8", errors="replace")
+        field_no = len(next(csv.reader([prefix + "x"]))) - 1
         column = header[field_no] if field_no < len(header) else None
         raise DataInputError(
             f"byte 0x{data[e.start]:02x} at line {line_no} (byte offset {e.start}) is not valid UTF-8",
@@ -93,7 +97,17 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
             action="Re-export the file as UTF-8 (it looks like Latin-1 or Windows-1252)",
         ) from None
     try:
-        frame = pd.read_csv(io.StringIO(text), low_memory=False)
+        with warnings.catch_warnings():
+            # More fields than header names would silently drop or shift data: make it an error.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), low_memory=False, index_col=False)
+    except pd.errors.ParserWarning as e:
+        raise DataInputError(
+            f"rows have more fields than the header has names ({str(e).strip()})",
+            expected="one header name per field (a trailing comma on every row?)",
+            file=name,
+            partition=partition,
+        ) from None
     except pd.errors.EmptyDataError:
         raise DataInputError(
             "the file has no header row",
@@ -104,7 +118,7 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
     except pd.errors.ParserError as e:
         raise DataInputError(
             f"the file cannot be parsed as CSV ({str(e).strip()})",
-            expected="comma-separated values with the same number of fields on every line",
+            expected="comma-separated values with no more fields on a line than in the header",
             file=name,
             partition=partition,
         ) from e

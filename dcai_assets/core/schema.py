@@ -113,13 +113,27 @@ class TableSchema:
                 "Create it with `dcai-assets schema infer <module:spec>`"
             )
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"schema file {str(path)!r} is empty or not a mapping; expected a YAML schema")
         allowed = {f.name for f in fields(cls)}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(
                 f"schema file {str(path)!r}: unknown keys {sorted(unknown)}; expected {sorted(allowed)}"
             )
-        return cls(**data)
+        column_keys = {f.name for f in fields(ColumnSchema)}
+        for i, column in enumerate(data.get("columns") or []):
+            name = column.get("name", f"#{i + 1}") if isinstance(column, dict) else f"#{i + 1}"
+            unknown = set(column) - column_keys if isinstance(column, dict) else {"(not a mapping)"}
+            if unknown:
+                raise ValueError(
+                    f"schema file {str(path)!r}, column {name!r}: unknown keys {sorted(unknown)}; "
+                    f"expected some of {sorted(column_keys)}"
+                )
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"schema file {str(path)!r}: {e}") from e
 
 
 def _prune(value: Any) -> Any:
@@ -131,6 +145,9 @@ def _prune(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+_OVERRIDABLE = {f.name for f in fields(ColumnSchema)} - {"name", "reference"}
 
 
 def infer_dtype(series: pd.Series) -> DType:
@@ -201,6 +218,9 @@ def infer_schema(
             f"schema_overrides names columns {sorted(unknown)} that are not in the reference data; "
             f"expected some of {list(whole.columns)}"
         )
+    # A single-column key is an id: it grows and has no distribution. Parts of a composite key
+    # (carrier + flight number, say) are ordinary features.
+    keys = set(key) if key and len(key) == 1 else set()
     columns: list[ColumnSchema] = []
     for name in whole.columns:
         s = whole[name]
@@ -212,9 +232,9 @@ def infer_schema(
             col.max_null_fraction = round(min(1.0, max(worst * null_margin, worst + 0.05)), 4)
         if dtype in ("string", "bool"):
             uniques = s.dropna().astype(str).unique()
-            if dtype == "string" and len(uniques) <= max_categories:
+            if dtype == "string" and len(uniques) <= max_categories and name not in keys:
                 col.allowed_values = sorted(uniques.tolist())
-        elif dtype in ("int64", "float64"):
+        elif dtype in ("int64", "float64") and name not in keys:  # ids grow: no range, no drift
             x = s.dropna().to_numpy(dtype=float)
             if len(x):
                 lo, hi = float(x.min()), float(x.max())
@@ -224,10 +244,14 @@ def infer_schema(
                 if dtype == "int64":
                     col.min, col.max = float(np.floor(col.min)), float(np.ceil(col.max))
         for attr, value in overrides.get(str(name), {}).items():
-            if not hasattr(col, attr):
-                raise ValueError(f"schema_overrides[{name!r}]: unknown setting {attr!r}")
+            if attr not in _OVERRIDABLE:
+                raise ValueError(
+                    f"schema_overrides[{name!r}]: unknown setting {attr!r}; "
+                    f"expected one of {sorted(_OVERRIDABLE)}"
+                )
             setattr(col, attr, value)
-        if col.dtype in ("int64", "float64", "string", "bool"):
+        col.__post_init__()  # re-check what the overrides set, e.g. the dtype
+        if col.dtype in ("int64", "float64", "string", "bool") and name not in keys:
             col.reference = reference_profile(s, col, max_categories)
         columns.append(col)
     schema = TableSchema(columns=columns, key=list(key or []))

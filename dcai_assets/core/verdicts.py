@@ -184,7 +184,8 @@ def column_verdicts(
         allowed = col.max_null_fraction if col.nullable else 0.0
         o = suite.for_column(col.name, "expect_column_values_to_not_be_null")
         # GX sees unparseable values as nulls too; judge those columns on the nulls as read.
-        within = o.success if o is not None and col.name not in unparseable else frac <= allowed
+        limit_here = allowed if col.nullable else limit  # non-nullable: nulls are quarantined
+        within = o.success if o is not None and col.name not in unparseable else frac <= limit_here
         if col.nullable and within:
             continue
         tail = "" if col.nullable else "; those rows are quarantined"

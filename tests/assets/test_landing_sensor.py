@@ -1,0 +1,93 @@
+"""The landing sensor over several ticks: one run per new or changed file, no duplicates, a cursor
+that survives restarts, and bad files reported once and skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import dagster as dg
+
+from dcai_assets import ArtifactStore, build_definitions
+from dcai_assets.sensors import scan_landing_directory
+from tests.conftest import sensor_readings
+
+
+def tick(spec, instance, cursor=None) -> dg.SensorExecutionData:
+    """One sensor evaluation, as the daemon does it, on freshly loaded definitions (a restart)."""
+    defs = dg.Definitions.merge(
+        build_definitions(spec),
+        dg.Definitions(resources={"artifacts": ArtifactStore(base_dir=str(spec.source.path))}),
+    )
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, instance_ref=instance.get_ref()
+    )
+    return defs.resolve_sensor_def("readings_landing_sensor").evaluate_tick(context)
+
+
+def write_day(landing, day: str) -> None:
+    sensor_readings(day).to_csv(landing / f"{day}.csv", index=False)
+
+
+def test_one_run_per_new_file_and_none_on_the_next_tick(readings_spec, landing):
+    write_day(landing, "2024-01-10")
+    write_day(landing, "2024-01-11")
+    with dg.instance_for_test() as instance:
+        first = tick(readings_spec, instance)
+        assert [r.partition_key for r in first.run_requests] == ["2024-01-10", "2024-01-11"]
+        assert all(r.run_key.startswith(f"{r.partition_key}.csv:") for r in first.run_requests)
+        second = tick(readings_spec, instance, first.cursor)
+        assert second.run_requests == []
+
+
+def test_a_new_file_after_a_restart_is_the_only_one_requested(readings_spec, landing):
+    write_day(landing, "2024-01-10")
+    with dg.instance_for_test() as instance:
+        cursor = tick(readings_spec, instance).cursor
+        write_day(landing, "2024-01-12")
+        later = tick(readings_spec, instance, cursor)  # new definitions, stored cursor
+        assert [r.partition_key for r in later.run_requests] == ["2024-01-12"]
+
+
+def test_changed_content_gets_a_new_run_key_but_a_touched_file_does_not(readings_spec, landing):
+    write_day(landing, "2024-01-10")
+    path = landing / "2024-01-10.csv"
+    with dg.instance_for_test() as instance:
+        first = tick(readings_spec, instance)
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+        touched = tick(readings_spec, instance, first.cursor)
+        assert touched.run_requests == []
+        path.write_text(path.read_text().replace("north", "North"))
+        changed = tick(readings_spec, instance, touched.cursor)
+        assert len(changed.run_requests) == 1
+        assert changed.run_requests[0].partition_key == "2024-01-10"
+        assert changed.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_bad_files_are_reported_once_and_do_not_stop_good_ones(readings_spec, landing):
+    write_day(landing, "2024-01-10")
+    (landing / "notes.txt").write_text("hello")
+    (landing / "yesterday.csv").write_text("a,b\n1,2\n")
+    (landing / "2023-12-31.csv").write_text("a,b\n1,2\n")  # before the partitions start
+    write_day(landing, "2024-01-13")
+    sensor_readings("2024-01-13").to_parquet(landing / "2024-01-13.parquet")  # two files, one day
+    cursor = {"files": {}, "rejected": {}, "keys": []}
+    requests, _, problems = scan_landing_directory(readings_spec, cursor)
+    assert [r.partition_key for r in requests] == ["2024-01-10"]
+    text = "\n".join(problems)
+    assert "file 'notes.txt'" in text and "unsupported file type '.txt'" in text
+    assert "file 'yesterday.csv'" in text and "YYYY-MM-DD" in text
+    assert "file '2023-12-31.csv'" in text and "outside the partitions' range" in text
+    assert "2 files hold this partition" in text
+    assert len(problems) == 5
+    cursor = json.loads(json.dumps(cursor))  # as stored between ticks
+    _, _, again = scan_landing_directory(readings_spec, cursor)
+    assert again == []  # reported once, not on every tick
+
+
+def test_sensor_skips_when_nothing_is_new(readings_spec, landing):
+    with dg.instance_for_test() as instance:
+        result = tick(readings_spec, instance)
+        assert result.run_requests == []
+        assert result.skip_message == "no new or changed partitions"

@@ -1,0 +1,173 @@
+"""Raw -> validated on a real Dagster instance: versions, checks, quarantine, and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from dcai_assets import build_definitions
+from dcai_assets.core.reading import file_digest
+from dcai_assets.core.verdicts import COLUMNS_MATCH_SCHEMA, NO_DRIFT_FROM_REFERENCE, NULL_RATES_WITHIN_LIMITS
+from tests.conftest import sensor_readings
+
+RAW = dg.AssetKey(["readings", "raw_data"])
+VALIDATED = dg.AssetKey(["readings", "validated_data"])
+QUARANTINE = dg.AssetKey(["readings", "quarantined_rows"])
+
+
+def run_ingest(spec, resources, instance, partition: str) -> dg.ExecuteInProcessResult:
+    defs = dg.Definitions.merge(build_definitions(spec), dg.Definitions(resources=resources))
+    job = defs.resolve_job_def("readings_ingest")
+    return job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
+
+
+def checks_by_name(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
+
+
+def metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def test_clean_partition_passes_every_check_and_is_versioned_by_content(readings_spec, resources, landing):
+    path = landing / "2024-01-10.csv"
+    sensor_readings("2024-01-10").to_csv(path, index=False)
+    with dg.instance_for_test() as instance:
+        result = run_ingest(readings_spec, resources, instance, "2024-01-10")
+        assert result.success
+        assert all(e.passed for e in checks_by_name(result).values())
+        raw = instance.get_latest_materialization_event(RAW).asset_materialization
+        assert raw.tags["dagster/data_version"] == file_digest(path)[:16]
+        md = metadata(instance, VALIDATED, "2024-01-10")
+        assert (md["rows_in"], md["rows_valid"], md["rows_quarantined"]) == (200, 200, 0)
+
+
+def test_null_burst_fails_a_blocking_check_with_an_actionable_message(readings_spec, resources, landing):
+    day = sensor_readings("2024-01-11")
+    day.loc[:79, "humidity"] = None  # 40% nulls; the reference had none
+    day.to_csv(landing / "2024-01-11.csv", index=False)
+    with dg.instance_for_test() as instance:
+        result = run_ingest(readings_spec, resources, instance, "2024-01-11")
+        assert not result.success  # the blocking check stops the run
+        check = checks_by_name(result)[NULL_RATES_WITHIN_LIMITS]
+        assert not check.passed and check.blocking
+        assert check.severity == dg.AssetCheckSeverity.ERROR
+        assert check.partition == "2024-01-11"
+        assert "`humidity` has 80 nulls" in check.description
+        assert "e.g. rows 0, 1, 2" in check.description
+        # Outputs are stored for inspection even though downstream is blocked.
+        assert instance.get_materialized_partitions(VALIDATED) == {"2024-01-11"}
+
+
+def test_quarantine_keeps_every_failing_row_with_its_reason(readings_spec, resources, landing, tmp_path):
+    day = sensor_readings("2024-01-12")
+    day["count"] = day["count"].astype(object)
+    day.loc[3, "count"] = "seven"
+    day.loc[5, "site"] = "moon"
+    day.loc[8, "reading_id"] = day.loc[9, "reading_id"]
+    day.to_csv(landing / "2024-01-12.csv", index=False)
+    with dg.instance_for_test() as instance:
+        run_ingest(readings_spec, resources, instance, "2024-01-12")
+        md = metadata(instance, VALIDATED, "2024-01-12")
+        assert md["rows_in"] == md["rows_valid"] + md["rows_quarantined"] == 200
+        quarantine = pd.read_parquet(
+            tmp_path / "lake" / "readings" / "quarantined_rows" / "2024-01-12.parquet"
+        )
+        assert len(quarantine) == md["rows_quarantined"] == 3
+        reasons = " | ".join(quarantine["_quarantine_reason"])
+        assert "count: not an integer ('seven')" in reasons
+        assert "site: 'moon' not in allowed values" in reasons
+        assert "reading_id: duplicate key" in reasons
+        assert "seven" in quarantine["count"].tolist()  # raw value kept as read
+
+
+def test_renamed_column_is_caught_by_name(readings_spec, resources, landing):
+    sensor_readings("2024-01-13").rename(columns={"humidity": "humidity_pct"}).to_csv(
+        landing / "2024-01-13.csv", index=False
+    )
+    with dg.instance_for_test() as instance:
+        result = run_ingest(readings_spec, resources, instance, "2024-01-13")
+        check = checks_by_name(result)[COLUMNS_MATCH_SCHEMA]
+        assert not check.passed
+        assert "`humidity` is missing" in check.description
+        assert "`humidity_pct`" in check.description
+
+
+def test_category_surge_warns_without_blocking(readings_spec, resources, landing):
+    day = sensor_readings("2024-01-14")
+    day.loc[:150, "site"] = "west"
+    day.to_csv(landing / "2024-01-14.csv", index=False)
+    with dg.instance_for_test() as instance:
+        result = run_ingest(readings_spec, resources, instance, "2024-01-14")
+        assert result.success
+        check = checks_by_name(result)[NO_DRIFT_FROM_REFERENCE]
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert "`west` is now the most frequent value" in check.description
+        assert "(was `north`" in check.description
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "the file is empty"),
+        (b"a,b\n1,2\n3,4,5,6\n", "cannot be parsed as CSV"),
+        ("reading_id,site\n1,Zürich\n".encode("latin-1"), "is not valid UTF-8"),
+    ],
+    ids=["empty", "unparseable", "not-utf8"],
+)
+def test_bad_file_fails_clearly_and_keeps_what_was_stored(
+    readings_spec, resources, landing, tmp_path: Path, content: bytes, expected: str
+):
+    path = landing / "2024-01-15.csv"
+    sensor_readings("2024-01-15").to_csv(path, index=False)
+    stored = tmp_path / "lake" / "readings" / "raw_data" / "2024-01-15.parquet"
+    with dg.instance_for_test() as instance:
+        assert run_ingest(readings_spec, resources, instance, "2024-01-15").success
+        before = stored.read_bytes()
+        path.write_bytes(content)  # a broken re-export of the same day
+        result = run_ingest(readings_spec, resources, instance, "2024-01-15")
+        assert not result.success
+        error = result.get_step_failure_events()[0].step_failure_data.error
+        message = error.cause.message if error.cause else error.message
+        assert expected in message
+        assert "file '2024-01-15.csv'" in message and "partition '2024-01-15'" in message
+        assert stored.read_bytes() == before  # nothing stored is lost or overwritten
+
+
+def test_factory_works_for_a_second_dataset_with_dynamic_batches_from_a_callable(tmp_path, resources):
+    from dcai_assets import CallableSource, DatasetSpec, DynamicPartitions, infer_schema
+
+    def load(batch: str) -> pd.DataFrame:
+        n = int(batch.split("_")[1])
+        return pd.DataFrame({"order": range(n * 10, n * 10 + 10), "amount": [9.5] * 10, "paid": [True] * 10})
+
+    schema_path = tmp_path / "orders.yaml"
+    infer_schema({"batch_1": load("batch_1"), "batch_2": load("batch_2")}, key=["order"]).save(schema_path)
+    spec = DatasetSpec(
+        name="orders",
+        source=CallableSource(load=load, list_partitions=lambda: ["batch_1", "batch_2", "batch_3"]),
+        partitioning=DynamicPartitions(),
+        schema_path=schema_path,
+        key="order",
+    )
+    defs = dg.Definitions.merge(build_definitions(spec), dg.Definitions(resources=resources))
+    with dg.instance_for_test() as instance:
+        sensor = defs.resolve_sensor_def("orders_landing_sensor")
+        context = dg.build_sensor_context(
+            instance=instance, definitions=defs, instance_ref=instance.get_ref()
+        )
+        tick = sensor.evaluate_tick(context)
+        assert [r.partition_key for r in tick.run_requests] == ["batch_1", "batch_2", "batch_3"]
+        assert tick.dynamic_partitions_requests[0].partition_keys == ["batch_1", "batch_2", "batch_3"]
+        instance.add_dynamic_partitions("orders_batches", ["batch_1", "batch_2", "batch_3"])
+        result = defs.resolve_job_def("orders_ingest").execute_in_process(
+            instance=instance, partition_key="batch_3"
+        )
+        assert result.success
+        assert instance.get_materialized_partitions(dg.AssetKey(["orders", "validated_data"])) == {"batch_3"}

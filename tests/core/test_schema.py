@@ -1,0 +1,170 @@
+"""Schema inference from a reference window, and the reviewable YAML file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dcai_assets.core.schema import TableSchema, infer_schema
+
+
+def partition(day: int, rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(day)
+    frame = pd.DataFrame(
+        {
+            "trip_id": [f"T{day}-{i:04d}" for i in range(rows)],  # the key
+            "driver": [f"D{day}{i:03d}" for i in range(rows)],  # high cardinality text
+            "zone": rng.choice(["north", "south", "east"], size=rows),  # low cardinality text
+            "passengers": rng.integers(5, 46, size=rows),  # non-negative integers
+            "temperature": rng.uniform(-10.0, 10.0, size=rows).round(2),  # may be negative
+            "tip": rng.uniform(0.0, 20.0, size=rows).round(2),
+            "pickup": [f"2024-01-0{day}T{i % 24:02d}:00:00" for i in range(rows)],
+        }
+    )
+    if day == 2:  # 10% of tips missing on one day only
+        frame.loc[: rows // 10 - 1, "tip"] = np.nan
+    frame.loc[0, "passengers"] = 5  # the window's extremes are known exactly
+    frame.loc[1, "passengers"] = 45
+    frame.loc[0, "temperature"] = -10.0
+    frame.loc[1, "temperature"] = 10.0
+    return frame
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, pd.DataFrame]:
+    return {"2024-01-01": partition(1, 40), "2024-01-02": partition(2, 50), "2024-01-03": partition(3, 60)}
+
+
+@pytest.fixture(scope="module")
+def schema(reference) -> TableSchema:
+    return infer_schema(reference, key=["trip_id"])
+
+
+def test_dtypes_are_inferred_from_the_window(schema):
+    dtypes = {c.name: c.dtype for c in schema.columns}
+
+    assert dtypes == {
+        "trip_id": "string",
+        "driver": "string",
+        "zone": "string",
+        "passengers": "int64",
+        "temperature": "float64",
+        "tip": "float64",
+        "pickup": "datetime",
+    }
+    assert schema.key == ["trip_id"]
+
+
+def test_nullability_and_null_fraction_come_from_the_worst_partition(schema):
+    tip = schema.column("tip")
+    zone = schema.column("zone")
+
+    assert tip.nullable is True
+    # worst day has 10% nulls: twice that, or 5 points more, whichever is larger
+    assert tip.max_null_fraction == pytest.approx(0.2)
+    assert zone.nullable is False
+    assert zone.max_null_fraction == 0.0
+
+
+def test_low_cardinality_text_gets_an_allowed_set_and_high_cardinality_text_does_not(schema):
+    assert schema.column("zone").allowed_values == ["east", "north", "south"]
+    assert schema.column("driver").allowed_values is None
+
+
+def test_numeric_ranges_are_widened_and_clamped_at_zero_for_non_negative_columns(schema):
+    passengers = schema.column("passengers")
+    temperature = schema.column("temperature")
+
+    # span 40, margin 25%: 5 - 10 would go negative, so the minimum stays at 0
+    assert (passengers.min, passengers.max) == (0.0, 55.0)
+    # span 20, margin 25%: -10 - 5 and 10 + 5
+    assert (temperature.min, temperature.max) == (pytest.approx(-15.0), pytest.approx(15.0))
+
+
+def test_row_count_bounds_are_widened_from_the_partition_sizes(schema):
+    # sizes 40, 50, 60 with a 50% margin
+    assert schema.min_rows == 20
+    assert schema.max_rows == 90
+
+
+def test_every_profiled_feature_gets_drift_thresholds_at_least_the_floor(schema):
+    for name in ("driver", "zone", "passengers", "temperature", "tip"):
+        col = schema.column(name)
+        assert col.reference is not None, name
+        assert col.drift_threshold is not None and col.drift_threshold >= 0.05, name
+        assert col.step_drift_threshold is not None and col.step_drift_threshold >= 0.05, name
+    assert schema.column("zone").reference.frequencies.keys() == {"north", "south", "east"}
+    assert len(schema.column("tip").reference.bin_frequencies) == 10
+    assert schema.column("pickup").drift_threshold is None
+
+
+def test_a_single_column_key_gets_no_allowed_set_range_or_drift_profile(reference):
+    frames = {k: f.assign(trip_no=range(len(f))) for k, f in reference.items()}
+    schema = infer_schema(frames, key=["trip_no"])
+
+    trip_no = schema.column("trip_no")
+    assert trip_no.dtype == "int64"
+    assert (trip_no.min, trip_no.max, trip_no.reference, trip_no.drift_threshold) == (None, None, None, None)
+    assert schema.column("trip_id").reference is not None  # not the key here: an ordinary feature
+
+
+def test_overrides_replace_inferred_settings(reference):
+    schema = infer_schema(reference, overrides={"passengers": {"min": 1, "max": 8, "drift_threshold": 0.5}})
+
+    passengers = schema.column("passengers")
+    assert (passengers.min, passengers.max) == (1, 8)
+    assert passengers.drift_threshold == 0.5
+
+
+def test_an_override_for_an_unknown_column_is_refused(reference):
+    with pytest.raises(ValueError, match="passenger_count"):
+        infer_schema(reference, overrides={"passenger_count": {"min": 0}})
+
+
+def test_an_override_of_an_unknown_setting_is_refused(reference):
+    with pytest.raises(ValueError, match="minimum"):
+        infer_schema(reference, overrides={"passengers": {"minimum": 0}})
+
+
+def test_an_empty_reference_window_is_refused():
+    with pytest.raises(ValueError, match="reference window is empty"):
+        infer_schema({})
+
+
+def test_the_schema_file_round_trips(schema, tmp_path):
+    path = schema.save(tmp_path / "schemas" / "trips.yaml")
+
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# Schema as code")
+    assert ": null" not in text  # unset settings are left out, not written as null
+    assert TableSchema.load(path) == schema
+
+
+def test_loading_a_schema_file_with_an_unknown_key_names_the_file(schema, tmp_path):
+    path = schema.save(tmp_path / "trips.yaml")
+    path.write_text(path.read_text(encoding="utf-8") + "max_row: 10\n", encoding="utf-8")
+
+    with pytest.raises(ValueError) as info:
+        TableSchema.load(path)
+
+    assert str(path) in str(info.value)
+    assert "max_row" in str(info.value)
+
+
+def test_loading_a_schema_file_with_an_unknown_column_key_names_the_file(schema, tmp_path):
+    path = schema.save(tmp_path / "trips.yaml")
+    text = path.read_text(encoding="utf-8").replace(
+        "  dtype: string\n", "  dtype: string\n  nulable: true\n", 1
+    )
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ValueError) as info:
+        TableSchema.load(path)
+
+    assert str(path) in str(info.value)
+
+
+def test_loading_a_missing_schema_file_says_how_to_create_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="schema infer"):
+        TableSchema.load(tmp_path / "nope.yaml")
