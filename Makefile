@@ -29,7 +29,7 @@ demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m jobs.demo
 
 ## Run the tests (and lint), as CI does.
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/dagster definitions validate -w dagster_workspace.yaml
