@@ -3,8 +3,22 @@
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.core.conformance import Conformance, conform
 from dcai_assets.core.drift import ColumnDrift, drift_report
+from dcai_assets.core.label_model import LabelModel, MajorityVote, fit_label_model
+from dcai_assets.core.labeling import (
+    ABSTAIN,
+    LabelingFunction,
+    LabelingFunctionError,
+    LabelingFunctionSet,
+    apply_lfs,
+    labeling_function,
+)
 from dcai_assets.core.schema import ColumnSchema, TableSchema, infer_schema
-from dcai_assets.definitions import build_definitions, ingest_job_name
+from dcai_assets.definitions import (
+    build_definitions,
+    ingest_job_name,
+    label_model_job_name,
+    labeling_job_name,
+)
 from dcai_assets.errors import DataInputError
 from dcai_assets.io.parquet import ParquetIOManager
 from dcai_assets.spec import (
@@ -12,10 +26,12 @@ from dcai_assets.spec import (
     DailyPartitions,
     DatasetSpec,
     DynamicPartitions,
+    LabelingSpec,
     LandingDirectory,
 )
 
 __all__ = [
+    "ABSTAIN",
     "ArtifactStore",
     "CallableSource",
     "ColumnDrift",
@@ -25,12 +41,23 @@ __all__ = [
     "DataInputError",
     "DatasetSpec",
     "DynamicPartitions",
+    "LabelModel",
+    "LabelingFunction",
+    "LabelingFunctionError",
+    "LabelingFunctionSet",
+    "LabelingSpec",
     "LandingDirectory",
+    "MajorityVote",
     "ParquetIOManager",
     "TableSchema",
+    "apply_lfs",
     "build_definitions",
     "conform",
     "drift_report",
+    "fit_label_model",
     "infer_schema",
     "ingest_job_name",
+    "label_model_job_name",
+    "labeling_function",
+    "labeling_job_name",
 ]

@@ -1,43 +1,68 @@
 """The factory: a dataset spec in, the Dagster definitions of its pipeline out."""
 
-from __future__ import annotations
-
 import dagster as dg
 
+from dcai_assets.assets.labeled import (
+    LABEL_MODEL,
+    LABELED_SET,
+    build_label_model_asset,
+    build_labeled_set_asset,
+)
 from dcai_assets.assets.raw import RAW_DATA, build_raw_asset
 from dcai_assets.assets.validated import QUARANTINED_ROWS, VALIDATED_DATA, build_validated_assets
 from dcai_assets.partitions import asset_key
 from dcai_assets.sensors import build_landing_sensor
-from dcai_assets.spec import DatasetSpec
+from dcai_assets.spec import DatasetSpec, LabelingSpec
 
 
 def ingest_job_name(spec: DatasetSpec) -> str:
     return f"{spec.name}_ingest"
 
 
+def label_model_job_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_fit_label_model"
+
+
+def labeling_job_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_label"
+
+
 def build_definitions(
     spec: DatasetSpec,
     *,
+    labeling: LabelingSpec | None = None,
     sensor_interval_seconds: int = 30,
     sensor_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.Definitions:
-    """Assets, checks, the ingest job and the landing sensor for one dataset.
+    """Assets, checks, jobs and the landing sensor for one dataset.
 
-    Resources are the caller's: an ``io_manager`` (e.g. :class:`ParquetIOManager`) and an
-    ``artifacts`` :class:`ArtifactStore`.
+    With ``labeling``, adds the label model and the labeled sets. Resources are the caller's: an
+    ``io_manager`` (e.g. :class:`ParquetIOManager`) and an ``artifacts`` :class:`ArtifactStore`.
     """
-    raw = build_raw_asset(spec)
-    validation = build_validated_assets(spec)
+    assets: list[dg.AssetsDefinition] = [build_raw_asset(spec), build_validated_assets(spec)]
     ingest = dg.define_asset_job(
         ingest_job_name(spec),
         selection=dg.AssetSelection.assets(
-            asset_key(spec, RAW_DATA),
-            asset_key(spec, VALIDATED_DATA),
-            asset_key(spec, QUARANTINED_ROWS),
+            asset_key(spec, RAW_DATA), asset_key(spec, VALIDATED_DATA), asset_key(spec, QUARANTINED_ROWS)
         ),
         description=f"Read, validate and quarantine one partition of {spec.name}.",
     )
+    jobs = [ingest]
+    if labeling is not None:
+        assets += [build_label_model_asset(spec, labeling), build_labeled_set_asset(spec, labeling)]
+        jobs += [
+            dg.define_asset_job(
+                label_model_job_name(spec),
+                selection=dg.AssetSelection.assets(asset_key(spec, LABEL_MODEL)),
+                description=f"Fit the label model of {spec.name} on every usable validated partition.",
+            ),
+            dg.define_asset_job(
+                labeling_job_name(spec),
+                selection=dg.AssetSelection.assets(asset_key(spec, LABELED_SET)),
+                description=f"Apply the LFs and the label model to one partition of {spec.name}.",
+            ),
+        ]
     sensor = build_landing_sensor(
         spec, ingest, minimum_interval_seconds=sensor_interval_seconds, default_status=sensor_status
     )
-    return dg.Definitions(assets=[raw, validation], jobs=[ingest], sensors=[sensor])
+    return dg.Definitions(assets=assets, jobs=jobs, sensors=[sensor])

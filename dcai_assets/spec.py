@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
+from dcai_assets.core.labeling import LabelingFunctionSet
 from dcai_assets.errors import DataInputError
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
@@ -60,6 +61,28 @@ class DailyPartitions:
 @dataclass(frozen=True)
 class DynamicPartitions:
     """Batches keyed by whatever name the source gives them, registered as they arrive."""
+
+
+@dataclass(frozen=True)
+class LabelingSpec:
+    """How a dataset gets its labels: the labeling functions, the gold labels, the label model.
+
+    ``gold_column`` defaults to the dataset's ``label`` column. ``label_model`` is
+    ``"dawid_skene"`` (LF accuracies and class balance estimated by EM) or ``"majority_vote"``.
+    """
+
+    lfs: LabelingFunctionSet
+    gold_column: str | None = None
+    label_model: Literal["dawid_skene", "majority_vote"] = "dawid_skene"
+    max_iter: int = 200
+    seed: int = 0
+    min_label_coverage: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.label_model not in ("dawid_skene", "majority_vote"):
+            raise ValueError(
+                f"LabelingSpec.label_model: {self.label_model!r}; expected 'dawid_skene' or 'majority_vote'"
+            )
 
 
 Source = LandingDirectory | CallableSource

@@ -6,9 +6,15 @@ import dagster as dg
 
 from dcai_assets import build_definitions
 from jobs.flights import FLIGHTS
+from jobs.flights_labeling import FLIGHTS_LABELING
 from resources import resource_set
 
 defs = dg.Definitions.merge(
-    build_definitions(FLIGHTS, sensor_interval_seconds=5, sensor_status=dg.DefaultSensorStatus.RUNNING),
+    build_definitions(
+        FLIGHTS,
+        labeling=FLIGHTS_LABELING,
+        sensor_interval_seconds=5,
+        sensor_status=dg.DefaultSensorStatus.RUNNING,
+    ),
     dg.Definitions(resources=resource_set()),
 )

@@ -1,5 +1,6 @@
 """The demo, end to end: simulate 35 days of flights landing, let the landing sensor request
-ingest runs, run them on the local Dagster instance, and report what validation caught."""
+ingest runs, run them on the local Dagster instance, fit the label model, label every partition
+that passed validation, and report what validation caught and how good the labels are."""
 
 from __future__ import annotations
 
@@ -8,25 +9,68 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 from tqdm import tqdm
 
-from dcai_assets import ingest_job_name
+from dcai_assets import MajorityVote, ingest_job_name, label_model_job_name, labeling_job_name
+from dcai_assets.assets.labeled import LF_COLUMN_PREFIX
+from dcai_assets.assets.validated import partitions_passing_blocking_checks
 from dcai_assets.partitions import asset_key
 from jobs.definitions import defs
 from jobs.flights import FLIGHTS
+from jobs.flights_data import arrived_late
+from jobs.flights_labeling import CLASSES
 from jobs.simulator import FAULTS, simulate
+from resources import data_dir
+
+SENSOR = f"{FLIGHTS.name}_landing_sensor"
 
 
 def run_sensor_tick(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """Evaluate the landing sensor once, as the daemon would, and keep its cursor."""
-    sensor = defs.resolve_sensor_def(f"{FLIGHTS.name}_landing_sensor")
+    sensor = defs.resolve_sensor_def(SENSOR)
     cursor_file = Path(instance.root_directory) / "demo_sensor_cursor.json"
     cursor = cursor_file.read_text() if cursor_file.exists() else None
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, instance_ref=instance.get_ref()
+    )
     result = sensor.evaluate_tick(context)
     if result.cursor:
         cursor_file.write_text(result.cursor)
     return list(result.run_requests)
+
+
+def ingest(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> tuple[list[str], list[str]]:
+    """Run the requested ingest runs; returns (partitions blocked by a check, partitions that errored)."""
+    job = defs.resolve_job_def(ingest_job_name(FLIGHTS))
+    blocked, failed = [], []
+    for request in tqdm(requests, desc="ingest runs", unit="run"):
+        # The daemon's own dedup tags: `make ui` will not request these files again.
+        tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR}
+        result = job.execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=False
+        )
+        if not result.success:
+            errors = {e.step_failure_data.error.cls_name for e in result.get_step_failure_events()}
+            (blocked if errors == {"DagsterAssetCheckFailedError"} else failed).append(request.partition_key)
+    return blocked, failed
+
+
+def label(instance: dg.DagsterInstance) -> list[str]:
+    """Fit the label model once, then label every partition that passed validation."""
+    validated = sorted(instance.get_materialized_partitions(asset_key(FLIGHTS, "validated_data")))
+    usable, _ = partitions_passing_blocking_checks(instance, FLIGHTS, validated)
+    print(f"fitting the label model on {len(usable)} validated partitions")
+    defs.resolve_job_def(label_model_job_name(FLIGHTS)).execute_in_process(instance=instance)
+    job = defs.resolve_job_def(labeling_job_name(FLIGHTS))
+    failed = []
+    for partition in tqdm(usable, desc="labeling runs", unit="run"):
+        if not job.execute_in_process(
+            instance=instance, partition_key=partition, raise_on_error=False
+        ).success:
+            failed.append(partition)
+    return failed
 
 
 def main() -> int:
@@ -37,20 +81,10 @@ def main() -> int:
     print(f"simulated {len(files)} daily files in {landing} ({len(FAULTS)} with injected faults)")
     requests = run_sensor_tick(instance)
     print(f"landing sensor requested {len(requests)} ingest runs")
-    job = defs.resolve_job_def(ingest_job_name(FLIGHTS))
-    sensor_name = f"{FLIGHTS.name}_landing_sensor"
-    blocked, failed = [], []
-    for request in tqdm(requests, desc="ingest runs", unit="run"):
-        # The daemon's own dedup tags: `make ui` will not request these files again.
-        tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": sensor_name}
-        result = job.execute_in_process(
-            instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=False
-        )
-        if not result.success:
-            errors = {e.step_failure_data.error.cls_name for e in result.get_step_failure_events()}
-            bucket = blocked if errors == {"DagsterAssetCheckFailedError"} else failed
-            bucket.append(request.partition_key)
-    report(instance)
+    blocked, failed = ingest(instance, requests)
+    failed += label(instance)
+    validation_report(instance)
+    labeling_report(instance)
     print(f"\npartitions blocked by a failed blocking check (kept out of downstream): {blocked}")
     if failed:
         print(f"runs that failed with an error: {failed}")
@@ -59,7 +93,7 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def report(instance: dg.DagsterInstance) -> None:
+def validation_report(instance: dg.DagsterInstance) -> None:
     """Per partition: rows in/valid/quarantined and what the checks said."""
     from dagster._core.event_api import PartitionKeyFilter
 
@@ -84,6 +118,38 @@ def report(instance: dg.DagsterInstance) -> None:
         counts = [md[name].value for name in ("rows_in", "rows_valid", "rows_quarantined")]
         line = f"{p:<11} {counts[0]:>5} {counts[1]:>5} {counts[2]:>5}  "
         print(line + ("\n" + " " * len(line)).join(findings or ["ok"]))
+
+
+def labeling_report(instance: dg.DagsterInstance) -> None:
+    """Per partition: how many rows got a label and how often it matches the true outcome (the
+    arrival delay, which no LF reads), next to majority vote on the same rows."""
+    root = Path(data_dir()) / "lake" / FLIGHTS.name / "labeled_set"
+    partitions = sorted(instance.get_materialized_partitions(asset_key(FLIGHTS, "labeled_set")))
+    print(f"\n{len(partitions)} labeled partitions (accuracy on LF-labeled rows against the true outcome):")
+    print(
+        f"{'partition':<11} {'rows':>5} {'gold':>5} {'LFs':>5} {'none':>5}  {'label model':>11} {'maj. vote':>9}"
+    )
+    totals = np.zeros(3)
+    for p in partitions:
+        frame = pd.read_parquet(root / f"{p}.parquet")
+        truth = arrived_late(frame)
+        by_lfs = (frame["label_source"] == "label_model").to_numpy() & truth.notna().to_numpy()
+        y = truth[by_lfs].astype(int).to_numpy()
+        ours = (frame.loc[by_lfs, "label"].astype(str) == CLASSES[1]).astype(int).to_numpy()
+        votes = frame.loc[by_lfs, [c for c in frame.columns if c.startswith(LF_COLUMN_PREFIX)]].to_numpy()
+        mv = MajorityVote(len(CLASSES)).predict(votes)
+        sources = frame["label_source"].value_counts()
+        acc, acc_mv = (ours == y).mean(), (mv == y).mean()
+        totals += [len(y), (ours == y).sum(), (mv == y).sum()]
+        print(
+            f"{p:<11} {len(frame):>5} {sources.get('gold', 0):>5} {sources.get('label_model', 0):>5} "
+            f"{sources.get('abstain', 0):>5}  {acc:>11.3f} {acc_mv:>9.3f}"
+        )
+    if totals[0]:
+        print(
+            f"{'all':<11} {'':>5} {'':>5} {int(totals[0]):>5} {'':>5}  "
+            f"{totals[1] / totals[0]:>11.3f} {totals[2] / totals[0]:>9.3f}"
+        )
 
 
 if __name__ == "__main__":

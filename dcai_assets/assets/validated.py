@@ -222,3 +222,26 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
             )
 
     return validation
+
+
+def partitions_passing_blocking_checks(
+    instance: dg.DagsterInstance, spec: DatasetSpec, partitions: list[str]
+) -> tuple[list[str], list[str]]:
+    """Split validated partitions into (usable, blocked): blocked ones failed a blocking check in
+    their latest evaluation, so they must not flow into anything downstream."""
+    from dagster._core.event_api import PartitionKeyFilter
+
+    check_keys = [dg.AssetCheckKey(asset_key(spec, VALIDATED_DATA), name) for name in BLOCKING_CHECKS]
+    usable, blocked = [], []
+    for p in partitions:
+        latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            check_keys, partition_filter=PartitionKeyFilter(key=p)
+        )
+        failed = any(
+            r.event is not None
+            and not r.event.asset_check_evaluation.passed
+            and r.event.asset_check_evaluation.severity == dg.AssetCheckSeverity.ERROR
+            for r in latest.values()
+        )
+        (blocked if failed else usable).append(p)
+    return usable, blocked

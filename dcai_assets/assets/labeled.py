@@ -1,0 +1,263 @@
+"""Labeled sets: labeling functions applied to validated partitions, weighed by a label model
+fitted on the votes of many partitions, with gold labels kept where the data has them."""
+
+import warnings
+from collections.abc import Iterator
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dcai_assets.artifacts import ArtifactStore
+from dcai_assets.assets.validated import VALIDATED_DATA, partitions_passing_blocking_checks
+from dcai_assets.core.label_model import LabelModel, MajorityVote, fit_label_model
+from dcai_assets.core.labeling import ABSTAIN, apply_lfs, gold_indices
+from dcai_assets.core.lf_analysis import lf_alerts, lf_summary, summary_markdown
+from dcai_assets.core.reading import frame_digest
+from dcai_assets.partitions import asset_key, partitions_def
+from dcai_assets.spec import DatasetSpec, LabelingSpec
+
+LABEL_MODEL = "label_model"
+LABELED_SET = "labeled_set"
+LABELS_COVER_ROWS = "labels_cover_rows"
+LF_COVERAGE_STABLE = "lf_coverage_stable"
+LF_COLUMN_PREFIX = "lf__"
+PROBA_COLUMN_PREFIX = "p__"
+
+
+def _gold(
+    frame: pd.DataFrame, spec: DatasetSpec, labeling: LabelingSpec, partition: str | None
+) -> np.ndarray:
+    column = labeling.gold_column or spec.label
+    if column is None:
+        return np.full(len(frame), ABSTAIN, dtype=np.int64)
+    if column not in frame.columns:
+        raise ValueError(
+            f"gold label column {column!r} is not in the validated data of partition {partition!r}; "
+            f"expected one of {list(frame.columns)}"
+        )
+    return gold_indices(frame[column], labeling.lfs.classes, column=column, partition=partition)
+
+
+def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.AssetsDefinition:
+    """``<dataset>/label_model``: LF accuracies and class balance, fitted on all usable partitions."""
+    lf_set = labeling.lfs
+
+    @dg.asset(
+        key=asset_key(spec, LABEL_MODEL),
+        ins={
+            "validated": dg.AssetIn(
+                key=asset_key(spec, VALIDATED_DATA), metadata={"allow_missing_partitions": True}
+            )
+        },
+        group_name="labeled",
+        kinds={"numba", "pandas"},
+        owners=list(spec.owners),
+        code_version=f"label-model-v1-{lf_set.version}",
+        description=(
+            "The label model: each labeling function's estimated accuracy and the class balance, "
+            "fitted by EM on the LF votes of every validated partition whose blocking checks passed."
+        ),
+    )
+    def label_model(context: dg.AssetExecutionContext, validated: dict) -> dg.Output[pd.DataFrame]:
+        usable, blocked = partitions_passing_blocking_checks(context.instance, spec, sorted(validated))
+        if blocked:
+            context.log.warning(f"left out {len(blocked)} partitions that failed a blocking check: {blocked}")
+        matrices, golds = [], []
+        for p in usable:
+            frame = validated[p]
+            matrices.append(apply_lfs(lf_set, frame, partition=p).matrix)
+            golds.append(_gold(frame, spec, labeling, p))
+        n = sum(len(m) for m in matrices)
+        if n == 0:
+            raise dg.Failure(
+                f"no validated rows to fit the label model on: {len(usable)} usable partitions "
+                f"({len(blocked)} blocked); expected at least one validated partition with rows"
+            )
+        L = np.vstack(matrices)
+        gold = np.concatenate(golds)
+        context.log.info(
+            f"fitting the label model on {n:,} rows x {len(lf_set.lfs)} LFs from {len(usable)} partitions"
+        )
+        model, warning = fit_label_model(
+            L,
+            gold,
+            lf_set.cardinality,
+            kind=labeling.label_model,
+            max_iter=labeling.max_iter,
+            seed=labeling.seed,
+        )
+        if warning:
+            context.log.warning(warning)
+        estimated = model.accuracies_ if isinstance(model, LabelModel) else None
+        summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated)
+        table = model.to_frame(lf_set.names, list(lf_set.classes))
+        balance = table[table["kind"] == "class_balance"].set_index("name")["value"].round(3).to_dict()
+        return dg.Output(
+            table,
+            data_version=dg.DataVersion(frame_digest(table)[:16]),
+            metadata={
+                "model": "majority vote" if isinstance(model, MajorityVote) else "Dawid-Skene (one-coin EM)",
+                "fallback_warning": warning or "none",
+                "converged": bool(getattr(model, "converged_", False)),
+                "em_iterations": int(getattr(model, "n_iter_", 0)),
+                "class_balance": dg.MetadataValue.json(balance),
+                "rows": n,
+                "gold_rows": int((gold >= 0).sum()),
+                "partitions_used": len(usable),
+                "partitions_blocked": dg.MetadataValue.json(blocked),
+                "lf_set_version": lf_set.version,
+                "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
+            },
+        )
+
+    return label_model
+
+
+def build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.AssetsDefinition:
+    """``<dataset>/labeled_set``: validated rows with LF votes, probabilistic and hard labels."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks are in preview
+        return _build_labeled_set_asset(spec, labeling)
+
+
+def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.AssetsDefinition:
+    lf_set = labeling.lfs
+    classes = list(lf_set.classes)
+    key = asset_key(spec, LABELED_SET)
+    pdef = partitions_def(spec)
+
+    @dg.asset(
+        key=key,
+        partitions_def=pdef,
+        ins={
+            "validated": dg.AssetIn(key=asset_key(spec, VALIDATED_DATA)),
+            "label_model": dg.AssetIn(key=asset_key(spec, LABEL_MODEL)),
+        },
+        check_specs=[
+            dg.AssetCheckSpec(
+                LABELS_COVER_ROWS,
+                asset=key,
+                partitions_def=pdef,
+                description=f"At least {labeling.min_label_coverage:.0%} of rows get a label (gold or LFs).",
+            ),
+            dg.AssetCheckSpec(
+                LF_COVERAGE_STABLE,
+                asset=key,
+                partitions_def=pdef,
+                description="No LF's coverage shifted sharply since the previous partition; no LF raised.",
+            ),
+        ],
+        group_name="labeled",
+        kinds={"pandas", "parquet"},
+        owners=list(spec.owners),
+        code_version=f"labeled-set-v1-{lf_set.version}",
+        description=(
+            "Validated rows with every LF's vote (`lf__*`, -1 = abstain), the label model's class "
+            "probabilities (`p__*`), the chosen `label`, its `label_confidence` and `label_source` "
+            "(gold / label_model / majority_vote / abstain). Rows no LF covers are kept and marked."
+        ),
+    )
+    def labeled_set(
+        context: dg.AssetExecutionContext,
+        validated: pd.DataFrame,
+        label_model: pd.DataFrame,
+        artifacts: ArtifactStore,
+    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+        partition = context.partition_key
+        votes = apply_lfs(lf_set, validated, partition=partition)
+        L = votes.matrix
+        model = LabelModel.from_frame(label_model, lf_set.names, classes)
+        proba = model.predict_proba(L)
+        gold = _gold(validated, spec, labeling, partition)
+        covered = (L != ABSTAIN).any(axis=1)
+        has_gold = gold != ABSTAIN
+        label_idx = np.where(has_gold, gold, np.where(covered, proba.argmax(axis=1), ABSTAIN))
+        model_name = "majority_vote" if isinstance(model, MajorityVote) else "label_model"
+        source = np.select([has_gold, covered], ["gold", model_name], "abstain")
+
+        out = validated.copy()
+        for j, name in enumerate(lf_set.names):
+            out[f"{LF_COLUMN_PREFIX}{name}"] = L[:, j]
+        for c, name in enumerate(classes):
+            out[f"{PROBA_COLUMN_PREFIX}{name}"] = np.where(covered | has_gold, proba[:, c], np.nan)
+        out["label"] = pd.Categorical.from_codes(label_idx, categories=classes)
+        out["label_confidence"] = np.where(has_gold, 1.0, np.where(covered, proba.max(axis=1), np.nan))
+        out["label_source"] = source
+        out["lf_set_version"] = lf_set.version
+
+        estimated = model.accuracies_ if isinstance(model, LabelModel) else None
+        summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated)
+        previous_key, previous = _previous_stats(context, spec, artifacts)
+        alerts = lf_alerts(
+            summary,
+            lf_set,
+            previous=previous,
+            previous_partition=previous_key,
+            errors=votes.errors,
+            rows=len(out),
+        )
+        artifacts.write(
+            spec.name, "lf_stats", partition, dict(zip(summary["lf"], summary["coverage"], strict=True))
+        )
+        for alert in alerts:
+            context.log.warning(f"partition {partition}: {alert}")
+
+        judged = has_gold & covered
+        model_vs_gold = float((proba[judged].argmax(axis=1) == gold[judged]).mean()) if judged.any() else None
+        labeled_fraction = float((label_idx != ABSTAIN).mean()) if len(out) else 0.0
+        counts = pd.Series(source).value_counts().to_dict()
+        yield dg.Output(
+            out,
+            data_version=dg.DataVersion(frame_digest(out)[:16]),
+            metadata={
+                "dagster/row_count": len(out),
+                "lf_set_version": lf_set.version,
+                "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
+                "alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none"),
+                "label_sources": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
+                "labels": dg.MetadataValue.json(
+                    {str(k): int(v) for k, v in out["label"].value_counts().items()}
+                ),
+                "labeled_fraction": labeled_fraction,
+                "label_model_accuracy_vs_gold": model_vs_gold
+                if model_vs_gold is not None
+                else "no gold rows",
+                "gold_rows_covered_by_lfs": int(judged.sum()),
+            },
+        )
+        yield dg.AssetCheckResult(
+            check_name=LABELS_COVER_ROWS,
+            asset_key=key,
+            passed=labeled_fraction >= labeling.min_label_coverage,
+            severity=dg.AssetCheckSeverity.ERROR if labeled_fraction == 0 else dg.AssetCheckSeverity.WARN,
+            description=(
+                f"{labeled_fraction:.0%} of {len(out):,} rows labeled "
+                f"(minimum {labeling.min_label_coverage:.0%}); "
+                f"{int((label_idx == ABSTAIN).sum()):,} marked abstain"
+            ),
+            metadata={"labeled_fraction": labeled_fraction},
+        )
+        yield dg.AssetCheckResult(
+            check_name=LF_COVERAGE_STABLE,
+            asset_key=key,
+            passed=not alerts,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=alerts[0] if alerts else "passed",
+            metadata={"alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none")},
+        )
+
+    return labeled_set
+
+
+def _previous_stats(
+    context: dg.AssetExecutionContext, spec: DatasetSpec, artifacts: ArtifactStore
+) -> tuple[str | None, dict[str, float] | None]:
+    keys = context.assets_def.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+    key = context.partition_key
+    at = keys.index(key) if key in keys else len(keys)
+    for prev in reversed(keys[max(0, at - 31) : at]):
+        stored = artifacts.read(spec.name, "lf_stats", prev)
+        if stored is not None:
+            return prev, stored
+    return None, None

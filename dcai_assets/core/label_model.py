@@ -1,0 +1,379 @@
+"""Label models: turn noisy, overlapping LF votes into probabilistic labels.
+
+``LabelModel`` estimates each LF's accuracy and the class balance without gold labels, by EM on
+the Dawid–Skene latent-class model: every LF's vote, abstain included, is a categorical draw
+given the true class (``P(vote | class)``), so one-sided LFs that only ever vote one class are
+modelled as they are. Labels are then predicted by accuracy-weighted voting (weights
+``log(a (k-1) / (1 - a))`` plus the log class prior), which ignores abstains and is therefore less
+hurt by LFs that abstain together. Where gold labels exist, they are clamped during EM and
+shrink each LF's accuracy and the class balance towards what the gold rows show. E- and
+M-steps are numba kernels, linear in the size of the label matrix.
+
+``MajorityVote`` is the baseline with the same API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import pandas as pd
+
+from dcai_assets.core.labeling import ABSTAIN
+
+_EPS = 1e-4
+
+
+@numba.njit(parallel=True, cache=True)
+def _e_step(
+    L: np.ndarray, weights: np.ndarray, log_prior: np.ndarray, gold: np.ndarray, q: np.ndarray
+) -> float:
+    """Posteriors q (n x k) for one-coin weights; returns the log-likelihood of the votes."""
+    n, m = L.shape
+    k = log_prior.shape[0]
+    ll = np.zeros(n)
+    for i in numba.prange(n):
+        s = log_prior.copy()
+        for j in range(m):
+            v = L[i, j]
+            if v >= 0:
+                s[v] += weights[j]
+        top = s.max()
+        total = 0.0
+        for y in range(k):
+            s[y] = np.exp(s[y] - top)
+            total += s[y]
+        ll[i] = top + np.log(total)
+        g = gold[i]
+        for y in range(k):
+            if g >= 0:
+                q[i, y] = 1.0 if y == g else 0.0
+            else:
+                q[i, y] = s[y] / total
+    return ll.sum()
+
+
+@numba.njit(parallel=True, cache=True)
+def _ds_e_step(
+    L: np.ndarray, log_theta: np.ndarray, log_prior: np.ndarray, gold: np.ndarray, q: np.ndarray
+) -> float:
+    """Latent-class posteriors q (n x k); log_theta[j, v + 1, y] = log P(vote v | class y)."""
+    n, m = L.shape
+    k = log_prior.shape[0]
+    ll = np.zeros(n)
+    for i in numba.prange(n):
+        s = log_prior.copy()
+        for j in range(m):
+            v = L[i, j] + 1
+            for y in range(k):
+                s[y] += log_theta[j, v, y]
+        top = s.max()
+        total = 0.0
+        for y in range(k):
+            s[y] = np.exp(s[y] - top)
+            total += s[y]
+        ll[i] = top + np.log(total)
+        g = gold[i]
+        for y in range(k):
+            if g >= 0:
+                q[i, y] = 1.0 if y == g else 0.0
+            else:
+                q[i, y] = s[y] / total
+    return ll.sum()
+
+
+@numba.njit(parallel=True, cache=True)
+def _ds_m_step(LT: np.ndarray, q: np.ndarray, smoothing: float, log_theta: np.ndarray) -> None:
+    """P(vote | class) per LF from expected counts (Dirichlet-smoothed)."""
+    m, n = LT.shape
+    k = q.shape[1]
+    for j in numba.prange(m):
+        counts = np.zeros((k + 1, k))
+        for i in range(n):
+            v = LT[j, i] + 1
+            for y in range(k):
+                counts[v, y] += q[i, y]
+        for y in range(k):
+            total = 0.0
+            for v in range(k + 1):
+                total += counts[v, y]
+            for v in range(k + 1):
+                log_theta[j, v, y] = np.log((counts[v, y] + smoothing) / (total + (k + 1) * smoothing))
+
+
+def _check_matrix(L: np.ndarray, cardinality: int) -> np.ndarray:
+    L = np.asarray(L)
+    if L.ndim != 2:
+        raise ValueError(f"L: expected a 2-D label matrix (rows x LFs), got shape {L.shape}")
+    if L.size and (L.min() < ABSTAIN or L.max() >= cardinality):
+        raise ValueError(
+            f"L: votes range {L.min()}..{L.max()}; expected ABSTAIN (-1) or 0..{cardinality - 1}"
+        )
+    return np.ascontiguousarray(L, dtype=np.int8)
+
+
+def _check_gold(gold: np.ndarray | None, n: int, cardinality: int) -> np.ndarray:
+    if gold is None:
+        return np.full(n, ABSTAIN, dtype=np.int64)
+    gold = np.asarray(gold, dtype=np.int64)
+    if gold.shape != (n,):
+        raise ValueError(f"gold: expected {n} entries (one per row, -1 where unknown), got {gold.shape}")
+    if gold.size and (gold.min() < ABSTAIN or gold.max() >= cardinality):
+        raise ValueError(
+            f"gold: labels range {gold.min()}..{gold.max()}; expected -1 or 0..{cardinality - 1}"
+        )
+    return gold
+
+
+class MajorityVote:
+    """The baseline: each row's most voted class (ties split evenly); rows with no vote get the
+    uniform distribution."""
+
+    def __init__(self, cardinality: int = 2) -> None:
+        self.cardinality = cardinality
+
+    def to_frame(self, lf_names: list[str], classes: list[str]) -> pd.DataFrame:
+        rows = [{"kind": "class_balance", "name": c, "value": 1.0 / len(classes)} for c in classes]
+        rows += [{"kind": "lf_accuracy", "name": n, "value": np.nan} for n in lf_names]
+        rows.append({"kind": "fit", "name": "majority_vote", "value": 1.0})
+        return pd.DataFrame(rows)
+
+    def fit(self, L: np.ndarray, gold: np.ndarray | None = None) -> MajorityVote:
+        return self
+
+    def predict_proba(self, L: np.ndarray) -> np.ndarray:
+        L = _check_matrix(L, self.cardinality)
+        counts = np.zeros((L.shape[0], self.cardinality))
+        for y in range(self.cardinality):
+            counts[:, y] = (y == L).sum(axis=1)
+        top = counts.max(axis=1, keepdims=True)
+        winners = (counts == top).astype(float)
+        return winners / winners.sum(axis=1, keepdims=True)
+
+    def predict(self, L: np.ndarray) -> np.ndarray:
+        return self.predict_proba(L).argmax(axis=1)
+
+
+class LabelModel:
+    """Dawid–Skene label model fitted by EM, predicting by accuracy-weighted vote (see the module
+    docstring).
+
+    Parameters
+    ----------
+    cardinality : number of classes (>= 2).
+    max_iter, tol : EM stops when the mean log-likelihood improves by less than ``tol``.
+    smoothing : Dirichlet pseudo-count on P(vote | class) (keeps estimates off 0 and 1).
+    gold_strength : how many gold votes the unsupervised estimate of an accuracy is worth.
+    seed : breaks ties in the initial majority vote reproducibly.
+
+    Attributes (after ``fit``)
+    ----------
+    accuracies_ : (m,) accuracy of each LF used for prediction (shrunk towards gold if any).
+    unsupervised_accuracies_ : (m,) the accuracies EM estimated from the votes alone.
+    vote_given_class_ : (m, k+1, k) P(vote | class), vote index 0 = abstain.
+    class_balance_ : (k,) estimated class prior.
+    converged_, n_iter_, log_likelihood_.
+
+    Examples
+    --------
+    >>> model = LabelModel(cardinality=2).fit(L)
+    >>> proba = model.predict_proba(L)
+    """
+
+    def __init__(
+        self,
+        cardinality: int = 2,
+        *,
+        max_iter: int = 200,
+        tol: float = 1e-7,
+        smoothing: float = 1.0,
+        gold_strength: float = 20.0,
+        seed: int = 0,
+    ) -> None:
+        if cardinality < 2:
+            raise ValueError(f"cardinality: {cardinality}; expected at least 2 classes")
+        self.cardinality = cardinality
+        self.max_iter = max_iter
+        self.tol = tol
+        self.smoothing = smoothing
+        self.gold_strength = gold_strength
+        self.seed = seed
+
+    def _weights(self, accuracy: np.ndarray) -> np.ndarray:
+        a = np.clip(accuracy, _EPS, 1 - _EPS)
+        return np.log(a * (self.cardinality - 1) / (1 - a))
+
+    def fit(self, L: np.ndarray, gold: np.ndarray | None = None) -> LabelModel:
+        """Estimate LF accuracies and the class balance from the label matrix ``L`` (n x m), with
+        optional gold labels (``-1`` where unknown)."""
+        L = _check_matrix(L, self.cardinality)
+        n, m = L.shape
+        gold = _check_gold(gold, n, self.cardinality)
+        k = self.cardinality
+        # Start from the majority vote (ties broken by the seed), clamped to gold where known.
+        rng = np.random.default_rng(self.seed)
+        q = MajorityVote(k).predict_proba(L)
+        q = q + rng.uniform(0, 1e-6, q.shape)
+        q /= q.sum(axis=1, keepdims=True)
+        known = gold >= 0
+        q[known] = np.eye(k)[gold[known]]
+        log_theta = np.empty((m, k + 1, k))
+        LT = np.ascontiguousarray(L.T)
+        previous = -np.inf
+        self.converged_ = False
+        self.n_iter_ = 0
+        ll = -np.inf
+        prior = np.full(k, 1.0 / k)
+        for it in range(1, self.max_iter + 1):
+            _ds_m_step(LT, q, self.smoothing, log_theta)
+            prior = (q.sum(axis=0) + self.smoothing) / (n + k * self.smoothing)
+            ll = _ds_e_step(L, log_theta, np.log(prior), gold, q) / max(n, 1)
+            self.n_iter_ = it
+            if not np.isfinite(ll):
+                break
+            if abs(ll - previous) < self.tol:
+                self.converged_ = True
+                break
+            previous = ll
+        theta = np.exp(log_theta)
+        self.vote_given_class_ = theta
+        self.log_likelihood_ = float(ll)
+        # Accuracy = P(vote is right | LF voted), from the latent-class parameters.
+        right = np.einsum("y,jyy->j", prior, theta[:, 1:, :])
+        cast = np.einsum("y,jy->j", prior, 1.0 - theta[:, 0, :])
+        self.unsupervised_accuracies_ = right / np.maximum(cast, 1e-12)
+        self.accuracies_ = self.unsupervised_accuracies_.copy()
+        self.class_balance_ = prior
+        if known.any():
+            self._shrink_to_gold(L[known], gold[known])
+        return self
+
+    def _shrink_to_gold(self, L: np.ndarray, gold: np.ndarray) -> None:
+        """Posterior mean of each accuracy (and of the class balance) given the gold rows, with the
+        unsupervised estimate as a prior worth ``gold_strength`` votes: gold wins where it is ample."""
+        tau = self.gold_strength
+        voted = L != ABSTAIN
+        judged = voted.sum(axis=0)
+        right = ((gold[:, None] == L) & voted).sum(axis=0)
+        self.accuracies_ = (right + tau * self.unsupervised_accuracies_) / (judged + tau)
+        counts = np.bincount(gold, minlength=self.cardinality)
+        self.class_balance_ = (counts + tau * self.class_balance_) / (counts.sum() + tau)
+
+    def predict_proba(self, L: np.ndarray) -> np.ndarray:
+        """Posterior class probabilities (n x k); a row without votes gets the class balance."""
+        L = _check_matrix(L, self.cardinality)
+        q = np.empty((L.shape[0], self.cardinality))
+        no_gold = np.full(L.shape[0], ABSTAIN, dtype=np.int64)
+        _e_step(L, self._weights(self.accuracies_), np.log(self.class_balance_), no_gold, q)
+        return q
+
+    def predict(self, L: np.ndarray) -> np.ndarray:
+        return self.predict_proba(L).argmax(axis=1)
+
+    # --- storage: a tidy table, readable in the UI and by pandas --------------------------------
+    def to_frame(self, lf_names: list[str], classes: list[str]) -> pd.DataFrame:
+        """Parameters as rows: one per LF (accuracy) and one per class (prior)."""
+        rows = [
+            {"kind": "lf_accuracy", "name": n, "value": float(a)}
+            for n, a in zip(lf_names, self.accuracies_, strict=True)
+        ]
+        rows += [
+            {"kind": "class_balance", "name": c, "value": float(p)}
+            for c, p in zip(classes, self.class_balance_, strict=True)
+        ]
+        rows.append({"kind": "fit", "name": "majority_vote", "value": 0.0})
+        rows.append({"kind": "fit", "name": "converged", "value": float(self.converged_)})
+        rows.append({"kind": "fit", "name": "n_iter", "value": float(self.n_iter_)})
+        return pd.DataFrame(rows)
+
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, lf_names: list[str], classes: list[str]
+    ) -> LabelModel | MajorityVote:
+        """The model stored by ``to_frame``, checked against the current LFs and classes."""
+        acc = frame[frame["kind"] == "lf_accuracy"].set_index("name")["value"]
+        bal = frame[frame["kind"] == "class_balance"].set_index("name")["value"]
+        missing = [n for n in lf_names if n not in acc.index]
+        if missing or list(bal.index) != list(classes):
+            raise ValueError(
+                f"stored label model was fitted for LFs {list(acc.index)} and classes {list(bal.index)}; "
+                f"expected LFs {lf_names} and classes {list(classes)}: re-materialize the label model"
+            )
+        model = cls(cardinality=len(classes))
+        model.accuracies_ = acc.loc[lf_names].to_numpy(dtype=float)
+        model.class_balance_ = bal.to_numpy(dtype=float)
+        fit = frame[frame["kind"] == "fit"].set_index("name")["value"]
+        if fit.get("majority_vote", 0.0):
+            return MajorityVote(len(classes))
+        model.converged_ = bool(fit.get("converged", 1.0))
+        model.n_iter_ = int(fit.get("n_iter", 0))
+        return model
+
+
+def fit_label_model(
+    L: np.ndarray,
+    gold: np.ndarray | None,
+    cardinality: int,
+    *,
+    kind: str = "dawid_skene",
+    max_iter: int = 200,
+    seed: int = 0,
+) -> tuple[LabelModel | MajorityVote, str | None]:
+    """Fit the chosen label model; if EM does not converge, fall back to majority vote.
+
+    Returns the model and, on a fallback, the warning to show.
+    """
+    if kind == "majority_vote":
+        return MajorityVote(cardinality), None
+    model = LabelModel(cardinality, max_iter=max_iter, seed=seed).fit(L, gold)
+    finite = np.isfinite(model.log_likelihood_) and np.isfinite(model.accuracies_).all()
+    if model.converged_ and finite:
+        return model, None
+    why = "a non-finite likelihood" if not finite else f"no convergence in {model.n_iter_} EM iterations"
+    return MajorityVote(cardinality), (
+        f"label model stopped with {why}: falling back to majority vote. Raise max_iter, or check "
+        "for LFs that always agree"
+    )
+
+
+@dataclass(frozen=True)
+class SyntheticVotes:
+    """LF votes with known truth, for benchmarks and tests."""
+
+    L: np.ndarray
+    y: np.ndarray
+    accuracies: np.ndarray
+
+
+def synthetic_votes(
+    n: int,
+    accuracies: np.ndarray,
+    coverages: np.ndarray,
+    class_balance: np.ndarray,
+    *,
+    copies: dict[int, tuple[int, float]] | None = None,
+    seed: int = 0,
+) -> SyntheticVotes:
+    """Votes of conditionally independent LFs with the given accuracies and coverages.
+
+    ``copies={j: (source, p)}`` makes LF j repeat LF ``source``'s vote with probability p
+    (correlated LFs); its effective accuracy is returned in ``accuracies``.
+    """
+    rng = np.random.default_rng(seed)
+    k = len(class_balance)
+    m = len(accuracies)
+    y = rng.choice(k, size=n, p=class_balance)
+    L = np.full((n, m), ABSTAIN, dtype=np.int8)
+    for j in range(m):
+        voted = rng.random(n) < coverages[j]
+        right = rng.random(n) < accuracies[j]
+        wrong = (y + rng.integers(1, k, size=n)) % k
+        L[voted, j] = np.where(right, y, wrong)[voted]
+    effective = np.asarray(accuracies, dtype=float).copy()
+    for j, (source, p) in (copies or {}).items():
+        copy = (rng.random(n) < p) & (L[:, source] != ABSTAIN)
+        L[copy, j] = L[copy, source]
+        cast = L[:, j] != ABSTAIN
+        effective[j] = float((L[cast, j] == y[cast]).mean())
+    return SyntheticVotes(L=L, y=y, accuracies=effective)
