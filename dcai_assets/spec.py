@@ -74,7 +74,7 @@ class LabelingSpec:
     lfs: LabelingFunctionSet
     gold_column: str | None = None
     label_model: Literal["dawid_skene", "majority_vote"] = "dawid_skene"
-    max_iter: int = 200
+    max_iter: int = 500
     seed: int = 0
     min_label_coverage: float = 0.5
 

@@ -127,7 +127,8 @@ def labeling_report(instance: dg.DagsterInstance) -> None:
     partitions = sorted(instance.get_materialized_partitions(asset_key(FLIGHTS, "labeled_set")))
     print(f"\n{len(partitions)} labeled partitions (accuracy on LF-labeled rows against the true outcome):")
     print(
-        f"{'partition':<11} {'rows':>5} {'gold':>5} {'LFs':>5} {'none':>5}  {'label model':>11} {'maj. vote':>9}"
+        f"{'partition':<11} {'rows':>5} {'gold':>5} {'LFs':>5} {'none':>5}  "
+        f"{'label model':>11} {'maj. vote':>9}"
     )
     totals = np.zeros(3)
     for p in partitions:

@@ -12,7 +12,7 @@ from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.validated import VALIDATED_DATA, partitions_passing_blocking_checks
 from dcai_assets.core.label_model import LabelModel, MajorityVote, fit_label_model
 from dcai_assets.core.labeling import ABSTAIN, apply_lfs, gold_indices
-from dcai_assets.core.lf_analysis import lf_alerts, lf_summary, summary_markdown
+from dcai_assets.core.lf_analysis import dependent_pairs, lf_alerts, lf_summary, summary_markdown
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.spec import DatasetSpec, LabelingSpec
@@ -91,6 +91,11 @@ def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.Ass
             context.log.warning(warning)
         estimated = model.accuracies_ if isinstance(model, LabelModel) else None
         summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated)
+        dependent = (
+            dependent_pairs(L, estimated, lf_set.names, lf_set.cardinality) if estimated is not None else []
+        )
+        for alert in dependent:
+            context.log.warning(alert)
         table = model.to_frame(lf_set.names, list(lf_set.classes))
         balance = table[table["kind"] == "class_balance"].set_index("name")["value"].round(3).to_dict()
         return dg.Output(
@@ -108,6 +113,7 @@ def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.Ass
                 "partitions_blocked": dg.MetadataValue.json(blocked),
                 "lf_set_version": lf_set.version,
                 "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
+                "dependent_lfs": dg.MetadataValue.md("\n".join(f"- {a}" for a in dependent) or "none found"),
             },
         )
 

@@ -185,8 +185,8 @@ class LabelModel:
         self,
         cardinality: int = 2,
         *,
-        max_iter: int = 200,
-        tol: float = 1e-7,
+        max_iter: int = 500,
+        tol: float = 1e-6,
         smoothing: float = 1.0,
         gold_strength: float = 20.0,
         seed: int = 0,
@@ -317,7 +317,7 @@ def fit_label_model(
     cardinality: int,
     *,
     kind: str = "dawid_skene",
-    max_iter: int = 200,
+    max_iter: int = 500,
     seed: int = 0,
 ) -> tuple[LabelModel | MajorityVote, str | None]:
     """Fit the chosen label model; if EM does not converge, fall back to majority vote.

@@ -140,7 +140,7 @@ def apply_lfs(lf_set: LabelingFunctionSet, frame: pd.DataFrame, *, partition: st
         votes, failed = _apply_one(lf, frame)
         if failed:
             first, exc = failed[0]
-            row = frame.index[first]
+            row = _plain(frame.index[first])
             if lf_set.on_error == "raise":
                 raise LabelingFunctionError(
                     f"labeling function {lf.name!r} raised {type(exc).__name__}: {exc} on {where}, "
@@ -152,9 +152,14 @@ def apply_lfs(lf_set: LabelingFunctionSet, frame: pd.DataFrame, *, partition: st
     return Votes(matrix=matrix, errors=errors)
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars as plain Python values, so messages read `105`, not `np.int64(105)`."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _row_text(frame: pd.DataFrame, i: int, limit: int = 6) -> str:
     row = frame.iloc[i]
-    items = [f"{k}={v!r}" for k, v in list(row.items())[:limit]]
+    items = [f"{k}={_plain(v)!r}" for k, v in list(row.items())[:limit]]
     return ", ".join(items) + (", ..." if len(row) > limit else "")
 
 
@@ -203,7 +208,7 @@ def _check_votes(
         if np.isnan(votes).any():
             i = int(np.flatnonzero(np.isnan(votes))[0])
             raise LabelingFunctionError(
-                f"labeling function {lf.name!r} returned NaN on {where} at row {frame.index[i]!r}; "
+                f"labeling function {lf.name!r} returned NaN on {where} at row {_plain(frame.index[i])!r}; "
                 f"expected a class index 0..{k - 1} or ABSTAIN (-1)"
             )
         if (votes != np.round(votes)).any():
@@ -221,7 +226,7 @@ def _check_votes(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise LabelingFunctionError(
-            f"labeling function {lf.name!r} voted {votes[i]} on {where} at row {frame.index[i]!r} "
+            f"labeling function {lf.name!r} voted {votes[i]} on {where} at row {_plain(frame.index[i])!r} "
             f"({int(bad.sum())} rows out of range); expected a class index 0..{k - 1} or ABSTAIN (-1)"
         )
     return votes.astype(np.int8)
@@ -241,7 +246,8 @@ def gold_indices(
         i = int(np.flatnonzero(bad)[0])
         where = f" in partition {partition!r}" if partition is not None else ""
         raise LabelingFunctionError(
-            f"gold label column {column!r}{where} holds {values.iloc[i]!r} at row {values.index[i]!r} "
+            f"gold label column {column!r}{where} holds {_plain(values.iloc[i])!r} "
+            f"at row {_plain(values.index[i])!r} "
             f"({int(bad.sum())} such rows); expected one of {list(classes)} or their indices, or empty"
         )
     return np.where(present, mapped.fillna(-1).to_numpy(), ABSTAIN).astype(np.int64)

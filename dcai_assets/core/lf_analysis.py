@@ -113,3 +113,37 @@ def summary_markdown(summary: pd.DataFrame) -> str:
             f"| {emp} | {est} |"
         )
     return "\n".join(lines)
+
+
+def dependent_pairs(
+    L: np.ndarray,
+    accuracies: Sequence[float],
+    names: Sequence[str],
+    cardinality: int,
+    *,
+    min_overlap: int = 50,
+    margin: float = 0.1,
+) -> list[str]:
+    """Pairs of LFs that agree far more often than two independent LFs of their accuracy would.
+
+    The label model assumes LFs err independently; a dependent pair is counted twice. Expected
+    agreement of independent LFs with accuracies a and b: ab + (1-a)(1-b)/(k-1).
+    """
+    voted = L != ABSTAIN
+    alerts = []
+    m = L.shape[1]
+    for j in range(m):
+        for other in range(j + 1, m):
+            both = voted[:, j] & voted[:, other]
+            if both.sum() < min_overlap:
+                continue
+            observed = float((L[both, j] == L[both, other]).mean())
+            a, b = accuracies[j], accuracies[other]
+            expected = a * b + (1 - a) * (1 - b) / (cardinality - 1)
+            if observed - expected > margin:
+                alerts.append(
+                    f"LFs `{names[j]}` and `{names[other]}` agree on {observed:.0%} of the "
+                    f"{int(both.sum()):,} rows both vote on, where independent LFs of their accuracy "
+                    f"would agree on {expected:.0%}: the label model counts their evidence twice. Merge them, or drop one"
+                )
+    return alerts
