@@ -144,6 +144,7 @@ def dependent_pairs(
                 alerts.append(
                     f"LFs `{names[j]}` and `{names[other]}` agree on {observed:.0%} of the "
                     f"{int(both.sum()):,} rows both vote on, where independent LFs of their accuracy "
-                    f"would agree on {expected:.0%}: the label model counts their evidence twice. Merge them, or drop one"
+                    f"would agree on {expected:.0%}: the label model counts their evidence twice. "
+                    "Merge them, or drop one"
                 )
     return alerts
