@@ -45,6 +45,7 @@ schema: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/validate_partition.py
+	$(PY) benchmarks/label_model.py
 
 clean:
 	rm -rf $(DAGSTER_HOME) $(DCAI_DATA_DIR)

@@ -195,16 +195,10 @@ def test_a_vectorized_lf_that_raises_names_the_lf_the_partition_and_the_first_fa
     message = str(info.value)
     assert "'sqrt_lf' raised ValueError: math domain error" in message
     assert "partition '2024-01-05'" in message
-    assert "first failing row 101 (" in message
-    assert "site='s'" in message
+    assert "first failing row 101 (x=-2.0, site='s')" in message
     assert "on_error='abstain'" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: labeling.py apply_lfs/_row_text format numpy scalars with !r, so on numpy 2 the message reads "
-    "'first failing row np.int64(105) (x=np.float64(-2.0), ...)' instead of 'row 105 (x=-2.0, ...)'",
-)
 def test_the_failing_row_is_shown_with_plain_values_for_an_integer_index():
     frame = readings().set_axis([100, 105, 110, 115, 120, 125, 130, 135])
     lf_set = one_lf_set(sqrt_per_element, name="sqrt_lf")
@@ -341,11 +335,6 @@ def test_an_unknown_gold_label_is_refused_naming_the_column_the_value_and_the_ro
     assert "expected one of ['on_time', 'late'] or their indices" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: labeling.py gold_indices formats the row label with !r, so on numpy 2 an integer index "
-    "reads 'at row np.int64(20)' instead of 'at row 20'",
-)
 def test_an_unknown_gold_label_is_shown_at_a_plain_row_label_for_an_integer_index():
     values = pd.Series(["late", "maybe"], index=[10, 20])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_ingests_35_days_and_catches_each_injected_fault(tmp_path):
+def test_demo_ingests_35_days_catches_each_injected_fault_and_labels_the_rest(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((PROJECT / "resources" / "dagster.yaml").read_text())
@@ -28,6 +28,13 @@ def test_demo_ingests_35_days_and_catches_each_injected_fault(tmp_path):
     assert "'ZZ' (row 3)" in out
     assert "runs that failed with an error" not in out
     assert (tmp_path / "data" / "lake" / "flights" / "quarantined_rows" / "2013-02-18.parquet").exists()
+    # Every partition that passed validation is labeled; blocked ones are not.
+    assert "29 labeled partitions" in out
+    lake = tmp_path / "data" / "lake" / "flights" / "labeled_set"
+    assert not (lake / "2013-02-12.parquet").exists()
+    overall = next(line for line in out.splitlines() if line.startswith("all "))
+    label_model, majority_vote = (float(x) for x in overall.split()[-2:])
+    assert label_model > 0.85 and majority_vote > 0.85
 
 
 def test_demo_definitions_load_with_every_asset_and_check():
@@ -35,6 +42,12 @@ def test_demo_definitions_load_with_every_asset_and_check():
 
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
-    assert keys == {"flights/raw_data", "flights/validated_data", "flights/quarantined_rows"}
-    assert len(repo.asset_graph.asset_check_keys) == 7
+    assert keys == {
+        "flights/raw_data",
+        "flights/validated_data",
+        "flights/quarantined_rows",
+        "flights/label_model",
+        "flights/labeled_set",
+    }
+    assert len(repo.asset_graph.asset_check_keys) == 9
     assert defs.resolve_sensor_def("flights_landing_sensor") is not None
