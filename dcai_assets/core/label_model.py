@@ -170,7 +170,7 @@ class LabelModel:
     Attributes (after ``fit``)
     ----------
     accuracies_ : (m,) accuracy of each LF used for prediction (shrunk towards gold if any).
-    unsupervised_accuracies_ : (m,) the accuracies EM estimated from the votes alone.
+    unsupervised_accuracies_ : (m,) the accuracies EM estimated (gold rows clamped, no shrinkage).
     vote_given_class_ : (m, k+1, k) P(vote | class), vote index 0 = abstain.
     class_balance_ : (k,) estimated class prior.
     converged_, n_iter_, log_likelihood_.
@@ -294,8 +294,7 @@ class LabelModel:
         """The model stored by ``to_frame``, checked against the current LFs and classes."""
         acc = frame[frame["kind"] == "lf_accuracy"].set_index("name")["value"]
         bal = frame[frame["kind"] == "class_balance"].set_index("name")["value"]
-        missing = [n for n in lf_names if n not in acc.index]
-        if missing or list(bal.index) != list(classes):
+        if list(acc.index) != list(lf_names) or list(bal.index) != list(classes):
             raise ValueError(
                 f"stored label model was fitted for LFs {list(acc.index)} and classes {list(bal.index)}; "
                 f"expected LFs {lf_names} and classes {list(classes)}: re-materialize the label model"

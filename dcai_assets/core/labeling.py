@@ -50,9 +50,8 @@ class LabelingFunction:
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         if self.vectorized:
             return np.asarray(self.fn(frame))
-        return np.fromiter(
-            (self.fn(row) for row in frame.itertuples(index=False)), dtype=np.int64, count=len(frame)
-        )
+        # A list, not a typed array, so that a float or text vote is refused, not truncated.
+        return np.asarray([self.fn(row) for row in frame.itertuples(index=False)])
 
 
 def labeling_function(
@@ -236,8 +235,8 @@ def gold_indices(
     values: pd.Series, classes: Sequence[str], *, column: str, partition: str | None = None
 ) -> np.ndarray:
     """Gold labels as class indices (-1 where there is none); class names or indices accepted."""
-    index = {str(c): i for i, c in enumerate(classes)}
-    index.update({str(i): i for i in range(len(classes))})
+    index = {str(i): i for i in range(len(classes))}
+    index.update({str(c): i for i, c in enumerate(classes)})  # class names win over indices
     present = values.notna().to_numpy()
     text = values.astype(str).str.removesuffix(".0")
     mapped = text.map(index)

@@ -92,7 +92,10 @@ def lf_alerts(
             "they were counted as abstains"
         )
     voting = summary[summary["coverage"] > 0]
-    if len(voting) > 1 and (voting["conflicts"] == 0).all() and voting["polarity"].nunique() == 1:
+    one_class = voting["polarity"].nunique() == 1 and "," not in str(
+        voting["polarity"].iloc[0] if len(voting) else ""
+    )
+    if len(voting) > 1 and (voting["conflicts"] == 0).all() and one_class:
         cls = voting["polarity"].iloc[0]
         alerts.append(
             f"all LFs that voted agree, always on `{cls}`: their accuracies cannot be told apart and every "

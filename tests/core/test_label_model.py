@@ -139,11 +139,6 @@ def test_a_stored_model_for_other_classes_is_refused_asking_to_re_materialize(mo
         LabelModel.from_frame(stored, LF_NAMES, ["no", "yes"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: label_model.py LabelModel.from_frame only checks that every current LF is stored, so a "
-    "model fitted for [lf_0..lf_9] is silently reused after lf_9 was removed",
-)
 def test_a_stored_model_for_more_lfs_than_the_current_ones_is_refused(model):
     stored = model.to_frame(LF_NAMES, CLASSES)
 

@@ -284,11 +284,6 @@ def test_string_votes_are_refused_naming_the_lf():
         apply_lfs(lf_set, readings())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: labeling.py LabelingFunction.__call__ builds row-wise votes with np.fromiter(dtype=int64), "
-    "which truncates 0.7 to 0 before _check_votes can see the float",
-)
 def test_non_integer_float_votes_of_a_row_wise_lf_are_refused_naming_the_lf():
     lf_set = one_lf_set(lambda row: 0.7, vectorized=False, name="fraction_row")
 
@@ -296,11 +291,6 @@ def test_non_integer_float_votes_of_a_row_wise_lf_are_refused_naming_the_lf():
         apply_lfs(lf_set, readings())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: labeling.py LabelingFunction.__call__ builds row-wise votes with np.fromiter(dtype=int64), "
-    "which silently parses the string '1' as the vote 1",
-)
 def test_string_votes_of_a_row_wise_lf_are_refused_naming_the_lf():
     lf_set = one_lf_set(lambda row: "1", vectorized=False, name="words_row")
 
@@ -342,11 +332,6 @@ def test_an_unknown_gold_label_is_shown_at_a_plain_row_label_for_an_integer_inde
         gold_indices(values, CLASSES, column="label")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: labeling.py gold_indices lets index strings override class names, so with classes "
-    "['1', '2', '3'] the gold labels [1, 2, 3] map to [1, 2, 2] instead of [0, 1, 2]",
-)
 def test_gold_labels_equal_to_numeric_class_names_map_to_those_classes():
     values = pd.Series([1, 2, 3])
 

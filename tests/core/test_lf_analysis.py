@@ -128,11 +128,6 @@ def test_lfs_that_vote_different_classes_are_not_alerted_as_agreeing():
     assert lf_alerts(weather_summary(14), WEATHER) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: lf_analysis.py lf_alerts compares the joined polarity strings, so two non-overlapping LFs "
-    "that each vote both classes get 'all LFs that voted agree, always on `no, yes`'",
-)
 def test_lfs_that_each_vote_both_classes_are_not_said_to_agree_on_one_class():
     L = np.full((4, 2), ABSTAIN, dtype=np.int8)
     L[[0, 1], 0] = [0, 1]
