@@ -73,3 +73,22 @@ def simulate(landing: Path, start: str = "2013-02-01", days: int = 35) -> list[P
             frame.to_csv(path, index=False)
         written.append(path)
     return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.simulator --start 2013-03-10 --days 1``: land more days for the sensor."""
+    import argparse
+
+    from jobs.flights import FLIGHTS
+
+    parser = argparse.ArgumentParser(description="Write daily flights files into the landing directory.")
+    parser.add_argument("--start", default="2013-02-01", help="first day, YYYY-MM-DD")
+    parser.add_argument("--days", type=int, default=35)
+    args = parser.parse_args(argv)
+    for path in simulate(FLIGHTS.source.path, args.start, args.days):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
