@@ -30,6 +30,17 @@ class ArtifactStore(dg.ConfigurableResource):
         path = self.path(dataset, kind, name)
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
+    def latest_before(
+        self, dataset: str, kind: str, partition: str, partition_keys: list[str], lookback: int = 31
+    ) -> tuple[str | None, Any | None]:
+        """The nearest earlier partition (within ``lookback``) that has a ``kind`` artifact, and it."""
+        at = partition_keys.index(partition) if partition in partition_keys else len(partition_keys)
+        for previous in reversed(partition_keys[max(0, at - lookback) : at]):
+            stored = self.read(dataset, kind, previous)
+            if stored is not None:
+                return previous, stored
+        return None, None
+
     def feature_importance_ranks(self, dataset: str) -> dict[str, int] | None:
         """Rank of each feature in the current champion's importance (1 = most important), if a
         model has been trained; drift alerts name it."""

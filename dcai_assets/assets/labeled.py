@@ -194,7 +194,8 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
 
         estimated = model.accuracies_ if isinstance(model, LabelModel) else None
         summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated)
-        previous_key, previous = _previous_stats(context, spec, artifacts)
+        keys = context.assets_def.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+        previous_key, previous = artifacts.latest_before(spec.name, "lf_stats", partition, keys)
         alerts = lf_alerts(
             summary,
             lf_set,
@@ -254,16 +255,3 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
         )
 
     return labeled_set
-
-
-def _previous_stats(
-    context: dg.AssetExecutionContext, spec: DatasetSpec, artifacts: ArtifactStore
-) -> tuple[str | None, dict[str, float] | None]:
-    keys = context.assets_def.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
-    key = context.partition_key
-    at = keys.index(key) if key in keys else len(keys)
-    for prev in reversed(keys[max(0, at - 31) : at]):
-        stored = artifacts.read(spec.name, "lf_stats", prev)
-        if stored is not None:
-            return prev, stored
-    return None, None

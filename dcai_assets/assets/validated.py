@@ -34,7 +34,6 @@ from dcai_assets.spec import DatasetSpec
 
 VALIDATED_DATA = "validated_data"
 QUARANTINED_ROWS = "quarantined_rows"
-_PROFILE_LOOKBACK = 31  # how far back to look for the previous partition's profile
 
 
 def schema_version(spec: DatasetSpec) -> str:
@@ -56,13 +55,10 @@ def _previous_profile(
     context: dg.AssetExecutionContext, spec: DatasetSpec, artifacts: ArtifactStore
 ) -> tuple[str | None, dict[str, ReferenceProfile] | None]:
     keys = context.assets_def.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
-    key = context.partition_key
-    at = keys.index(key) if key in keys else len(keys)
-    for prev in reversed(keys[max(0, at - _PROFILE_LOOKBACK) : at]):
-        stored = artifacts.read(spec.name, "profiles", prev)
-        if stored is not None:
-            return prev, {c: ReferenceProfile(**p) for c, p in stored.items()}
-    return None, None
+    previous, stored = artifacts.latest_before(spec.name, "profiles", context.partition_key, keys)
+    if stored is None:
+        return None, None
+    return previous, {c: ReferenceProfile(**p) for c, p in stored.items()}
 
 
 def _drift_table(ref: list[ColumnDrift], prev: list[ColumnDrift], prev_key: str | None) -> str:

@@ -25,13 +25,29 @@ from dcai_assets.core.labeling import ABSTAIN
 _EPS = 1e-4
 
 
+@numba.njit(cache=True)
+def _posterior(score: np.ndarray, gold: int, out: np.ndarray) -> float:
+    """Softmax of one row's class scores into ``out`` (one-hot if gold is known); returns the
+    row's log normaliser."""
+    top = score.max()
+    total = 0.0
+    for y in range(score.shape[0]):
+        score[y] = np.exp(score[y] - top)
+        total += score[y]
+    for y in range(score.shape[0]):
+        if gold >= 0:
+            out[y] = 1.0 if y == gold else 0.0
+        else:
+            out[y] = score[y] / total
+    return top + np.log(total)
+
+
 @numba.njit(parallel=True, cache=True)
 def _e_step(
     L: np.ndarray, weights: np.ndarray, log_prior: np.ndarray, gold: np.ndarray, q: np.ndarray
 ) -> float:
     """Posteriors q (n x k) for one-coin weights; returns the log-likelihood of the votes."""
     n, m = L.shape
-    k = log_prior.shape[0]
     ll = np.zeros(n)
     for i in numba.prange(n):
         s = log_prior.copy()
@@ -39,18 +55,7 @@ def _e_step(
             v = L[i, j]
             if v >= 0:
                 s[v] += weights[j]
-        top = s.max()
-        total = 0.0
-        for y in range(k):
-            s[y] = np.exp(s[y] - top)
-            total += s[y]
-        ll[i] = top + np.log(total)
-        g = gold[i]
-        for y in range(k):
-            if g >= 0:
-                q[i, y] = 1.0 if y == g else 0.0
-            else:
-                q[i, y] = s[y] / total
+        ll[i] = _posterior(s, gold[i], q[i])
     return ll.sum()
 
 
@@ -68,18 +73,7 @@ def _ds_e_step(
             v = L[i, j] + 1
             for y in range(k):
                 s[y] += log_theta[j, v, y]
-        top = s.max()
-        total = 0.0
-        for y in range(k):
-            s[y] = np.exp(s[y] - top)
-            total += s[y]
-        ll[i] = top + np.log(total)
-        g = gold[i]
-        for y in range(k):
-            if g >= 0:
-                q[i, y] = 1.0 if y == g else 0.0
-            else:
-                q[i, y] = s[y] / total
+        ll[i] = _posterior(s, gold[i], q[i])
     return ll.sum()
 
 
