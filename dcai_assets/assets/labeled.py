@@ -192,10 +192,10 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
         out["label_source"] = source
         out["lf_set_version"] = lf_set.version
 
-        estimated = model.accuracies_ if isinstance(model, LabelModel) else None
-        summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated)
         keys = context.assets_def.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
         previous_key, previous = artifacts.latest_before(spec.name, "lf_stats", partition, keys)
+        estimated = model.accuracies_ if isinstance(model, LabelModel) else None
+        summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated, previous_coverage=previous)
         alerts = lf_alerts(
             summary,
             lf_set,

@@ -21,8 +21,10 @@ def lf_summary(
     *,
     gold: np.ndarray | None = None,
     estimated_accuracy: Sequence[float] | None = None,
+    previous_coverage: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """One row per LF: polarity, coverage, overlaps, conflicts, empirical and estimated accuracy."""
+    """One row per LF: polarity, coverage (and its change since the previous partition),
+    overlaps, conflicts, empirical and estimated accuracy."""
     n = L.shape[0]
     voted = L != ABSTAIN
     n_votes = voted.sum(axis=1)
@@ -38,12 +40,15 @@ def lf_summary(
             "lf": lf.name,
             "polarity": ", ".join(lf_set.classes[c] for c in np.unique(L[mine, j])),
             "coverage": float(mine.mean()) if n else 0.0,
+            "coverage_change": np.nan,
             "overlaps": float(overlap.mean()) if n else 0.0,
             "conflicts": float(conflict.mean()) if n else 0.0,
             "gold_votes": 0,
             "empirical_accuracy": np.nan,
             "estimated_accuracy": float(estimated_accuracy[j]) if estimated_accuracy is not None else np.nan,
         }
+        if previous_coverage and lf.name in previous_coverage:
+            row["coverage_change"] = row["coverage"] - float(previous_coverage[lf.name])
         if gold is not None:
             judged = mine & (gold != ABSTAIN)
             row["gold_votes"] = int(judged.sum())
@@ -106,14 +111,15 @@ def lf_alerts(
 
 def summary_markdown(summary: pd.DataFrame) -> str:
     """The LF table for the Dagster UI."""
-    head = "| LF | polarity | coverage | overlaps | conflicts | acc. vs gold (n) | est. acc. |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    head = "| LF | polarity | coverage | vs previous | overlaps | conflicts | acc. vs gold (n) | est. acc. |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     for r in summary.itertuples(index=False):
         emp = f"{r.empirical_accuracy:.2f} ({r.gold_votes})" if not np.isnan(r.empirical_accuracy) else "-"
         est = f"{r.estimated_accuracy:.2f}" if not np.isnan(r.estimated_accuracy) else "-"
+        change = f"{r.coverage_change:+.1%}" if not np.isnan(r.coverage_change) else "-"
         lines.append(
-            f"| `{r.lf}` | {r.polarity or '-'} | {r.coverage:.1%} | {r.overlaps:.1%} | {r.conflicts:.1%} "
-            f"| {emp} | {est} |"
+            f"| `{r.lf}` | {r.polarity or '-'} | {r.coverage:.1%} | {change} | {r.overlaps:.1%} "
+            f"| {r.conflicts:.1%} | {emp} | {est} |"
         )
     return "\n".join(lines)
 
