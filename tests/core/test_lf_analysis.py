@@ -146,6 +146,7 @@ def test_the_markdown_summary_has_a_table_row_per_lf():
     assert len(lines) == 2 + 3
     assert lines[0].startswith("| LF | polarity | coverage |")
     assert lines[2] == "| `a` | no, yes | 66.7% | - | 33.3% | 16.7% | 0.50 (4) | - |"
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| `a`", "| `b`", "| `c`"]
 
 
 def test_the_summary_shows_each_lfs_coverage_change_since_the_previous_partition():
@@ -154,7 +155,6 @@ def test_the_summary_shows_each_lfs_coverage_change_since_the_previous_partition
     assert summary.loc[0, "coverage_change"] == pytest.approx(2 / 3 - 0.5)
     assert np.isnan(summary.loc[1, "coverage_change"])
     assert "| +16.7% |" in summary_markdown(summary).splitlines()[2]
-    assert [line.split(" | ")[0] for line in lines[2:]] == ["| `a`", "| `b`", "| `c`"]
 
 
 def test_a_copied_lf_is_reported_as_dependent_and_independent_lfs_are_not():
