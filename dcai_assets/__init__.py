@@ -3,6 +3,7 @@
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.core.conformance import Conformance, conform
 from dcai_assets.core.drift import ColumnDrift, drift_report
+from dcai_assets.core.evaluation import PromotionGate
 from dcai_assets.core.label_model import LabelModel, MajorityVote, fit_label_model
 from dcai_assets.core.labeling import (
     ABSTAIN,
@@ -18,6 +19,7 @@ from dcai_assets.definitions import (
     ingest_job_name,
     label_model_job_name,
     labeling_job_name,
+    train_job_name,
 )
 from dcai_assets.errors import DataInputError
 from dcai_assets.io.parquet import ParquetIOManager
@@ -28,7 +30,9 @@ from dcai_assets.spec import (
     DynamicPartitions,
     LabelingSpec,
     LandingDirectory,
+    TrainingSpec,
 )
+from dcai_assets.tracking import MlflowTracking
 
 __all__ = [
     "ABSTAIN",
@@ -48,8 +52,11 @@ __all__ = [
     "LabelingSpec",
     "LandingDirectory",
     "MajorityVote",
+    "MlflowTracking",
     "ParquetIOManager",
+    "PromotionGate",
     "TableSchema",
+    "TrainingSpec",
     "apply_lfs",
     "build_definitions",
     "conform",
@@ -60,4 +67,5 @@ __all__ = [
     "label_model_job_name",
     "labeling_function",
     "labeling_job_name",
+    "train_job_name",
 ]

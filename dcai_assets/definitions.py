@@ -8,11 +8,12 @@ from dcai_assets.assets.labeled import (
     build_label_model_asset,
     build_labeled_set_asset,
 )
+from dcai_assets.assets.model import TRAINED_MODEL, build_trained_model_asset
 from dcai_assets.assets.raw import RAW_DATA, build_raw_asset
 from dcai_assets.assets.validated import QUARANTINED_ROWS, VALIDATED_DATA, build_validated_assets
 from dcai_assets.partitions import asset_key
 from dcai_assets.sensors import build_landing_sensor
-from dcai_assets.spec import DatasetSpec, LabelingSpec
+from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec
 
 
 def ingest_job_name(spec: DatasetSpec) -> str:
@@ -27,18 +28,27 @@ def labeling_job_name(spec: DatasetSpec) -> str:
     return f"{spec.name}_label"
 
 
+def train_job_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_train"
+
+
 def build_definitions(
     spec: DatasetSpec,
     *,
     labeling: LabelingSpec | None = None,
+    training: TrainingSpec | None = None,
     sensor_interval_seconds: int = 30,
     sensor_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.Definitions:
     """Assets, checks, jobs and the landing sensor for one dataset.
 
-    With ``labeling``, adds the label model and the labeled sets. Resources are the caller's: an
-    ``io_manager`` (e.g. :class:`ParquetIOManager`) and an ``artifacts`` :class:`ArtifactStore`.
+    With ``labeling``, adds the label model and the labeled sets; with ``training`` too, the
+    trained model. Resources are the caller's: an ``io_manager`` (e.g. :class:`ParquetIOManager`),
+    an ``artifacts`` :class:`ArtifactStore` and, for training, an ``mlflow_tracking``
+    :class:`MlflowTracking`.
     """
+    if training is not None and labeling is None:
+        raise ValueError("build_definitions: training needs labeling; expected a LabelingSpec too")
     assets: list[dg.AssetsDefinition] = [build_raw_asset(spec), build_validated_assets(spec)]
     ingest = dg.define_asset_job(
         ingest_job_name(spec),
@@ -62,6 +72,15 @@ def build_definitions(
                 description=f"Apply the LFs and the label model to one partition of {spec.name}.",
             ),
         ]
+    if training is not None:
+        assets.append(build_trained_model_asset(spec, labeling, training))
+        jobs.append(
+            dg.define_asset_job(
+                train_job_name(spec),
+                selection=dg.AssetSelection.assets(asset_key(spec, TRAINED_MODEL)),
+                description=f"Retrain, evaluate, register and gate the model of {spec.name}.",
+            )
+        )
     sensor = build_landing_sensor(
         spec, ingest, minimum_interval_seconds=sensor_interval_seconds, default_status=sensor_status
     )

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from dcai_assets.core.evaluation import PromotionGate
 from dcai_assets.core.labeling import LabelingFunctionSet
 from dcai_assets.errors import DataInputError
 
@@ -83,6 +84,62 @@ class LabelingSpec:
             raise ValueError(
                 f"LabelingSpec.label_model: {self.label_model!r}; expected 'dawid_skene' or 'majority_vote'"
             )
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How models are trained, evaluated and promoted.
+
+    ``pipeline`` builds a fresh scikit-learn Pipeline (preprocessing + estimator); it sees only
+    ``features``. ``window`` is the number of newest labeled partitions to use (None = all);
+    the newest ``holdout_partitions`` of them are held out for evaluation, not shuffled across
+    time. ``slices`` are columns to report metrics per value; ``sensitive`` the column of the
+    group-fairness gap.
+    """
+
+    pipeline: Callable[[], Any]
+    features: Sequence[str]
+    window: int | None = None
+    holdout_partitions: int = 1
+    slices: Sequence[str] = ()
+    sensitive: str | None = None
+    use_confidence_weights: bool = True
+    gate: PromotionGate = field(default_factory=PromotionGate)
+    model_name: str | None = None
+    seed: int = 0
+    min_gold_rows: int = 30
+    extra_pip_requirements: Sequence[str] = ()
+    skops_trusted_types: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if not self.features:
+            raise ValueError("TrainingSpec.features: empty; expected the columns the model may see")
+        if self.holdout_partitions < 1:
+            raise ValueError(f"TrainingSpec.holdout_partitions: {self.holdout_partitions}; expected >= 1")
+        if self.window is not None and self.window <= self.holdout_partitions:
+            raise ValueError(
+                f"TrainingSpec.window: {self.window} partitions leaves none to train on after "
+                f"{self.holdout_partitions} held out; expected a larger window or None"
+            )
+
+    @property
+    def code_version(self) -> str:
+        """Changes with the pipeline factory's source, the features and the training settings."""
+        import hashlib
+        import inspect
+
+        try:
+            source = inspect.getsource(self.pipeline)
+        except (OSError, TypeError):
+            source = repr(self.pipeline)
+        parts = [
+            source,
+            repr(list(self.features)),
+            repr(self.window),
+            repr(self.holdout_partitions),
+            str(self.seed),
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
 Source = LandingDirectory | CallableSource

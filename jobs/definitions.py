@@ -7,12 +7,14 @@ import dagster as dg
 from dcai_assets import build_definitions
 from jobs.flights import FLIGHTS
 from jobs.flights_labeling import FLIGHTS_LABELING
+from jobs.flights_training import FLIGHTS_TRAINING
 from resources import resource_set
 
 defs = dg.Definitions.merge(
     build_definitions(
         FLIGHTS,
         labeling=FLIGHTS_LABELING,
+        training=FLIGHTS_TRAINING,
         sensor_interval_seconds=5,
         sensor_status=dg.DefaultSensorStatus.RUNNING,
     ),

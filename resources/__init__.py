@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dcai_assets import ArtifactStore, ParquetIOManager
+from dcai_assets import ArtifactStore, MlflowTracking, ParquetIOManager
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,17 @@ def local_resources() -> dict[str, Any]:
     return {
         "io_manager": ParquetIOManager(base_dir=os.environ.get("DCAI_LAKE_DIR", str(root / "lake"))),
         "artifacts": ArtifactStore(base_dir=os.environ.get("DCAI_ARTIFACTS_DIR", str(root / "artifacts"))),
+        "mlflow_tracking": MlflowTracking(
+            tracking_uri=mlflow_tracking_uri(),
+            artifact_location=os.environ.get("DCAI_MLFLOW_ARTIFACTS", str(root / "mlflow" / "artifacts")),
+            experiment_name="dcai_demo",
+        ),
     }
+
+
+def mlflow_tracking_uri() -> str:
+    """MLflow on SQLite under the data directory, unless ``MLFLOW_TRACKING_URI`` says otherwise."""
+    return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{data_dir() / 'mlflow' / 'mlflow.db'}")
 
 
 RESOURCE_SETS = {"local": local_resources}

@@ -23,6 +23,19 @@ class PandasParquetIOManager(dg.UPathIOManager):
         with path.open("rb") as f:
             return pd.read_parquet(f)
 
+    def load_partitions(self, context: dg.InputContext):
+        """Many partitions with ``allow_missing_partitions``: read the stored ones, and say in one
+        line how many were not there (instead of one warning per missing partition)."""
+        keys = context.asset_partition_keys
+        if len(keys) == 1 or not context.definition_metadata.get("allow_missing_partitions", False):
+            return super().load_partitions(context)
+        paths = self._get_paths_for_partitions(context)
+        stored = [k for k in keys if paths[k].exists()]
+        context.log.info(
+            f"loading {len(stored)} stored partitions of {len(keys)} ({len(keys) - len(stored)} not stored)"
+        )
+        return {k: self.load_from_path(context, paths[k]) for k in stored}
+
 
 class ParquetIOManager(dg.ConfigurableIOManagerFactory):
     """Pandas DataFrames as Parquet under ``base_dir`` (a local directory or any fsspec URL)."""

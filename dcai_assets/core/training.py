@@ -1,0 +1,89 @@
+"""Fit a user's scikit-learn Pipeline reproducibly on labeled rows, and explain it with
+permutation importance on the raw features (what drift alerts talk about)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+class TrainingError(ValueError):
+    """Training cannot go on; the message says with which data and what was expected."""
+
+
+def seed_pipeline(pipeline, seed: int):
+    """Set every ``random_state`` parameter of the pipeline's steps to ``seed``."""
+    params = {k: seed for k in pipeline.get_params(deep=True) if k.endswith("random_state")}
+    return pipeline.set_params(**params) if params else pipeline
+
+
+def final_estimator(pipeline):
+    return pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+
+
+def fit_pipeline(
+    pipeline,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    *,
+    sample_weight: np.ndarray | None,
+    seed: int,
+    window: str,
+):
+    """Fit ``pipeline`` on (X, y); an error names the estimator and the data window."""
+    from sklearn.utils.validation import has_fit_parameter
+
+    classes = pd.unique(y)
+    if len(y) == 0:
+        raise TrainingError(f"no labeled rows in the training window ({window}); expected at least one")
+    if len(classes) < 2:
+        raise TrainingError(
+            f"every labeled row in the training window ({window}) has class {classes[0]!r}; expected at "
+            "least two classes. Widen the window, or check the labeling functions"
+        )
+    seed_pipeline(pipeline, seed)
+    estimator = final_estimator(pipeline)
+    kwargs = {}
+    if sample_weight is not None and has_fit_parameter(estimator, "sample_weight"):
+        name = pipeline.steps[-1][0] if hasattr(pipeline, "steps") else None
+        kwargs = {f"{name}__sample_weight" if name else "sample_weight": sample_weight}
+    try:
+        return pipeline.fit(X, y, **kwargs)
+    except Exception as e:
+        raise TrainingError(
+            f"{type(estimator).__name__} failed to fit on {len(X):,} rows x {X.shape[1]} features of "
+            f"{window}: {type(e).__name__}: {e}"
+        ) from e
+
+
+def permutation_importance_by_feature(
+    pipeline, X: pd.DataFrame, y: np.ndarray, *, seed: int, max_rows: int = 2000, repeats: int = 3
+) -> pd.Series:
+    """Mean drop in accuracy when each raw feature is shuffled (on at most ``max_rows`` rows),
+    largest first."""
+    from sklearn.inspection import permutation_importance
+
+    if len(X) > max_rows:
+        take = np.random.default_rng(seed).choice(len(X), size=max_rows, replace=False)
+        X, y = X.iloc[take], np.asarray(y)[take]
+    result = permutation_importance(pipeline, X, y, n_repeats=repeats, random_state=seed, scoring="accuracy")
+    return pd.Series(result.importances_mean, index=list(X.columns)).sort_values(ascending=False)
+
+
+def importance_ranks(importance: pd.Series, negligible: float = 0.01) -> dict[str, int]:
+    """Rank 1 = most important; features whose importance is below ``negligible`` x the top one
+    get rank 0 (negligible), so that drift on them is downgraded."""
+    top = max(float(importance.max()), 1e-12)
+    ranks = {}
+    for rank, (feature, value) in enumerate(importance.items(), start=1):
+        ranks[str(feature)] = rank if value >= negligible * top and value > 0 else 0
+    return ranks
+
+
+def feature_window(partitions: Sequence[str]) -> str:
+    """A short description of a partition window for messages."""
+    if not partitions:
+        return "no partitions"
+    return f"{len(partitions)} partitions {partitions[0]} .. {partitions[-1]}"

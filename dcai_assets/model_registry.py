@@ -1,0 +1,208 @@
+"""The MLflow side of a retrain: one run with params, metrics, the model (signature, explicit
+pip requirements), the datasets and the lineage; then a registry version, the gate, the aliases.
+Everything goes through an explicit ``MlflowClient``; mlflow is imported inside the functions."""
+
+import contextlib
+import json
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dcai_assets.core.evaluation import Evaluation, GateVerdict, evaluate, gate
+from dcai_assets.core.training import feature_window
+from dcai_assets.spec import TrainingSpec
+from dcai_assets.tracking import MlflowTracking
+
+PARTITION_COLUMN = "_partition"
+
+# MLflow's schema inference hints that integer columns cannot hold NaN; our signatures come from
+# training data on purpose, so the hint is noise in every run log.
+warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+
+
+@dataclass
+class Registered:
+    """What one retrain left in MLflow."""
+
+    run_id: str
+    version: str
+    verdict: GateVerdict
+    champion: Evaluation | None
+    identical_to: str | None = None
+
+
+def log_and_register(
+    tracking: MlflowTracking,
+    *,
+    experiment: str,
+    model_name: str,
+    pipeline,
+    train: pd.DataFrame,
+    evaluation_rows: pd.DataFrame,
+    features: list[str],
+    challenger: Evaluation,
+    importance: pd.Series,
+    lineage: dict,
+    training: TrainingSpec,
+    classes: list[str],
+    data_version: str,
+    tags: dict[str, str],
+    dataset: str,
+) -> Registered:
+    """Log the run (params, metrics, model, datasets, lineage), then register it as a new version
+    with alias ``challenger``; the ``champion`` alias moves last, and only if the gate passes.
+    If anything fails after the version is created, the version is deleted: nothing is left
+    half-registered."""
+    import mlflow
+    import sklearn
+    from mlflow.entities import DatasetInput, InputTag, Metric, Param
+    from mlflow.models import infer_signature
+
+    client = tracking.client
+    experiment_id = tracking.experiment_id(experiment)
+    tags = {
+        **tags,
+        "dcai.lf_set_version": lineage["lf_set_version"],
+        "dcai.code_version": lineage["code_version"],
+        "dcai.data_version": data_version,
+        "dcai.train_partitions": feature_window(lineage["train_partitions"]),
+        "dcai.holdout_partitions": ",".join(lineage["holdout_partitions"]),
+    }
+    run = tracking.call(
+        "create_run", lambda: client.create_run(experiment_id, tags=tags, run_name=f"{model_name}-train")
+    )
+    run_id = run.info.run_id
+    try:
+        now = int(time.time() * 1000)
+        params = [Param(k, str(v)[:500]) for k, v in pipeline.get_params(deep=False).items() if k != "steps"]
+        params += [Param("features", ",".join(features)), Param("seed", str(training.seed))]
+        params += [Param("estimator", type(pipeline.steps[-1][1]).__name__)]
+        metrics = [Metric(f"eval_{k}", float(v), now, 0) for k, v in challenger.overall.items()]
+        metrics += [Metric(f"eval_{k}", float(v), now, 0) for k, v in challenger.fairness.items()]
+        metrics += [Metric(f"importance_{k}", float(v), now, 0) for k, v in importance.items()]
+        tracking.call("log_batch", lambda: client.log_batch(run_id, metrics=metrics, params=params[:100]))
+        train_ds = mlflow.data.from_pandas(
+            train[[*features, "label"]].reset_index(drop=True), name=f"{dataset}_train", targets="label"
+        )
+        eval_ds = mlflow.data.from_pandas(
+            evaluation_rows[[*features, "label"]].reset_index(drop=True),
+            name=f"{dataset}_eval",
+            targets="label",
+        )
+        inputs = [
+            DatasetInput(train_ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")]),
+            DatasetInput(eval_ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "evaluation")]),
+        ]
+        tracking.call("log_inputs", lambda: client.log_inputs(run_id, datasets=inputs))
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = train[features].head(200)
+            signature = infer_signature(sample, pipeline.predict(sample))
+            requirements = [
+                f"scikit-learn=={sklearn.__version__}",
+                f"pandas=={pd.__version__}",
+                f"numpy=={np.__version__}",
+                *training.extra_pip_requirements,
+            ]
+            model_dir = Path(tmp) / "model"
+            mlflow.sklearn.save_model(
+                pipeline,
+                model_dir,
+                signature=signature,
+                pip_requirements=requirements,
+                # skops (MLflow's safe default) refuses types it does not know; dtypes are data.
+                skops_trusted_types=["numpy.dtype", *training.skops_trusted_types],
+            )
+            (Path(tmp) / "lineage.json").write_text(json.dumps(lineage, indent=1))
+            challenger_table = challenger.table()
+            challenger_table.to_csv(Path(tmp) / "evaluation.csv", index=False)
+            tracking.call("log_artifacts", lambda: client.log_artifacts(run_id, str(model_dir), "model"))
+            tracking.call(
+                "log_artifact", lambda: client.log_artifact(run_id, str(Path(tmp) / "lineage.json"))
+            )
+            tracking.call(
+                "log_artifact", lambda: client.log_artifact(run_id, str(Path(tmp) / "evaluation.csv"))
+            )
+        tracking.call("set_terminated", lambda: client.set_terminated(run_id, "FINISHED"))
+    except Exception:
+        with contextlib.suppress(Exception):  # the server may be the thing that failed
+            client.set_terminated(run_id, "FAILED")
+        raise
+
+    tracking.ensure_registered_model(model_name)
+    version = tracking.call(
+        "create_model_version",
+        lambda: client.create_model_version(
+            model_name,
+            source=f"runs:/{run_id}/model",
+            run_id=run_id,
+            tags={"dcai.data_version": data_version},
+        ),
+    ).version
+    try:
+        tracking.call(
+            "set alias", lambda: client.set_registered_model_alias(model_name, "challenger", version)
+        )
+        champion_eval = None
+        champion_version = _alias_version(client, model_name, "champion")
+        if champion_version is not None:
+            champion_eval = _evaluate_version(
+                client, champion_version, evaluation_rows, features, classes, training
+            )
+        verdict = gate(challenger, champion_eval, training.gate)
+        identical_to = None
+        if champion_version is not None and champion_version.tags.get("dcai.data_version") == data_version:
+            identical_to = champion_version.version
+            verdict.reasons.append(
+                f"same inputs and code as champion version {identical_to} (data version {data_version})"
+            )
+        client.set_model_version_tag(
+            model_name, version, "dcai.gate", "passed" if verdict.promote else "failed"
+        )
+        client.set_model_version_tag(
+            model_name, version, "dcai.gate_reasons", " | ".join(verdict.reasons)[:4900]
+        )
+        client.set_tag(run_id, "dcai.gate", "passed" if verdict.promote else "failed")
+        if verdict.promote:
+            tracking.call(
+                "set alias", lambda: client.set_registered_model_alias(model_name, "champion", version)
+            )
+    except Exception:
+        # Nothing half-registered: the version goes, and with it the challenger alias.
+        with contextlib.suppress(Exception):
+            client.delete_model_version(model_name, version)
+        raise
+    return Registered(run_id, version, verdict, champion_eval, identical_to)
+
+
+def _alias_version(client, model_name: str, alias: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+def _evaluate_version(client, version, rows: pd.DataFrame, features, classes, training) -> Evaluation:
+    """The champion's metrics on the challenger's evaluation rows."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(version.run_id, "model", tmp)
+        model = mlflow.sklearn.load_model(path)
+        predictions = model.predict(rows[features])
+    return evaluate(
+        rows["label"].astype(str).to_numpy(),
+        predictions,
+        rows,
+        classes,
+        partition_column=PARTITION_COLUMN,
+        slices=training.slices,
+        sensitive=training.sensitive,
+        min_slice_rows=training.gate.min_slice_rows,
+    )
