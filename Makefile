@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test ui schema lint validate-definitions benchmark clean
+.PHONY: demo test ui mlflow-ui schema benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11) on PATH; set PYTHON=..."; exit 1; }
@@ -38,6 +38,10 @@ test: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 ## Open the demo in the Dagster UI at http://127.0.0.1:3000 (sensors run while it is open).
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w dagster_workspace.yaml -h 127.0.0.1 -p 3000
+
+## Open the demo's MLflow runs and registry at http://127.0.0.1:5000.
+mlflow-ui: $(VENV)/.installed
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(DCAI_DATA_DIR)/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 ## Regenerate the demo's schema file from its reference window (review the diff like code).
 schema: $(VENV)/.installed

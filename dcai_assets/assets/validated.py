@@ -165,7 +165,9 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
         gx_path = artifacts.write(spec.name, "gx_results", key, suite.full_result)
         for v in verdicts:
             for f in v.findings:
-                log = context.log.error if f.severity == "ERROR" else context.log.warning
+                log = {"ERROR": context.log.error, "WARN": context.log.warning}.get(
+                    f.severity, context.log.info
+                )
                 log(f"partition {key}: {f.message}. Suggested action: {f.action}")
 
         accounting = (

@@ -47,7 +47,7 @@ class Finding:
     threshold: str
     message: str
     action: str
-    severity: str = "ERROR"  # "ERROR" blocks downstream; "WARN" informs
+    severity: str = "ERROR"  # "ERROR" blocks downstream; "WARN" fails a warning check; "INFO" is shown only
 
 
 @dataclass
@@ -59,7 +59,12 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return not self.findings
+        """INFO findings (e.g. drift on a feature the model ignores) are shown but do not fail."""
+        return not self.counted
+
+    @property
+    def counted(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity in ("ERROR", "WARN")]
 
     @property
     def severity(self) -> str:
@@ -67,11 +72,11 @@ class Verdict:
 
     @property
     def summary(self) -> str:
-        if self.passed:
-            return "passed"
-        return self.findings[0].message + (
-            f" (+{len(self.findings) - 1} more)" if len(self.findings) > 1 else ""
-        )
+        counted = self.counted
+        if not counted:
+            info = f" ({len(self.findings)} informational)" if self.findings else ""
+            return "passed" + info
+        return counted[0].message + (f" (+{len(counted) - 1} more)" if len(counted) > 1 else "")
 
 
 _DTYPE_WORDS = {
@@ -255,15 +260,26 @@ def drift_verdict(
     importance_ranks: Mapping[str, int] | None = None,
     regenerate: str = "dcai-assets schema infer <module:spec>",
 ) -> Verdict:
-    """Drift findings, worst first; names a feature's model-importance rank when one is known."""
+    """Drift findings, worst first. Once a model exists (``importance_ranks``: feature -> rank,
+    0 = negligible), each names the feature's importance rank, and drift on a feature the model
+    does not use, or barely uses, is downgraded to INFO."""
     verdict = Verdict(check)
     for d in sorted(
         (d for d in drifts if d.drifted),
         key=lambda d: d.distance / max(d.threshold or 1, 1e-12),
         reverse=True,
     ):
+        severity = "WARN"
         rank = (importance_ranks or {}).get(d.column)
-        rank_text = f"; it ranks {_ordinal(rank)} in model importance" if rank else ""
+        if rank:
+            rank_text = f"; it ranks {_ordinal(rank)} in model importance"
+        elif importance_ranks is None:
+            rank_text = ""
+        else:
+            severity = "INFO"
+            rank_text = (
+                "; it has negligible importance in the model" if rank == 0 else "; the model does not use it"
+            )
         verdict.findings.append(
             Finding(
                 d.column,
@@ -273,7 +289,7 @@ def drift_verdict(
                 f"({d.metric} {d.distance:.3f} > {d.threshold:.3f})",
                 f"if this is the new normal, regenerate the reference (`{regenerate}`); "
                 "otherwise check the upstream feed",
-                severity="WARN",
+                severity=severity,
             )
         )
     return verdict
@@ -281,7 +297,7 @@ def drift_verdict(
 
 def markdown_table(verdict: Verdict) -> str:
     """The verdict as a markdown table for the Dagster UI."""
-    if verdict.passed:
+    if not verdict.findings:
         return f"**{verdict.check}**: passed"
     lines = [
         f"**{verdict.check}**: {len(verdict.findings)} finding(s)",
