@@ -40,7 +40,7 @@ def fit_pipeline(
         raise TrainingError(f"no labeled rows in the training window ({window}); expected at least one")
     if len(classes) < 2:
         raise TrainingError(
-            f"every labeled row in the training window ({window}) has class {classes[0]!r}; expected at "
+            f"every labeled row in the training window ({window}) has class {str(classes[0])!r}; expected at "
             "least two classes. Widen the window, or check the labeling functions"
         )
     seed_pipeline(pipeline, seed)
@@ -75,6 +75,7 @@ def permutation_importance_by_feature(
 def importance_ranks(importance: pd.Series, negligible: float = 0.01) -> dict[str, int]:
     """Rank 1 = most important; features whose importance is below ``negligible`` x the top one
     get rank 0 (negligible), so that drift on them is downgraded."""
+    importance = importance.sort_values(ascending=False)
     top = max(float(importance.max()), 1e-12)
     ranks = {}
     for rank, (feature, value) in enumerate(importance.items(), start=1):
