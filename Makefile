@@ -50,6 +50,7 @@ schema: $(VENV)/.installed
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/validate_partition.py
 	$(PY) benchmarks/label_model.py
+	$(PY) benchmarks/retrain.py
 
 clean:
 	rm -rf $(DAGSTER_HOME) $(DCAI_DATA_DIR)

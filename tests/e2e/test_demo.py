@@ -10,7 +10,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_ingests_35_days_catches_each_injected_fault_and_labels_the_rest(tmp_path):
+def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_versions(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((PROJECT / "resources" / "dagster.yaml").read_text())
@@ -20,7 +20,7 @@ def test_demo_ingests_35_days_catches_each_injected_fault_and_labels_the_rest(tm
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "35 validated partitions of flights" in out
+    assert "42 validated partitions of flights" in out
     assert "column `dep_time` is missing; the file has `dep_time_local`" in out
     assert "`distance` has 948 values that are not integers, e.g. '1576 mi'" in out
     assert "feature `carrier` shifted: `EV` is now the most frequent value" in out
@@ -29,12 +29,20 @@ def test_demo_ingests_35_days_catches_each_injected_fault_and_labels_the_rest(tm
     assert "runs that failed with an error" not in out
     assert (tmp_path / "data" / "lake" / "flights" / "quarantined_rows" / "2013-02-18.parquet").exists()
     # Every partition that passed validation is labeled; blocked ones are not.
-    assert "29 labeled partitions" in out
+    assert "35 labeled partitions" in out
     lake = tmp_path / "data" / "lake" / "flights" / "labeled_set"
     assert not (lake / "2013-02-12.parquet").exists()
     overall = next(line for line in out.splitlines() if line.startswith("all "))
     label_model, majority_vote = (float(x) for x in overall.split()[-2:])
     assert label_model > 0.85 and majority_vote > 0.85
+    # Two retrains: version 1 becomes champion, version 2 is gated against it.
+    assert "models:/flights_model/1: trained on" in out
+    assert "no champion yet: the first model becomes champion" in out
+    assert "models:/flights_model/2: trained on" in out
+    assert "vs champion" in out
+    # Drift alerts of the second round name the feature's rank in model importance.
+    assert "it ranks 1st in model importance" in out
+    assert (tmp_path / "data" / "mlflow" / "mlflow.db").exists()
 
 
 def test_demo_definitions_load_with_every_asset_and_check():
@@ -48,6 +56,7 @@ def test_demo_definitions_load_with_every_asset_and_check():
         "flights/quarantined_rows",
         "flights/label_model",
         "flights/labeled_set",
+        "flights/trained_model",
     }
     assert len(repo.asset_graph.asset_check_keys) == 9
     assert defs.resolve_sensor_def("flights_landing_sensor") is not None
