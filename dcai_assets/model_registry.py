@@ -30,6 +30,7 @@ class Registered:
     """What one retrain left in MLflow."""
 
     run_id: str
+    experiment_id: str
     version: str
     verdict: GateVerdict
     champion: Evaluation | None
@@ -72,6 +73,7 @@ def log_and_register(
         "dcai.data_version": data_version,
         "dcai.train_partitions": feature_window(lineage["train_partitions"]),
         "dcai.holdout_partitions": ",".join(lineage["holdout_partitions"]),
+        "dcai.partitions": _partitions_tag(lineage["partitions"]),
     }
     run = tracking.call(
         "create_run", lambda: client.create_run(experiment_id, tags=tags, run_name=f"{model_name}-train")
@@ -174,7 +176,13 @@ def log_and_register(
         with contextlib.suppress(Exception):
             client.delete_model_version(model_name, version)
         raise
-    return Registered(run_id, version, verdict, champion_eval, identical_to)
+    return Registered(run_id, experiment_id, version, verdict, champion_eval, identical_to)
+
+
+def _partitions_tag(partitions: dict[str, str], limit: int = 4800) -> str:
+    """Partition -> data version as JSON, or a pointer to lineage.json when it is too long for a tag."""
+    text = json.dumps(partitions, separators=(",", ":"))
+    return text if len(text) <= limit else f"{len(partitions)} partitions: see the lineage.json artifact"
 
 
 def dataset_entity(frame: pd.DataFrame, name: str, schema_rows: int = 1000):

@@ -64,6 +64,18 @@ def _slices_table(evaluation: Evaluation, metric: str) -> str:
     return "\n".join(lines)
 
 
+def _run_link(tracking_uri: str, experiment_id: str, run_id: str) -> dict:
+    """A link to the run in the MLflow UI when tracking is a server; for a local database, how to
+    open it."""
+    if tracking_uri.startswith(("http://", "https://")):
+        url = f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        return {"mlflow_run": dg.MetadataValue.url(url)}
+    return {
+        "mlflow_run": f"mlflow ui --backend-store-uri {tracking_uri}: "
+        f"experiment {experiment_id}, run {run_id}"
+    }
+
+
 def build_trained_model_asset(
     spec: DatasetSpec, labeling: LabelingSpec, training: TrainingSpec
 ) -> dg.AssetsDefinition:
@@ -232,6 +244,7 @@ def build_trained_model_asset(
                 "model_version": int(version),
                 "mlflow_run_id": run_id,
                 "mlflow_tracking_uri": mlflow_tracking.tracking_uri,
+                **_run_link(mlflow_tracking.tracking_uri, registered.experiment_id, run_id),
                 "promoted": verdict.promote,
                 "gate": dg.MetadataValue.md(
                     ("**promoted to champion**" if verdict.promote else "**not promoted**")

@@ -236,3 +236,32 @@ def test_a_failure_during_registration_leaves_no_version_and_the_champion_in_pla
 def test_registry_writes_are_serialized_by_a_concurrency_pool(readings_spec, resources, tracking):
     defs = definitions(readings_spec, resources, tracking)
     assert defs.resolve_assets_def(MODEL).op.pool == REGISTRY_POOL
+
+
+def test_a_window_where_every_row_abstained_is_a_clear_error(readings_spec, resources, landing, tracking):
+    import numpy as np
+
+    from dcai_assets import ABSTAIN, LabelingFunctionSet, labeling_function
+
+    @labeling_function(uses=["temperature"])
+    def boiling(df):
+        return np.where(df["temperature"] > 100, 1, ABSTAIN)
+
+    @labeling_function(uses=["temperature"])
+    def frozen(df):
+        return np.where(df["temperature"] < -50, 0, ABSTAIN)
+
+    never = LabelingFunctionSet(lfs=[boiling, frozen], classes=["normal", "alert"])
+    training = TrainingSpec(pipeline=logistic_pipeline, features=FEATURES)
+    defs = dg.Definitions.merge(
+        build_definitions(
+            readings_spec, labeling=LabelingSpec(lfs=never, label_model="majority_vote"), training=training
+        ),
+        dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
+    )
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, ["2024-01-10", "2024-01-11"])
+        result = retrain(defs, instance)
+        assert not result.success
+        message = failure_message(result)
+        assert "every row of the training window (1 partitions 2024-01-10 .. 2024-01-10) abstained" in message
