@@ -1,0 +1,154 @@
+"""Exact KNN-Shapley against brute force over all subsets, the efficiency axiom, invariance to
+blocks and threads, leave-one-out, and bad input."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from math import factorial
+
+import numba
+import numpy as np
+import pytest
+
+from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley
+
+
+def utility(subset: tuple[int, ...], dist: np.ndarray, y: np.ndarray, yv: int, k: int) -> float:
+    """KNN accuracy on one validation row of the rows in ``subset`` (ties by row index)."""
+    if not subset:
+        return 0.0
+    nearest = sorted(subset, key=lambda i: (dist[i], i))[:k]
+    return sum(1.0 for i in nearest if y[i] == yv) / k
+
+
+def brute_force(X, y, V, yv, k, weights=None) -> np.ndarray:
+    """Shapley values by enumerating every subset: sum over S of |S|!(n-|S|-1)!/n! (U(S+i) - U(S))."""
+    n = len(X)
+    weights = np.full(len(V), 1 / len(V)) if weights is None else weights
+    values = np.zeros(n)
+    for v, label, w in zip(V, yv, weights, strict=True):
+        dist = ((X - v) ** 2).sum(axis=1)
+        for i in range(n):
+            others = [j for j in range(n) if j != i]
+            for size in range(n):
+                coef = factorial(size) * factorial(n - size - 1) / factorial(n)
+                for s in combinations(others, size):
+                    values[i] += (
+                        w * coef * (utility((*s, i), dist, y, label, k) - utility(s, dist, y, label, k))
+                    )
+    return values
+
+
+def small_problem(n: int, n_val: int, classes: int, seed: int, ties: bool = False):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    if ties:  # several training rows at the same distance from the validation rows
+        X = np.round(X)
+    V = np.round(rng.normal(size=(n_val, 2))) if ties else rng.normal(size=(n_val, 2))
+    return X, rng.integers(0, classes, n), V, rng.integers(0, classes, n_val)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+@pytest.mark.parametrize(("classes", "ties"), [(2, False), (2, True), (3, False), (4, True)])
+def test_values_equal_brute_force_shapley_over_all_subsets(k, classes, ties):
+    X, y, V, yv = small_problem(n=8, n_val=3, classes=classes, seed=k * 10 + classes, ties=ties)
+    exact = brute_force(X, y, V, yv, k)
+    assert np.allclose(knn_shapley(X, y, V, yv, k=k).values, exact, atol=1e-9, rtol=0)
+
+
+def test_values_equal_brute_force_with_ten_rows_and_group_balanced_weights():
+    X, y, V, yv = small_problem(n=10, n_val=4, classes=2, seed=3)
+    weights = group_balanced_weights(np.array(["a", "a", "a", "b"]))
+    exact = brute_force(X, y, V, yv, 3, weights)
+    assert np.allclose(knn_shapley(X, y, V, yv, k=3, val_weights=weights).values, exact, atol=1e-9, rtol=0)
+
+
+def test_group_balanced_weights_give_each_group_the_same_total():
+    weights = group_balanced_weights(np.array(["a", "a", "a", "b"]))
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[:3].sum() == pytest.approx(weights[3])
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_values_sum_to_the_utility_of_the_full_set(k):
+    rng = np.random.default_rng(k)
+    X, y = rng.normal(size=(300, 4)), rng.integers(0, 3, 300)
+    V, yv = rng.normal(size=(40, 4)), rng.integers(0, 3, 40)
+    full = np.mean(
+        [utility(tuple(range(300)), ((X - v) ** 2).sum(1), y, c, k) for v, c in zip(V, yv, strict=True)]
+    )
+    assert knn_shapley(X, y, V, yv, k=k).values.sum() == pytest.approx(full, abs=1e-12)
+
+
+def test_the_same_values_in_one_block_or_many_and_on_one_or_two_threads():
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(500, 5)), rng.integers(0, 2, 500)
+    V, yv = rng.normal(size=(90, 5)), rng.integers(0, 2, 90)
+    one_block = knn_shapley(X, y, V, yv, k=5, block=90).values
+    available = numba.config.NUMBA_NUM_THREADS
+    try:
+        for block in (1, 7, 64):
+            by_threads = []
+            for threads in sorted({1, min(2, available)}):
+                numba.set_num_threads(threads)
+                by_threads.append(knn_shapley(X, y, V, yv, k=5, block=block).values)
+            assert all(np.array_equal(v, by_threads[0]) for v in by_threads)  # bit for bit
+            assert np.allclose(by_threads[0], one_block, atol=1e-12, rtol=0)  # summation order only
+    finally:
+        numba.set_num_threads(available)
+
+
+def test_leave_one_out_is_the_change_in_utility_when_a_row_is_removed():
+    X, y, V, yv = small_problem(n=9, n_val=2, classes=2, seed=11)
+    k = 3
+    loo = knn_shapley(X, y, V, yv, k=k).loo
+    for i in range(len(X)):
+        rest = tuple(j for j in range(len(X)) if j != i)
+        expected = np.mean(
+            [
+                utility(tuple(range(len(X))), ((X - v) ** 2).sum(1), y, c, k)
+                - utility(rest, ((X - v) ** 2).sum(1), y, c, k)
+                for v, c in zip(V, yv, strict=True)
+            ]
+        )
+        assert loo[i] == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_mislabeled_row_in_a_clean_cluster_gets_the_lowest_value():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 0.3, (50, 2)), rng.normal(3, 0.3, (50, 2))])
+    y = np.array([0] * 50 + [1] * 50)
+    y[10] = 1  # a flipped label inside class 0's cluster
+    V = np.vstack([rng.normal(0, 0.3, (20, 2)), rng.normal(3, 0.3, (20, 2))])
+    yv = np.array([0] * 20 + [1] * 20)
+    values = knn_shapley(X, y, V, yv, k=5).values
+    assert np.argmin(values) == 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"k": 0}, "k: 0; expected 1 <= k <= the number of training rows (5)"),
+        ({"k": 6}, "k: 6; expected 1 <= k <= the number of training rows (5)"),
+    ],
+)
+def test_k_outside_one_to_the_training_size_is_refused(kwargs, message):
+    X, y, V, yv = small_problem(n=5, n_val=2, classes=2, seed=1)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        knn_shapley(X, y, V, yv, **kwargs)
+
+
+def test_nan_or_infinite_features_are_refused_naming_the_columns():
+    X, y, V, yv = small_problem(n=5, n_val=2, classes=2, seed=1)
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X_train: NaN or infinite values in feature columns \[1\]"):
+        knn_shapley(X, y, V, yv)
+    V[0, 0] = np.inf
+    X[2, 1] = 0.0
+    with pytest.raises(ValueError, match=r"X_val: NaN or infinite values in feature columns \[0\]"):
+        knn_shapley(X, y, V, yv)
+
+
+def test_an_empty_training_set_is_refused():
+    with pytest.raises(ValueError, match="X_train: no training rows"):
+        knn_shapley(np.empty((0, 2)), np.empty(0), np.zeros((1, 2)), np.zeros(1))
