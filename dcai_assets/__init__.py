@@ -4,6 +4,7 @@ from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.core.conformance import Conformance, conform
 from dcai_assets.core.drift import ColumnDrift, drift_report
 from dcai_assets.core.evaluation import PromotionGate
+from dcai_assets.core.knn_shapley import ShapleyResult, group_balanced_weights, knn_shapley
 from dcai_assets.core.label_model import LabelModel, MajorityVote, fit_label_model
 from dcai_assets.core.labeling import (
     ABSTAIN,
@@ -16,6 +17,7 @@ from dcai_assets.core.labeling import (
 from dcai_assets.core.schema import ColumnSchema, TableSchema, infer_schema
 from dcai_assets.definitions import (
     build_definitions,
+    importance_job_name,
     ingest_job_name,
     label_model_job_name,
     labeling_job_name,
@@ -28,6 +30,7 @@ from dcai_assets.spec import (
     DailyPartitions,
     DatasetSpec,
     DynamicPartitions,
+    ImportanceSpec,
     LabelingSpec,
     LandingDirectory,
     TrainingSpec,
@@ -45,6 +48,7 @@ __all__ = [
     "DataInputError",
     "DatasetSpec",
     "DynamicPartitions",
+    "ImportanceSpec",
     "LabelModel",
     "LabelingFunction",
     "LabelingFunctionError",
@@ -55,6 +59,7 @@ __all__ = [
     "MlflowTracking",
     "ParquetIOManager",
     "PromotionGate",
+    "ShapleyResult",
     "TableSchema",
     "TrainingSpec",
     "apply_lfs",
@@ -62,8 +67,11 @@ __all__ = [
     "conform",
     "drift_report",
     "fit_label_model",
+    "group_balanced_weights",
+    "importance_job_name",
     "infer_schema",
     "ingest_job_name",
+    "knn_shapley",
     "label_model_job_name",
     "labeling_function",
     "labeling_job_name",

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from dcai_assets.assets.importance import IMPORTANCE_SCORES, build_importance_asset
 from dcai_assets.assets.labeled import (
     LABEL_MODEL,
     LABELED_SET,
@@ -13,7 +14,7 @@ from dcai_assets.assets.raw import RAW_DATA, build_raw_asset
 from dcai_assets.assets.validated import QUARANTINED_ROWS, VALIDATED_DATA, build_validated_assets
 from dcai_assets.partitions import asset_key
 from dcai_assets.sensors import build_landing_sensor
-from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec
+from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
 
 
 def ingest_job_name(spec: DatasetSpec) -> str:
@@ -32,11 +33,16 @@ def train_job_name(spec: DatasetSpec) -> str:
     return f"{spec.name}_train"
 
 
+def importance_job_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_score_importance"
+
+
 def build_definitions(
     spec: DatasetSpec,
     *,
     labeling: LabelingSpec | None = None,
     training: TrainingSpec | None = None,
+    importance: ImportanceSpec | None = None,
     sensor_interval_seconds: int = 30,
     sensor_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.Definitions:
@@ -79,6 +85,17 @@ def build_definitions(
                 train_job_name(spec),
                 selection=dg.AssetSelection.assets(asset_key(spec, TRAINED_MODEL)),
                 description=f"Retrain, evaluate, register and gate the model of {spec.name}.",
+            )
+        )
+    if importance is not None:
+        if training is None:
+            raise ValueError("build_definitions: importance needs training; expected a TrainingSpec too")
+        assets.append(build_importance_asset(spec, labeling, training, importance))
+        jobs.append(
+            dg.define_asset_job(
+                importance_job_name(spec),
+                selection=dg.AssetSelection.assets(asset_key(spec, IMPORTANCE_SCORES)),
+                description=f"Re-score the training rows of the latest {spec.name} model (KNN-Shapley).",
             )
         )
     sensor = build_landing_sensor(

@@ -206,6 +206,14 @@ def dataset_entity(frame: pd.DataFrame, name: str, schema_rows: int = 1000):
     )
 
 
+def load_sklearn_model(client, run_id: str):
+    """The scikit-learn model logged by run ``run_id``, through the explicit client."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return mlflow.sklearn.load_model(client.download_artifacts(run_id, "model", tmp))
+
+
 def _alias_version(client, model_name: str, alias: str):
     from mlflow.exceptions import MlflowException
 
@@ -217,12 +225,7 @@ def _alias_version(client, model_name: str, alias: str):
 
 def _evaluate_version(client, version, rows: pd.DataFrame, features, classes, training) -> Evaluation:
     """The champion's metrics on the challenger's evaluation rows."""
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(version.run_id, "model", tmp)
-        model = mlflow.sklearn.load_model(path)
-        predictions = model.predict(rows[features])
+    predictions = load_sklearn_model(client, version.run_id).predict(rows[features])
     return evaluate(
         rows["label"].astype(str).to_numpy(),
         predictions,

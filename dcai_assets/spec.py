@@ -142,6 +142,21 @@ class TrainingSpec:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class ImportanceSpec:
+    """How training rows are valued: exact KNN-Shapley with ``k`` neighbours on the features the
+    model's own preprocessing produces, against the model's holdout. With ``group``, the utility
+    is the group-balanced accuracy over that column (each group counts the same)."""
+
+    k: int = 5
+    group: str | None = None
+    review_rows: int = 25
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"ImportanceSpec.k: {self.k}; expected at least 1")
+
+
 Source = LandingDirectory | CallableSource
 Partitioning = DailyPartitions | DynamicPartitions
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dcai_assets import build_definitions
+from dcai_assets import ImportanceSpec, build_definitions
 from jobs.flights import FLIGHTS
 from jobs.flights_labeling import FLIGHTS_LABELING
 from jobs.flights_training import FLIGHTS_TRAINING
@@ -15,6 +15,7 @@ defs = dg.Definitions.merge(
         FLIGHTS,
         labeling=FLIGHTS_LABELING,
         training=FLIGHTS_TRAINING,
+        importance=ImportanceSpec(k=5),
         sensor_interval_seconds=5,
         sensor_status=dg.DefaultSensorStatus.RUNNING,
     ),

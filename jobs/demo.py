@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from dcai_assets import MajorityVote, ingest_job_name, label_model_job_name, labeling_job_name, train_job_name
+from dcai_assets import (
+    MajorityVote,
+    ingest_job_name,
+    label_model_job_name,
+    labeling_job_name,
+    train_job_name,
+)
 from dcai_assets.assets.labeled import LF_COLUMN_PREFIX
 from dcai_assets.assets.validated import partitions_passing_blocking_checks
 from dcai_assets.partitions import asset_key

@@ -233,6 +233,7 @@ def build_trained_model_asset(
                     "train_rows": len(train),
                     "train_partitions": len(train_keys),
                     "holdout_partitions": ",".join(holdout_keys),
+                    "train_partition_keys": ",".join(train_keys),
                 }
             ]
         )

@@ -1,0 +1,200 @@
+"""Importance scores: the exact KNN-Shapley value of every training row of the latest model,
+on the features its own preprocessing produces, against its holdout; and the review queue."""
+
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dcai_assets.assets.labeled import LABELED_SET, LF_COLUMN_PREFIX
+from dcai_assets.assets.model import TRAINED_MODEL
+from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley
+from dcai_assets.core.review import (
+    histogram_markdown,
+    per_labeling_function,
+    per_partition,
+    suggested_actions,
+)
+from dcai_assets.model_registry import PARTITION_COLUMN, load_sklearn_model
+from dcai_assets.partitions import asset_key
+from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
+from dcai_assets.tracking import MlflowTracking
+
+IMPORTANCE_SCORES = "importance_scores"
+
+
+def preprocess(pipeline, frame: pd.DataFrame, features: list[str], what: str) -> np.ndarray:
+    """The rows as the model's own preprocessing sees them (dense float64)."""
+    if not hasattr(pipeline, "steps") or len(pipeline.steps) < 2:
+        raise dg.Failure(
+            f"the model is {type(pipeline).__name__}, not a scikit-learn Pipeline with a preprocessing "
+            "step before the estimator; importance is computed on the preprocessed features, so the "
+            "pipeline factory must return Pipeline([(..., preprocessing), (..., estimator)])"
+        )
+    transformed = pipeline[:-1].transform(frame[features])
+    if hasattr(transformed, "toarray"):
+        transformed = transformed.toarray()
+    X = np.asarray(transformed, dtype=np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        try:
+            names = list(pipeline[:-1].get_feature_names_out())
+        except Exception:
+            names = [f"#{i}" for i in range(X.shape[1])]
+        columns = sorted({names[i] for i in np.nonzero(bad)[1]})
+        raise dg.Failure(
+            f"the preprocessed {what} rows hold NaN or infinite values in {columns[:10]}; expected finite "
+            "numbers. Impute or drop them in the pipeline's preprocessing"
+        )
+    return X
+
+
+def build_importance_asset(
+    spec: DatasetSpec, labeling: LabelingSpec, training: TrainingSpec, importance: ImportanceSpec
+) -> dg.AssetsDefinition:
+    """``<dataset>/importance_scores``: one row per training row of the latest model."""
+    classes = [str(c) for c in labeling.lfs.classes]
+    features = list(training.features)
+    lf_columns = [f"{LF_COLUMN_PREFIX}{n}" for n in labeling.lfs.names]
+    keys = spec.key_columns
+
+    @dg.asset(
+        key=asset_key(spec, IMPORTANCE_SCORES),
+        ins={
+            "trained_model": dg.AssetIn(key=asset_key(spec, TRAINED_MODEL)),
+            "labeled": dg.AssetIn(
+                key=asset_key(spec, LABELED_SET), metadata={"allow_missing_partitions": True}
+            ),
+        },
+        group_name="importance",
+        kinds={"numba", "pandas"},
+        owners=list(spec.owners),
+        code_version=f"importance-v1-k{importance.k}-{importance.group}",
+        description=(
+            f"Exact KNN-Shapley value (K={importance.k}) of every training row of the latest model, on "
+            "the features its preprocessing produces, against its holdout: negative values hurt. With "
+            "the review queue (most harmful first, with a suggested action) and per-partition and "
+            "per-LF aggregates."
+        ),
+    )
+    def importance_scores(
+        context: dg.AssetExecutionContext,
+        trained_model: pd.DataFrame,
+        labeled: dict,
+        mlflow_tracking: MlflowTracking,
+    ) -> dg.Output[pd.DataFrame]:
+        card = trained_model.iloc[0]
+        train_keys = [k for k in str(card["train_partition_keys"]).split(",") if k]
+        holdout_keys = [k for k in str(card["holdout_partitions"]).split(",") if k]
+        missing = [k for k in train_keys + holdout_keys if k not in labeled]
+        if not train_keys or missing:
+            raise dg.Failure(
+                f"the model's window is empty or incomplete: training partitions {train_keys or 'none'}, "
+                f"missing labeled partitions {missing}; expected the labeled sets the model was trained on"
+            )
+        frame = pd.concat(
+            [labeled[k].assign(**{PARTITION_COLUMN: k}) for k in train_keys], ignore_index=False
+        )
+        train = frame[frame["label"].notna()]
+        held = pd.concat(
+            [labeled[k].assign(**{PARTITION_COLUMN: k}) for k in holdout_keys], ignore_index=False
+        )
+        held = held[held["label"].notna()]
+        gold = held[held["label_source"] == "gold"]
+        warning = None
+        if len(gold) >= training.min_gold_rows:
+            holdout, judged_by = gold, f"{len(gold)} gold-labeled holdout rows"
+        else:
+            holdout, judged_by = held, f"{len(held)} LF-labeled holdout rows"
+            warning = (
+                "WARNING: the holdout's labels come from the same labeling functions that are being judged, "
+                "so a systematic LF error is invisible here. Add gold labels to the newest partitions"
+            )
+            context.log.warning(warning)
+        if len(holdout) == 0:
+            raise dg.Failure(f"no labeled holdout rows in {holdout_keys}; expected some to value against")
+        pipeline = load_sklearn_model(mlflow_tracking.client, str(card["mlflow_run_id"]))
+        X_train = preprocess(pipeline, train, features, "training")
+        X_val = preprocess(pipeline, holdout, features, "holdout")
+        index = {c: i for i, c in enumerate(classes)}
+        y_train = train["label"].astype(str).map(index).to_numpy(dtype=np.int64)
+        y_val = holdout["label"].astype(str).map(index).to_numpy(dtype=np.int64)
+        absent = sorted(set(holdout["label"].astype(str)) - set(train["label"].astype(str)))
+        if absent:
+            context.log.warning(f"holdout classes {absent} are absent from training: no row can match them")
+        k = importance.k
+        if k > len(train):
+            raise dg.Failure(
+                f"K={k} is larger than the {len(train)} training rows; expected K <= {len(train)}"
+            )
+        weights = (
+            group_balanced_weights(holdout[importance.group].astype(str).to_numpy())
+            if importance.group
+            else None
+        )
+        started = time.perf_counter()
+        result = knn_shapley(X_train, y_train, X_val, y_val, k=k, val_weights=weights)
+        seconds = time.perf_counter() - started
+        context.log.info(
+            f"valued {len(train):,} training rows against {judged_by} in {seconds:.2f} s "
+            f"({X_train.shape[1]} preprocessed features, K={k})"
+        )
+        predicted = pipeline.predict(train[features]).astype(str)
+        scores = train[[PARTITION_COLUMN, *keys, "label", "label_source", *lf_columns]].copy()
+        scores["label"] = scores["label"].astype(str)
+        scores["predicted"] = predicted
+        scores["importance"] = result.values
+        scores["loo"] = result.loo
+        scores["rank"] = scores["importance"].rank(method="first").astype(int)  # 1 = most harmful
+        scores["suggested_action"] = suggested_actions(result.values, scores["label"], predicted)
+        scores = scores.sort_values("rank")
+        queue = scores.head(importance.review_rows)
+        lf_table = per_labeling_function(scores, lf_columns, classes)
+        part_table = per_partition(scores, PARTITION_COLUMN)
+        return dg.Output(
+            scores.reset_index(names="_row"),
+            metadata={
+                "dagster/row_count": len(scores),
+                "model_uri": str(card["model_uri"]),
+                "valued_against": judged_by,
+                "holdout_warning": warning or "none: the holdout is gold-labeled",
+                "k": k,
+                "utility": f"group-balanced KNN accuracy over `{importance.group}`"
+                if importance.group
+                else "KNN accuracy",
+                "harmful_rows": int((scores["importance"] < 0).sum()),
+                "seconds": round(seconds, 2),
+                "review_queue": dg.MetadataValue.md(_queue_markdown(queue, keys)),
+                "histogram": dg.MetadataValue.md(histogram_markdown(scores["importance"].to_numpy())),
+                "by_labeling_function": dg.MetadataValue.md(
+                    _table_markdown(lf_table, ["lf", "rows_supported", "harmful_share", "mean_importance"])
+                ),
+                "by_partition": dg.MetadataValue.md(
+                    _table_markdown(
+                        part_table.reset_index(),
+                        [PARTITION_COLUMN, "rows", "harmful", "harmful_share", "mean_importance"],
+                    )
+                ),
+            },
+        )
+
+    return importance_scores
+
+
+def _queue_markdown(queue: pd.DataFrame, keys: list[str]) -> str:
+    head = ["rank", "partition", *keys, "label", "source", "model says", "importance", "suggested action"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in queue.iterrows():
+        cells = [str(r["rank"]), str(r[PARTITION_COLUMN]), *(str(r[k]) for k in keys), r["label"]]
+        cells += [r["label_source"], r["predicted"], f"{r['importance']:+.2e}", r["suggested_action"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _table_markdown(table: pd.DataFrame, columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, r in table.iterrows():
+        cells = [f"{r[c]:.3g}" if isinstance(r[c], float) else str(r[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
