@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from dcai_assets import (
     MajorityVote,
+    importance_job_name,
     ingest_job_name,
     label_model_job_name,
     labeling_job_name,
@@ -85,11 +86,14 @@ def label(instance: dg.DagsterInstance) -> list[str]:
 
 
 def train(instance: dg.DagsterInstance) -> list[str]:
-    """Retrain, register and gate the model."""
-    result = defs.resolve_job_def(train_job_name(FLIGHTS)).execute_in_process(
-        instance=instance, raise_on_error=False
-    )
-    return [] if result.success else ["trained_model"]
+    """Retrain, register and gate the model, then re-score the importance of its training rows."""
+    for job, asset in (
+        (train_job_name(FLIGHTS), "trained_model"),
+        (importance_job_name(FLIGHTS), "importance_scores"),
+    ):
+        if not defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False).success:
+            return [asset]
+    return []
 
 
 def run_round(instance: dg.DagsterInstance, start: str, days: int) -> tuple[list[str], list[str]]:
@@ -117,6 +121,7 @@ def main() -> int:
     validation_report(instance)
     labeling_report(instance)
     training_report(instance)
+    importance_report(instance)
     print(f"\npartitions blocked by a failed blocking check (kept out of downstream): {blocked}")
     if failed:
         print(f"runs that failed with an error: {failed}")
@@ -127,6 +132,22 @@ def main() -> int:
         f"tracking {mlflow_tracking_uri()})"
     )
     return 1 if failed else 0
+
+
+def importance_report(instance: dg.DagsterInstance, rows: int = 8) -> None:
+    """The head of the review queue and the labeling functions whose labels hurt most."""
+    event = instance.get_latest_materialization_event(asset_key(FLIGHTS, "importance_scores"))
+    md = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    print(
+        f"\nimportance scores of the {md['model_uri']} training rows (KNN-Shapley, K={md['k']}, "
+        f"against {md['valued_against']}, {md['seconds']} s): {md['harmful_rows']:,} harmful rows"
+    )
+    print("review queue, most harmful first:")
+    for line in str(md["review_queue"]).splitlines()[: rows + 2]:
+        print(f"  {line}")
+    print("labeling functions, whose supported labels hurt most first:")
+    for line in str(md["by_labeling_function"]).splitlines()[:6]:
+        print(f"  {line}")
 
 
 def training_report(instance: dg.DagsterInstance) -> None:
