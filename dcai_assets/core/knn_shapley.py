@@ -29,15 +29,6 @@ class ShapleyResult:
 _SIGN = np.uint64(0x8000000000000000)
 
 
-@numba.njit(cache=True)
-def _sortable(dist: np.ndarray, keys: np.ndarray) -> None:
-    """Map float64 to uint64 so that unsigned order is float order (negatives included)."""
-    bits = dist.view(np.uint64)
-    for i in range(dist.shape[0]):
-        u = bits[i]
-        keys[i] = ~u if u & _SIGN else u | _SIGN
-
-
 _DIGIT_BITS = 11
 _DIGIT_MASK = np.uint64((1 << _DIGIT_BITS) - 1)
 _LONG_RUN = 32  # longer runs of equal upper bits are sorted by mergesort, not insertion sort
@@ -45,19 +36,20 @@ _LONG_RUN = 32  # longer runs of equal upper bits are sorted by mergesort, not i
 
 @numba.njit(cache=True)
 def _radix_argsort(
-    keys: np.ndarray, idx: np.ndarray, hi: np.ndarray, hi_tmp: np.ndarray, idx_tmp: np.ndarray
+    keys: np.ndarray,
+    idx: np.ndarray,
+    hi: np.ndarray,
+    hi_tmp: np.ndarray,
+    idx_tmp: np.ndarray,
+    counts: np.ndarray,
 ) -> np.ndarray:
     """Stable argsort of uint64 keys: an LSD radix sort (11-bit digits) of the upper 32 bits, a
     pass skipped when its digit is the same for every key (distances share exponent bits), then
-    runs of equal upper bits put in full-key order. Ties keep index order, as a stable sort does."""
+    runs of equal upper bits put in full-key order. Ties keep index order, as a stable sort does.
+
+    ``hi`` (upper 32 bits), ``idx`` (0..n-1) and ``counts`` (digit histograms) come filled by the
+    pass that made the keys, saving a pass over the data."""
     n = keys.shape[0]
-    counts = np.zeros((3, 1 << _DIGIT_BITS), np.int64)
-    for i in range(n):
-        h = keys[i] >> np.uint64(32)
-        hi[i] = h
-        idx[i] = i
-        for d in range(3):
-            counts[d, (h >> np.uint64(_DIGIT_BITS * d)) & _DIGIT_MASK] += 1
     src_h, src_i, dst_h, dst_i = hi, idx, hi_tmp, idx_tmp
     position = np.empty(1 << _DIGIT_BITS, np.int64)
     for d in range(3):
@@ -130,14 +122,43 @@ def _recursion(
 @numba.njit(cache=True)
 def squared_distances(V: np.ndarray, XT: np.ndarray, x_sq: np.ndarray, out: np.ndarray) -> None:
     """Squared Euclidean distances of the rows of V to the columns of XT: |v|^2 + |x|^2 - 2 v.x,
-    one matrix product (BLAS) for the block. Both the kernel and its reference use this."""
+    one matrix product (BLAS) for the block. The kernel computes exactly these numbers too."""
     cross = np.dot(V, XT)
     for q in range(V.shape[0]):
-        v_sq = 0.0
-        for j in range(V.shape[1]):
-            v_sq += V[q, j] * V[q, j]
+        v_sq = _row_sq(V, q)
         for i in range(XT.shape[1]):
             out[q, i] = v_sq + x_sq[i] - 2.0 * cross[q, i]
+
+
+@numba.njit(cache=True)
+def _row_sq(V: np.ndarray, q: int) -> float:
+    total = 0.0
+    for j in range(V.shape[1]):
+        total += V[q, j] * V[q, j]
+    return total
+
+
+@numba.njit(cache=True)
+def _keys_from_cross(
+    cross_row: np.ndarray, v_sq: float, x_sq: np.ndarray, keys: np.ndarray, hi: np.ndarray, idx: np.ndarray,
+    counts: np.ndarray, scratch: np.ndarray,
+) -> None:  # fmt: skip
+    """One pass: distance, its sortable key, the key's upper bits and their digit histograms."""
+    counts[:] = 0
+    n = cross_row.shape[0]
+    for i in range(n):
+        scratch[i] = v_sq + x_sq[i] - 2.0 * cross_row[i]
+    bits = scratch.view(np.uint64)
+    for i in range(n):
+        u = bits[i]
+        key = ~u if u & _SIGN else u | _SIGN
+        keys[i] = key
+        h = key >> np.uint64(32)
+        hi[i] = h
+        idx[i] = i
+        counts[0, h & _DIGIT_MASK] += 1
+        counts[1, (h >> np.uint64(_DIGIT_BITS)) & _DIGIT_MASK] += 1
+        counts[2, (h >> np.uint64(2 * _DIGIT_BITS)) & _DIGIT_MASK] += 1
 
 
 @numba.njit(parallel=True, cache=True)
@@ -158,8 +179,9 @@ def _value_blocks(
     values = np.zeros((blocks, n))
     loo = np.zeros((blocks, n))
     for b in numba.prange(blocks):
-        dist = np.empty((batch, n))
         keys = np.empty(n, np.uint64)
+        counts = np.zeros((3, 1 << _DIGIT_BITS), np.int64)
+        scratch = np.empty(n)
         hi = np.empty(n, np.uint64)
         hi_tmp = np.empty(n, np.uint64)
         idx = np.empty(n, np.int64)
@@ -167,10 +189,10 @@ def _value_blocks(
         stop = min(m, (b + 1) * block)
         for start in range(b * block, stop, batch):
             end = min(stop, start + batch)
-            squared_distances(V[start:end], XT, x_sq, dist)
+            cross = np.dot(V[start:end], XT)
             for q in range(end - start):
-                _sortable(dist[q], keys)
-                order = _radix_argsort(keys, idx, hi, hi_tmp, idx_tmp)
+                _keys_from_cross(cross[q], _row_sq(V, start + q), x_sq, keys, hi, idx, counts, scratch)
+                order = _radix_argsort(keys, idx, hi, hi_tmp, idx_tmp, counts)
                 _recursion(order, y, yv[start + q], k, w[start + q], values[b], loo[b])
     total_values = np.zeros(n)
     total_loo = np.zeros(n)
