@@ -30,63 +30,84 @@ _SIGN = np.uint64(0x8000000000000000)
 
 
 _DIGIT_BITS = 11
-_DIGIT_MASK = np.uint64((1 << _DIGIT_BITS) - 1)
-_LONG_RUN = 32  # longer runs of equal upper bits are sorted by mergesort, not insertion sort
+_DIGITS = 1 << _DIGIT_BITS
+_DIGIT_MASK = np.uint64(_DIGITS - 1)
+_LONG_RUN = 32  # longer runs of equal sorted bits are finished by mergesort, not insertion sort
 
 
 @numba.njit(cache=True)
 def _radix_argsort(
-    keys: np.ndarray,
-    idx: np.ndarray,
-    hi: np.ndarray,
-    hi_tmp: np.ndarray,
-    idx_tmp: np.ndarray,
-    counts: np.ndarray,
+    keys: np.ndarray, keys_tmp: np.ndarray, idx: np.ndarray, idx_tmp: np.ndarray, varying: np.uint64
 ) -> np.ndarray:
-    """Stable argsort of uint64 keys: an LSD radix sort (11-bit digits) of the upper 32 bits, a
-    pass skipped when its digit is the same for every key (distances share exponent bits), then
-    runs of equal upper bits put in full-key order. Ties keep index order, as a stable sort does.
+    """Stable argsort of uint64 keys (``idx`` holds 0..n-1; ``varying`` is the OR of every
+    key XOR the first one, so bits above its top bit are the same in every key).
 
-    ``hi`` (upper 32 bits), ``idx`` (0..n-1) and ``counts`` (digit histograms) come filled by the
-    pass that made the keys, saving a pass over the data."""
+    LSD radix passes of 11-bit digits cover the top varying bits, about log2(n) + 6 of them, so
+    that keys equal in those bits are rare; such runs are then finished on the full key. Keys
+    and indices move together, so every pass reads and writes memory in sequence but the
+    scatter. Ties keep index order, as a stable sort does."""
     n = keys.shape[0]
-    src_h, src_i, dst_h, dst_i = hi, idx, hi_tmp, idx_tmp
-    position = np.empty(1 << _DIGIT_BITS, np.int64)
-    for d in range(3):
+    if varying == 0:
+        return idx
+    top = 63
+    while (varying >> np.uint64(top)) == 0:
+        top -= 1
+    size_bits = 1
+    while (1 << size_bits) < n:
+        size_bits += 1
+    digits = (size_bits + 6 + _DIGIT_BITS - 1) // _DIGIT_BITS
+    low = max(0, top + 1 - digits * _DIGIT_BITS)
+    counts = np.zeros((digits, _DIGITS), np.int64)
+    for i in range(n):
+        rest = keys[i] >> np.uint64(low)
+        for d in range(digits):
+            counts[d, (rest >> np.uint64(_DIGIT_BITS * d)) & _DIGIT_MASK] += 1
+    src_k, src_i, dst_k, dst_i = keys, idx, keys_tmp, idx_tmp
+    position = np.empty(_DIGITS, np.int64)
+    for d in range(digits):
         if counts[d].max() == n:
             continue
         total = 0
-        for b in range(1 << _DIGIT_BITS):
+        for b in range(_DIGITS):
             position[b] = total
             total += counts[d, b]
-        shift = np.uint64(_DIGIT_BITS * d)
+        shift = np.uint64(low + _DIGIT_BITS * d)
         for i in range(n):
-            h = src_h[i]
-            b = (h >> shift) & _DIGIT_MASK
+            key = src_k[i]
+            b = (key >> shift) & _DIGIT_MASK
             p = position[b]
-            dst_h[p] = h
+            dst_k[p] = key
             dst_i[p] = src_i[i]
             position[b] = p + 1
-        src_h, dst_h = dst_h, src_h
+        src_k, dst_k = dst_k, src_k
         src_i, dst_i = dst_i, src_i
+    if low == 0:
+        return src_i
+    # Runs equal in the sorted bits: put them in full-key order (stable).
+    cut = np.uint64(low)
     start = 0
     while start < n:
+        head = src_k[start] >> cut
         end = start + 1
-        while end < n and src_h[end] == src_h[start]:
+        while end < n and (src_k[end] >> cut) == head:
             end += 1
         if end - start > _LONG_RUN:
-            segment = src_i[start:end].copy()
-            ranked = np.argsort(keys[segment], kind="mergesort")
+            ranked = np.argsort(src_k[start:end], kind="mergesort")
+            segment_k = src_k[start:end].copy()
+            segment_i = src_i[start:end].copy()
             for j in range(end - start):
-                src_i[start + j] = segment[ranked[j]]
+                src_k[start + j] = segment_k[ranked[j]]
+                src_i[start + j] = segment_i[ranked[j]]
         else:
             for i in range(start + 1, end):
+                key = src_k[i]
                 item = src_i[i]
-                key = keys[item]
                 j = i - 1
-                while j >= start and keys[src_i[j]] > key:
+                while j >= start and src_k[j] > key:
+                    src_k[j + 1] = src_k[j]
                     src_i[j + 1] = src_i[j]
                     j -= 1
+                src_k[j + 1] = key
                 src_i[j + 1] = item
         start = end
     return src_i
@@ -140,25 +161,30 @@ def _row_sq(V: np.ndarray, q: int) -> float:
 
 @numba.njit(cache=True)
 def _keys_from_cross(
-    cross_row: np.ndarray, v_sq: float, x_sq: np.ndarray, keys: np.ndarray, hi: np.ndarray, idx: np.ndarray,
-    counts: np.ndarray, scratch: np.ndarray,
-) -> None:  # fmt: skip
-    """One pass: distance, its sortable key, the key's upper bits and their digit histograms."""
-    counts[:] = 0
+    cross_row: np.ndarray,
+    v_sq: float,
+    x_sq: np.ndarray,
+    keys: np.ndarray,
+    idx: np.ndarray,
+    scratch: np.ndarray,
+) -> np.uint64:
+    """Distances from one row of the matrix product, as sortable keys (unsigned order = float
+    order); returns the OR of every key XOR the first, which tells the sort which bits vary."""
     n = cross_row.shape[0]
     for i in range(n):
         scratch[i] = v_sq + x_sq[i] - 2.0 * cross_row[i]
     bits = scratch.view(np.uint64)
+    varying = np.uint64(0)
+    first = np.uint64(0)
     for i in range(n):
         u = bits[i]
         key = ~u if u & _SIGN else u | _SIGN
         keys[i] = key
-        h = key >> np.uint64(32)
-        hi[i] = h
         idx[i] = i
-        counts[0, h & _DIGIT_MASK] += 1
-        counts[1, (h >> np.uint64(_DIGIT_BITS)) & _DIGIT_MASK] += 1
-        counts[2, (h >> np.uint64(2 * _DIGIT_BITS)) & _DIGIT_MASK] += 1
+        if i == 0:
+            first = key
+        varying |= key ^ first
+    return varying
 
 
 @numba.njit(parallel=True, cache=True)
@@ -180,19 +206,17 @@ def _value_blocks(
     loo = np.zeros((blocks, n))
     for b in numba.prange(blocks):
         keys = np.empty(n, np.uint64)
-        counts = np.zeros((3, 1 << _DIGIT_BITS), np.int64)
+        keys_tmp = np.empty(n, np.uint64)
         scratch = np.empty(n)
-        hi = np.empty(n, np.uint64)
-        hi_tmp = np.empty(n, np.uint64)
-        idx = np.empty(n, np.int64)
-        idx_tmp = np.empty(n, np.int64)
+        idx = np.empty(n, np.int32)
+        idx_tmp = np.empty(n, np.int32)
         stop = min(m, (b + 1) * block)
         for start in range(b * block, stop, batch):
             end = min(stop, start + batch)
             cross = np.dot(V[start:end], XT)
             for q in range(end - start):
-                _keys_from_cross(cross[q], _row_sq(V, start + q), x_sq, keys, hi, idx, counts, scratch)
-                order = _radix_argsort(keys, idx, hi, hi_tmp, idx_tmp, counts)
+                varying = _keys_from_cross(cross[q], _row_sq(V, start + q), x_sq, keys, idx, scratch)
+                order = _radix_argsort(keys, keys_tmp, idx, idx_tmp, varying)
                 _recursion(order, y, yv[start + q], k, w[start + q], values[b], loo[b])
     total_values = np.zeros(n)
     total_loo = np.zeros(n)
