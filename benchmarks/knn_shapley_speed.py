@@ -85,7 +85,8 @@ def main() -> int:
             line = f"{len(X):>9,} {len(V):>6,} {k:>2} {seconds:>8.2f} {floor:>8.2f} {seconds / floor:>6.2f}"
             print(f"{line} {diff:>11.1e}")
     print(
-        f"worst ratio {worst:.2f} (target {TARGET_RATIO}); peak memory of the kernel runs {peak:.2f} GB (target 4 GB)"
+        f"worst ratio {worst:.2f} (target {TARGET_RATIO}); "
+        f"peak memory of the kernel runs {peak:.2f} GB (target 4 GB)"
     )
     return 0
 

@@ -23,6 +23,27 @@ def suggested_actions(values: np.ndarray, labels: Sequence[str], predicted: Sequ
     )
 
 
+def review_order(importance: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray:
+    """The order in which to inspect training rows, most suspicious first.
+
+    Harmful rows (negative importance against the trusted holdout) come first, by importance; where
+    the model's cross-validated confidence in the given label is known, each row's rank is the
+    better of its importance rank and its low-confidence rank, so that a row flagged strongly by
+    either signal is seen early: low confidence finds random flips, importance finds the errors a
+    model learns to be confident about (a systematically wrong rule).
+    """
+    importance = np.asarray(importance, dtype=float)
+    n = len(importance)
+    by_importance = np.empty(n)
+    by_importance[np.argsort(importance, kind="stable")] = np.arange(n)
+    if confidence is None:
+        return np.argsort(by_importance, kind="stable")
+    by_confidence = np.empty(n)
+    by_confidence[np.argsort(np.asarray(confidence, dtype=float), kind="stable")] = np.arange(n)
+    best = np.minimum(by_importance, by_confidence)
+    return np.lexsort((by_importance + by_confidence, best))
+
+
 def per_partition(scores: pd.DataFrame, partition_column: str) -> pd.DataFrame:
     """Per partition: rows, harmful rows, their share, and the mean value, worst first."""
     grouped = scores.groupby(partition_column)["importance"]
