@@ -114,8 +114,9 @@ def log_and_register(
                 model_dir,
                 signature=signature,
                 pip_requirements=requirements,
-                # skops (MLflow's safe default) refuses types it does not know; dtypes are data.
-                skops_trusted_types=["numpy.dtype", *training.skops_trusted_types],
+                # skops (MLflow's safe default) refuses types it does not know, e.g. the trees of
+                # any tree model; this model was built here, so the types it holds are trusted.
+                skops_trusted_types=[*_own_types(pipeline), *training.skops_trusted_types],
             )
             (Path(tmp) / "lineage.json").write_text(json.dumps(lineage, indent=1))
             challenger_table = challenger.table()
@@ -177,6 +178,13 @@ def log_and_register(
             client.delete_model_version(model_name, version)
         raise
     return Registered(run_id, experiment_id, version, verdict, champion_eval, identical_to)
+
+
+def _own_types(model) -> list[str]:
+    """The types skops would refuse in ``model``, serialised in this process."""
+    import skops.io
+
+    return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
 
 
 def _partitions_tag(partitions: dict[str, str], limit: int = 4800) -> str:

@@ -13,6 +13,7 @@ from dcai_assets import (
     DailyPartitions,
     DatasetSpec,
     LandingDirectory,
+    MlflowTracking,
     ParquetIOManager,
     infer_schema,
 )
@@ -63,3 +64,13 @@ def resources(tmp_path: Path) -> dict:
         "io_manager": ParquetIOManager(base_dir=str(tmp_path / "lake")),
         "artifacts": ArtifactStore(base_dir=str(tmp_path / "artifacts")),
     }
+
+
+@pytest.fixture
+def tracking(tmp_path: Path) -> MlflowTracking:
+    """Real MLflow tracking and registry on a temporary SQLite database."""
+    return MlflowTracking(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_location=str(tmp_path / "mlartifacts"),
+        experiment_name="test",
+    )

@@ -147,9 +147,11 @@ def build_importance_asset(
         scores["importance"] = result.values
         scores["loo"] = result.loo
         scores["rank"] = scores["importance"].rank(method="first").astype(int)  # 1 = most harmful
-        scores["suggested_action"] = suggested_actions(result.values, scores["label"], predicted)
+        scores["suggested_action"] = suggested_actions(
+            result.values, scores["label"], predicted, scores["label_source"]
+        )
         scores = scores.sort_values("rank")
-        queue = scores.head(importance.review_rows)
+        queue = scores[scores["label_source"] != "gold"].head(importance.review_rows)  # gold is checked
         lf_table = per_labeling_function(scores, lf_columns, classes)
         part_table = per_partition(scores, PARTITION_COLUMN)
         return dg.Output(

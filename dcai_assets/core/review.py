@@ -9,18 +9,25 @@ import numpy as np
 import pandas as pd
 
 
-def suggested_actions(values: np.ndarray, labels: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
+def suggested_actions(
+    values: np.ndarray, labels: Sequence[str], predicted: Sequence[str], sources: Sequence[str] | None = None
+) -> np.ndarray:
     """Harmful rows the model disagrees with are likely mislabeled; harmful rows it agrees with are
-    outliers or ambiguous; the rest need nothing."""
+    outliers or ambiguous; gold labels are hand-checked and never relabeled; the rest need
+    nothing."""
     values = np.asarray(values)
     labels = np.asarray(labels, dtype=object)
     predicted = np.asarray(predicted, dtype=object)
     relabel = np.char.add("likely mislabeled: relabel as ", predicted.astype(str))
-    return np.where(
+    actions = np.where(
         values < 0,
         np.where(labels != predicted, relabel, "outlier or ambiguous: review the row"),
         "",
     )
+    if sources is not None:
+        gold = (np.asarray(sources, dtype=object) == "gold") & (values < 0)
+        actions = np.where(gold, "gold label (hand-checked): keep; a hard case for the model", actions)
+    return actions
 
 
 def review_order(importance: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray:

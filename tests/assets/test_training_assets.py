@@ -45,15 +45,6 @@ def failing_pipeline():
     return Pipeline([("classifier", LogisticRegression())])  # cannot fit the text column `site`
 
 
-@pytest.fixture
-def tracking(tmp_path: Path) -> MlflowTracking:
-    return MlflowTracking(
-        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        artifact_location=str(tmp_path / "mlartifacts"),
-        experiment_name="test",
-    )
-
-
 def definitions(spec, resources, tracking, pipeline=logistic_pipeline, gate=None):
     training = TrainingSpec(
         pipeline=pipeline,

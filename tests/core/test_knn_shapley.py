@@ -191,3 +191,10 @@ def test_the_fast_sort_matches_a_plain_stable_argsort_on_continuous_features():
     V, yv = rng.normal(size=(30, 8)), rng.integers(0, 3, 30)
     expected = plain_recursion(X, y, V, yv, 5)
     assert np.allclose(knn_shapley(X, y, V, yv, k=5).values, expected, atol=1e-12, rtol=0)
+
+
+def test_a_validation_class_absent_from_training_gives_no_credit_to_any_row():
+    X, y, V, _ = small_problem(n=8, n_val=2, classes=2, seed=4)
+    absent = np.array([7, 7])  # no training row has class 7
+    result = knn_shapley(X, y, V, absent, k=3)
+    assert np.all(result.values == 0) and np.all(result.loo == 0)

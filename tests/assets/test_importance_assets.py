@@ -1,0 +1,140 @@
+"""Importance scores on a real Dagster instance and MLflow: scores, review queue, bad input."""
+
+from __future__ import annotations
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from dcai_assets import ImportanceSpec, LabelingSpec, TrainingSpec, build_definitions
+from tests.assets.test_labeling_assets import LFS
+from tests.assets.test_training_assets import FEATURES, land_and_label, logistic_pipeline
+from tests.conftest import sensor_readings
+
+DAYS = ["2024-01-10", "2024-01-11", "2024-01-12"]
+NUMBERS = ["temperature", "humidity", "count"]
+
+
+def definitions(spec, resources, tracking, pipeline=logistic_pipeline, features=FEATURES, k=5):
+    training = TrainingSpec(pipeline=pipeline, features=features, holdout_partitions=1)
+    return dg.Definitions.merge(
+        build_definitions(
+            spec, labeling=LabelingSpec(lfs=LFS), training=training, importance=ImportanceSpec(k=k)
+        ),
+        dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
+    )
+
+
+def train_and_score(defs, instance) -> dg.ExecuteInProcessResult:
+    assert defs.resolve_job_def("readings_train").execute_in_process(instance=instance).success
+    return defs.resolve_job_def("readings_score_importance").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    return (error.cause or error).message
+
+
+def test_every_training_row_gets_a_score_traced_to_its_partition_and_key(
+    readings_spec, resources, landing, tracking, tmp_path
+):
+    defs = definitions(readings_spec, resources, tracking)
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, DAYS)
+        result = train_and_score(defs, instance)
+        assert result.success
+        lake = tmp_path / "lake" / "readings"
+        scores = pd.read_parquet(lake / "importance_scores.parquet")
+        labeled = [pd.read_parquet(lake / "labeled_set" / f"{d}.parquet") for d in DAYS[:2]]
+        assert len(scores) == sum(int(f["label"].notna().sum()) for f in labeled)
+        assert set(scores["_partition"]) == set(DAYS[:2])
+        assert scores["reading_id"].is_unique
+        assert sorted(scores["rank"]) == list(range(1, len(scores) + 1))
+        assert (scores.loc[scores["importance"] < 0, "suggested_action"] != "").all()
+        md = result.get_asset_materialization_events()[0].materialization.metadata
+        assert "| rank | partition | reading_id |" in md["review_queue"].value
+        assert (
+            "WARNING: the holdout's labels come from the same labeling functions"
+            in md["holdout_warning"].value
+        )
+        assert md["by_labeling_function"].value.count("\n") == len(LFS.names) + 1
+
+
+def test_k_larger_than_the_training_rows_is_a_clear_error(readings_spec, resources, landing, tracking):
+    defs = definitions(readings_spec, resources, tracking, k=100_000)
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, DAYS)
+        result = train_and_score(defs, instance)
+        assert not result.success
+        assert "K=100000 is larger than the" in failure_message(result)
+
+
+def bare_tree():
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
+    return Pipeline([("classifier", DecisionTreeClassifier(random_state=0))])
+
+
+def test_a_pipeline_without_a_preprocessing_step_is_a_clear_error(
+    readings_spec, resources, landing, tracking
+):
+    defs = definitions(readings_spec, resources, tracking, pipeline=bare_tree, features=NUMBERS)
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, DAYS)
+        result = train_and_score(defs, instance)  # a tree model is also logged and registered
+        assert not result.success
+        assert "a preprocessing step before the estimator" in failure_message(result)
+
+
+def nan_passing_pipeline():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
+    keep = ColumnTransformer([("keep", "passthrough", NUMBERS)])
+    return Pipeline([("features", keep), ("classifier", HistGradientBoostingClassifier(max_iter=20))])
+
+
+def test_nan_features_after_preprocessing_are_a_clear_error_naming_the_columns(
+    readings_spec, resources, landing, tracking
+):
+    schema = readings_spec.schema_path
+    schema.write_text(  # humidity may now be missing in up to 10% of rows
+        schema.read_text().replace(
+            "- name: humidity\n  dtype: float64\n  nullable: false\n  max_null_fraction: 0.0",
+            "- name: humidity\n  dtype: float64\n  nullable: true\n  max_null_fraction: 0.1",
+        )
+    )
+    defs = definitions(readings_spec, resources, tracking, pipeline=nan_passing_pipeline, features=NUMBERS)
+    with dg.instance_for_test() as instance:
+        for day in DAYS:
+            frame = sensor_readings(day)
+            frame.loc[:3, "humidity"] = np.nan
+            frame.to_csv(landing / f"{day}.csv", index=False)
+        ingest = defs.resolve_job_def("readings_ingest")
+        for day in DAYS:
+            assert ingest.execute_in_process(instance=instance, partition_key=day).success
+        defs.resolve_job_def("readings_fit_label_model").execute_in_process(instance=instance)
+        for day in DAYS:
+            defs.resolve_job_def("readings_label").execute_in_process(instance=instance, partition_key=day)
+        result = train_and_score(defs, instance)
+        assert not result.success
+        assert "hold NaN or infinite values in ['keep__humidity']" in failure_message(result)
+
+
+def test_a_missing_labeled_partition_of_the_window_is_a_clear_error(
+    readings_spec, resources, landing, tracking, tmp_path
+):
+    defs = definitions(readings_spec, resources, tracking)
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, DAYS)
+        assert defs.resolve_job_def("readings_train").execute_in_process(instance=instance).success
+        (tmp_path / "lake" / "readings" / "labeled_set" / "2024-01-10.parquet").unlink()
+        result = defs.resolve_job_def("readings_score_importance").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        assert "missing labeled partitions ['2024-01-10']" in failure_message(result)
