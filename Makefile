@@ -51,6 +51,8 @@ benchmark: $(VENV)/.installed
 	$(PY) benchmarks/validate_partition.py
 	$(PY) benchmarks/label_model.py
 	$(PY) benchmarks/retrain.py
+	$(PY) benchmarks/knn_shapley_speed.py
+	$(PY) benchmarks/data_debugging.py
 
 clean:
 	rm -rf $(DAGSTER_HOME) $(DCAI_DATA_DIR)

@@ -43,6 +43,10 @@ def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_version
     # Drift alerts of the second round name the feature's rank in model importance.
     assert "it ranks 1st in model importance" in out
     assert (tmp_path / "data" / "mlflow" / "mlflow.db").exists()
+    # Importance scores of the latest model's training rows, with the head of the review queue.
+    assert "importance scores of the models:/flights_model/2 training rows" in out
+    assert "| rank | partition | carrier | flight | origin | sched_dep_time |" in out
+    assert (tmp_path / "data" / "lake" / "flights" / "importance_scores.parquet").exists()
 
 
 def test_demo_definitions_load_with_every_asset_and_check():
@@ -57,6 +61,7 @@ def test_demo_definitions_load_with_every_asset_and_check():
         "flights/label_model",
         "flights/labeled_set",
         "flights/trained_model",
+        "flights/importance_scores",
     }
     assert len(repo.asset_graph.asset_check_keys) == 9
     assert defs.resolve_sensor_def("flights_landing_sensor") is not None
