@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from dcai_assets.core.knn_shapley import knn_shapley, squared_distances
+from dcai_assets.core.knn_shapley import knn_shapley, reference_values
 
 TARGET_RATIO = 0.25
 
@@ -31,23 +31,6 @@ def floor_seconds(X: np.ndarray, V: np.ndarray, block: int = 256) -> float:
         for row in dist:
             np.argsort(row)
     return time.perf_counter() - started
-
-
-def plain_values(X, y, V, yv, k) -> np.ndarray:
-    n = len(X)
-    dist = np.empty((len(V), n))
-    squared_distances(np.ascontiguousarray(V), np.ascontiguousarray(X.T), (X**2).sum(axis=1), dist)
-    values = np.zeros(n)
-    for row, label in zip(dist, yv, strict=True):
-        order = np.argsort(row, kind="stable")
-        match = (y[order] == label).astype(float)
-        s = np.empty(n)
-        s[n - 1] = match[n - 1] / n
-        ranks = np.arange(1, n + 1)
-        step = (match[:-1] - match[1:]) / k * np.minimum(k, ranks[:-1]) / ranks[:-1]
-        s[:-1] = s[n - 1] + np.cumsum(step[::-1])[::-1]
-        values[order] += s / len(V)
-    return values
 
 
 def main() -> int:
@@ -78,7 +61,7 @@ def main() -> int:
         for k in (5, 1):
             diff = np.abs(
                 knn_shapley(X, y, V[sample], yv[sample], k=k).values
-                - plain_values(X, y, V[sample], yv[sample], k)
+                - reference_values(X, y, V[sample], yv[sample], k)
             ).max()
             seconds = ours[(len(X), k)]
             worst = max(worst, seconds / floor)

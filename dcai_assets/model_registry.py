@@ -233,10 +233,16 @@ def _alias_version(client, model_name: str, alias: str):
 
 def _evaluate_version(client, version, rows: pd.DataFrame, features, classes, training) -> Evaluation:
     """The champion's metrics on the challenger's evaluation rows."""
-    predictions = load_sklearn_model(client, version.run_id).predict(rows[features])
+    return evaluate_model(load_sklearn_model(client, version.run_id), rows, features, classes, training)
+
+
+def evaluate_model(
+    model, rows: pd.DataFrame, features: list[str], classes: list[str], training: TrainingSpec
+) -> Evaluation:
+    """A model's metrics on evaluation rows, with the training spec's slices and fairness column."""
     return evaluate(
         rows["label"].astype(str).to_numpy(),
-        predictions,
+        model.predict(rows[features]),
         rows,
         classes,
         partition_column=PARTITION_COLUMN,

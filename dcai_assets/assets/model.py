@@ -11,7 +11,7 @@ import pandas as pd
 
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.labeled import LABELED_SET
-from dcai_assets.core.evaluation import Evaluation, evaluate
+from dcai_assets.core.evaluation import Evaluation
 from dcai_assets.core.training import (
     TrainingError,
     feature_window,
@@ -19,7 +19,7 @@ from dcai_assets.core.training import (
     importance_ranks,
     permutation_importance_by_feature,
 )
-from dcai_assets.model_registry import PARTITION_COLUMN, log_and_register
+from dcai_assets.model_registry import PARTITION_COLUMN, evaluate_model, log_and_register
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec
 from dcai_assets.tracking import MlflowTracking
@@ -155,16 +155,7 @@ def build_trained_model_asset(
             window=f"{spec.name} {feature_window(train_keys)}",
         )
         y_eval = evaluation_rows["label"].astype(str).to_numpy()
-        challenger = evaluate(
-            y_eval,
-            pipeline.predict(evaluation_rows[features]),
-            evaluation_rows,
-            classes,
-            partition_column=PARTITION_COLUMN,
-            slices=training.slices,
-            sensitive=training.sensitive,
-            min_slice_rows=training.gate.min_slice_rows,
-        )
+        challenger = evaluate_model(pipeline, evaluation_rows, features, classes, training)
         importance = permutation_importance_by_feature(
             pipeline, evaluation_rows[features], y_eval, seed=training.seed
         )

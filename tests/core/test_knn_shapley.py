@@ -10,7 +10,7 @@ import numba
 import numpy as np
 import pytest
 
-from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley
+from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley, reference_values
 
 
 def utility(subset: tuple[int, ...], dist: np.ndarray, y: np.ndarray, yv: int, k: int) -> float:
@@ -154,25 +154,6 @@ def test_an_empty_training_set_is_refused():
         knn_shapley(np.empty((0, 2)), np.empty(0), np.zeros((1, 2)), np.zeros(1))
 
 
-def plain_recursion(X, y, V, yv, k) -> np.ndarray:
-    """The recursion written plainly: the kernel's distances, numpy's stable argsort, a Python loop."""
-    from dcai_assets.core.knn_shapley import squared_distances
-
-    n = len(X)
-    dist = np.empty((len(V), n))
-    squared_distances(np.ascontiguousarray(V), np.ascontiguousarray(X.T), (X**2).sum(axis=1), dist)
-    values = np.zeros(n)
-    for row, label in zip(dist, yv, strict=True):
-        order = np.argsort(row, kind="stable")
-        match = (y[order] == label).astype(float)
-        s = np.zeros(n)
-        s[n - 1] = match[n - 1] / n
-        for r in range(n - 2, -1, -1):
-            s[r] = s[r + 1] + (match[r] - match[r + 1]) / k * min(k, r + 1) / (r + 1)
-        values[order] += s / len(V)
-    return values
-
-
 @pytest.mark.parametrize("k", [1, 5])
 def test_the_fast_sort_matches_a_plain_stable_argsort_with_many_exact_ties(k):
     rng = np.random.default_rng(5)
@@ -181,7 +162,7 @@ def test_the_fast_sort_matches_a_plain_stable_argsort_with_many_exact_ties(k):
     y = rng.integers(0, 2, 3000)
     V = base[rng.integers(0, 40, 50)] + rng.integers(0, 2, (50, 3))
     yv = rng.integers(0, 2, 50)
-    expected = plain_recursion(X, y, V, yv, k)
+    expected = reference_values(X, y, V, yv, k)
     assert np.allclose(knn_shapley(X, y, V, yv, k=k).values, expected, atol=1e-12, rtol=0)
 
 
@@ -189,7 +170,7 @@ def test_the_fast_sort_matches_a_plain_stable_argsort_on_continuous_features():
     rng = np.random.default_rng(6)
     X, y = rng.normal(size=(5000, 8)), rng.integers(0, 3, 5000)
     V, yv = rng.normal(size=(30, 8)), rng.integers(0, 3, 30)
-    expected = plain_recursion(X, y, V, yv, 5)
+    expected = reference_values(X, y, V, yv, 5)
     assert np.allclose(knn_shapley(X, y, V, yv, k=5).values, expected, atol=1e-12, rtol=0)
 
 
