@@ -80,9 +80,11 @@ def column_drift(
     reference: ReferenceProfile,
     *,
     against: str = "reference",
+    step: bool = False,
 ) -> ColumnDrift:
-    """Measure how far ``values`` moved from ``reference`` and say it in words."""
-    threshold = column.drift_threshold if against == "reference" else column.step_drift_threshold
+    """Measure how far ``values`` moved from ``reference`` and say it in words; ``step`` marks a
+    comparison with the previous partition, judged by the column's step threshold."""
+    threshold = column.step_drift_threshold if step else column.drift_threshold
     if reference.frequencies is not None:
         ref = {k: float(v) for k, v in reference.frequencies.items()}
         cur = categorical_shares(values, list(ref))
@@ -158,5 +160,5 @@ def drift_report(
         ref = col.reference if baseline is None else baseline.get(col.name)
         if ref is None or col.name not in frame.columns:
             continue
-        report.append(column_drift(frame[col.name], col, ref, against=against))
+        report.append(column_drift(frame[col.name], col, ref, against=against, step=baseline is not None))
     return report
