@@ -64,9 +64,9 @@ def labeling_function(
 
     Examples
     --------
-    >>> @labeling_function(uses=["dep_delay"])
-    ... def departed_late(df):
-    ...     return np.where(df["dep_delay"] > 30, 1, ABSTAIN)
+    >>> @labeling_function(uses=["amount"])
+    ... def large_refund(df):
+    ...     return np.where(df["amount"] < -1000, 1, ABSTAIN)
     """
 
     def wrap(fn: Callable[..., Any]) -> LabelingFunction:

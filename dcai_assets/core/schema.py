@@ -219,7 +219,7 @@ def infer_schema(
             f"expected some of {list(whole.columns)}"
         )
     # A single-column key is an id: it grows and has no distribution. Parts of a composite key
-    # (carrier + flight number, say) are ordinary features.
+    # (store + product number, say) are ordinary features.
     keys = set(key) if key and len(key) == 1 else set()
     columns: list[ColumnSchema] = []
     for name in whole.columns:
