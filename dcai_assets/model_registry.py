@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from dcai_assets.core.evaluation import Evaluation, GateVerdict, evaluate, gate
-from dcai_assets.core.training import feature_window
+from dcai_assets.core.training import feature_window, final_estimator
 from dcai_assets.spec import TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
@@ -83,7 +83,7 @@ def log_and_register(
         now = int(time.time() * 1000)
         params = [Param(k, str(v)[:500]) for k, v in pipeline.get_params(deep=False).items() if k != "steps"]
         params += [Param("features", ",".join(features)), Param("seed", str(training.seed))]
-        params += [Param("estimator", type(pipeline.steps[-1][1]).__name__)]
+        params += [Param("estimator", type(final_estimator(pipeline)).__name__)]
         metrics = [Metric(f"eval_{k}", float(v), now, 0) for k, v in challenger.overall.items()]
         metrics += [Metric(f"eval_{k}", float(v), now, 0) for k, v in challenger.fairness.items()]
         metrics += [Metric(f"importance_{k}", float(v), now, 0) for k, v in importance.items()]
@@ -149,7 +149,9 @@ def log_and_register(
             "set alias", lambda: client.set_registered_model_alias(model_name, "challenger", version)
         )
         champion_eval = None
-        champion_version = _alias_version(client, model_name, "champion")
+        champion_version = tracking.call(
+            "champion lookup", lambda: _alias_version(client, model_name, "champion")
+        )
         if champion_version is not None:
             champion_eval = _evaluate_version(
                 client, champion_version, evaluation_rows, features, classes, training
@@ -227,8 +229,10 @@ def _alias_version(client, model_name: str, alias: str):
 
     try:
         return client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as e:  # only "no such alias" means there is none; other errors are real
+        if str(getattr(e, "error_code", "")) in {"INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST"}:
+            return None
+        raise
 
 
 def _evaluate_version(client, version, rows: pd.DataFrame, features, classes, training) -> Evaluation:

@@ -2,6 +2,7 @@
 file (run key = file name + content hash). A bad file is reported and skipped, never fatal."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,13 @@ def _load_cursor(raw: str | None) -> dict:
 
 
 def scan_landing_directory(
-    spec: DatasetSpec, cursor: dict, log: dg.DagsterLogManager | None = None
+    spec: DatasetSpec, cursor: dict, is_open: Callable[[str], bool] | None = None
 ) -> tuple[list[dg.RunRequest], list[str], list[str]]:
     """Compare the landing directory with ``cursor`` (updated in place).
 
-    Returns (run requests, new partition keys, problems reported this tick).
+    ``is_open(key)`` says whether a daily partition exists yet; a file for a day still to come
+    is left for a later tick, not recorded. Returns (run requests, new partition keys, problems
+    found this tick).
     """
     source = spec.source
     assert isinstance(source, LandingDirectory)
@@ -63,6 +66,8 @@ def scan_landing_directory(
             continue  # unchanged since the last tick: no need to hash again
         try:
             key = _check_file(path, spec, stems)
+            if is_open is not None and not is_open(key):
+                continue  # its day has not begun: picked up on a later tick
             digest = file_digest(path)
         except Exception as e:  # one bad file stops neither the others nor the sensor
             if cursor["rejected"].get(name) != signature:
@@ -82,9 +87,6 @@ def scan_landing_directory(
                 tags={FILE_TAG: name, DIGEST_TAG: digest},
             )
         )
-    if log is not None:
-        for problem in problems:
-            log.error(f"skipped: {problem}")
     return requests, new_keys, problems
 
 
@@ -133,7 +135,12 @@ def build_landing_sensor(
         if isinstance(spec.source, CallableSource):
             requests, new_keys, problems = _scan_callable(spec, cursor)
         else:
-            requests, new_keys, problems = scan_landing_directory(spec, cursor, context.log)
+            is_open = None
+            if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
+                is_open = set(pdef.get_partition_keys()).__contains__
+            requests, new_keys, problems = scan_landing_directory(spec, cursor, is_open)
+        for problem in problems:  # reported once; the other files go on
+            context.log.error(f"skipped: {problem}")
         if not requests and not problems and not new_keys:
             return dg.SkipReason("no new or changed partitions")
         if isinstance(pdef, dg.DynamicPartitionsDefinition):

@@ -22,10 +22,7 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=:-]*$")
 
 @dataclass(frozen=True)
 class LandingDirectory:
-    """Partitions arrive as files in a directory; the file stem is the partition key.
-
-    ``path`` may be overridden at run time by the storage resource (see ``resources/``).
-    """
+    """Partitions arrive as files in a directory; the file stem is the partition key."""
 
     path: str | Path
     suffixes: tuple[str, ...] = SUPPORTED_SUFFIXES
@@ -198,6 +195,11 @@ class DatasetSpec:
     description: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.reference, str):
+            raise ValueError(
+                f"DatasetSpec.reference: {self.reference!r} is a single string; expected a list of "
+                f"partition keys, e.g. [{self.reference!r}], or a callable"
+            )
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.name):
             raise ValueError(
                 f"DatasetSpec.name: {self.name!r} is not usable as an asset-key prefix; "

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class MlflowTracking(dg.ConfigurableResource):
     registry_uri: str | None = None
     artifact_location: str | None = None
     experiment_name: str = "dcai_assets"
-    max_retries: int = 3
+    max_retries: int = Field(default=3, ge=1)
     retry_wait_seconds: float = 1.0
     request_timeout_seconds: int = 10
 

@@ -102,7 +102,7 @@ def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.Ass
             table,
             data_version=dg.DataVersion(frame_digest(table)[:16]),
             metadata={
-                "model": "majority vote" if isinstance(model, MajorityVote) else "Dawid-Skene (one-coin EM)",
+                "model": "majority vote" if isinstance(model, MajorityVote) else "Dawid-Skene (EM)",
                 "fallback_warning": warning or "none",
                 "converged": bool(getattr(model, "converged_", False)),
                 "em_iterations": int(getattr(model, "n_iter_", 0)),

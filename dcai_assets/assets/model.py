@@ -15,6 +15,7 @@ from dcai_assets.core.evaluation import Evaluation
 from dcai_assets.core.training import (
     TrainingError,
     feature_window,
+    final_estimator,
     fit_pipeline,
     importance_ranks,
     permutation_importance_by_feature,
@@ -81,6 +82,12 @@ def build_trained_model_asset(
 ) -> dg.AssetsDefinition:
     """``<dataset>/trained_model``: one retrain, its evaluation, MLflow run and registry verdict."""
     classes = [str(c) for c in labeling.lfs.classes]
+    available = {"accuracy", "f1_macro"} | ({"precision", "recall", "f1"} if len(classes) == 2 else set())
+    if training.gate.metric not in available:
+        raise ValueError(
+            f"PromotionGate.metric: {training.gate.metric!r} is not computed for {len(classes)} classes; "
+            f"expected one of {sorted(available)}"
+        )
     features = list(training.features)
     model_name = training.model_name or f"{spec.name}_model"
     labeled_key = asset_key(spec, LABELED_SET)
@@ -133,6 +140,11 @@ def build_trained_model_asset(
                 f"every row of the training window ({feature_window(train_keys)}) abstained: no LF "
                 "voted and there is no gold label; expected labeled rows"
             )
+        if holdout.empty:
+            raise dg.Failure(
+                f"no labeled rows in the holdout partitions {holdout_keys}: every row abstained; expected "
+                "labeled rows to evaluate on. Label more partitions, or check the labeling functions"
+            )
         gold = holdout[holdout["label_source"] == "gold"]
         if len(gold) >= training.min_gold_rows:
             evaluation_rows, judged_by = gold, "gold labels"
@@ -162,7 +174,7 @@ def build_trained_model_asset(
         train_seconds = time.perf_counter() - started
         score = challenger.overall[training.gate.metric]
         context.log.info(
-            f"trained {type(pipeline.steps[-1][1]).__name__} on {len(train):,} rows of "
+            f"trained {type(final_estimator(pipeline)).__name__} on {len(train):,} rows of "
             f"{feature_window(train_keys)}; {training.gate.metric} {score:.4f} "
             f"on {len(evaluation_rows):,} rows of {feature_window(holdout_keys)} ({judged_by})"
         )

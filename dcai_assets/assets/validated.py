@@ -95,7 +95,7 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
     quarantine_key = asset_key(spec, QUARANTINED_ROWS)
     version = f"validate-v1-{schema_version(spec)}"
     schema_file = _display_path(spec.schema_path)
-    regenerate = f"dcai-assets schema infer <module>:{spec.name}"
+    regenerate = "dcai-assets schema infer <module>:<SPEC>"
 
     @dg.multi_asset(
         name=f"{spec.name}_validation",

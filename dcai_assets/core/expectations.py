@@ -54,7 +54,8 @@ def build_suite(schema: TableSchema, name: str = "dcai_schema"):
     import great_expectations.expectations as gxe
 
     suite = gx.ExpectationSuite(name=name)
-    suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=schema.names, exact_match=True))
+    # Missing and extra columns are judged by conformance, on the file's own columns: the frame GX
+    # sees has been brought to the schema's columns already.
     suite.add_expectation(
         gxe.ExpectTableRowCountToBeBetween(min_value=schema.min_rows, max_value=schema.max_rows)
     )

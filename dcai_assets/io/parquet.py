@@ -27,8 +27,8 @@ class PandasParquetIOManager(dg.UPathIOManager):
         """Many partitions with ``allow_missing_partitions``: read the stored ones, and say in one
         line how many were not there (instead of one warning per missing partition)."""
         keys = context.asset_partition_keys
-        if len(keys) == 1 or not context.definition_metadata.get("allow_missing_partitions", False):
-            return super().load_partitions(context)
+        if not context.definition_metadata.get("allow_missing_partitions", False):
+            return super().load_partitions(context)  # a single partition comes as a DataFrame
         paths = self._get_paths_for_partitions(context)
         stored = [k for k in keys if paths[k].exists()]
         context.log.info(

@@ -91,3 +91,19 @@ def test_sensor_skips_when_nothing_is_new(readings_spec, landing):
         result = tick(readings_spec, instance)
         assert result.run_requests == []
         assert result.skip_message == "no new or changed partitions"
+
+
+def test_a_file_for_a_day_that_has_not_begun_waits_for_a_later_tick(readings_spec, landing):
+    from dataclasses import replace
+    from datetime import date, timedelta
+
+    from dcai_assets import DailyPartitions
+
+    open_ended = replace(readings_spec, partitioning=DailyPartitions(start="2024-01-01"))
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    write_day(landing, "2024-01-10")
+    sensor_readings(tomorrow).to_csv(landing / f"{tomorrow}.csv", index=False)
+    with dg.instance_for_test() as instance:
+        result = tick(open_ended, instance)
+        assert [r.partition_key for r in result.run_requests] == ["2024-01-10"]
+        assert f"{tomorrow}.csv" not in json.loads(result.cursor)["files"]  # seen again later

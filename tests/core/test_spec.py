@@ -81,3 +81,16 @@ def test_dataset_spec_accepts_a_valid_name_and_lists_key_columns(tmp_path):
     )
 
     assert spec.key_columns == ["flight_id"]
+
+
+def test_a_single_string_as_reference_window_is_refused():
+    from dcai_assets import DailyPartitions, DatasetSpec, LandingDirectory
+
+    with pytest.raises(ValueError, match="is a single string; expected a list of partition keys"):
+        DatasetSpec(
+            name="orders",
+            source=LandingDirectory(path="landing"),
+            partitioning=DailyPartitions(start="2024-01-01"),
+            schema_path="orders.yaml",
+            reference="2024-01-05",
+        )
