@@ -34,7 +34,6 @@ class Registered:
     version: str
     verdict: GateVerdict
     champion: Evaluation | None
-    identical_to: str | None = None
 
 
 def log_and_register(
@@ -157,11 +156,10 @@ def log_and_register(
                 client, champion_version, evaluation_rows, features, classes, training
             )
         verdict = gate(challenger, champion_eval, training.gate)
-        identical_to = None
         if champion_version is not None and champion_version.tags.get("dcai.data_version") == data_version:
-            identical_to = champion_version.version
             verdict.reasons.append(
-                f"same inputs and code as champion version {identical_to} (data version {data_version})"
+                f"same inputs and code as champion version {champion_version.version} "
+                f"(data version {data_version})"
             )
         client.set_model_version_tag(
             model_name, version, "dcai.gate", "passed" if verdict.promote else "failed"
@@ -179,7 +177,7 @@ def log_and_register(
         with contextlib.suppress(Exception):
             client.delete_model_version(model_name, version)
         raise
-    return Registered(run_id, experiment_id, version, verdict, champion_eval, identical_to)
+    return Registered(run_id, experiment_id, version, verdict, champion_eval)
 
 
 def _own_types(model) -> list[str]:

@@ -43,20 +43,16 @@ def _posterior(score: np.ndarray, gold: int, out: np.ndarray) -> float:
 
 
 @numba.njit(parallel=True, cache=True)
-def _e_step(
-    L: np.ndarray, weights: np.ndarray, log_prior: np.ndarray, gold: np.ndarray, q: np.ndarray
-) -> float:
-    """Posteriors q (n x k) for one-coin weights; returns the log-likelihood of the votes."""
+def _weighted_vote(L: np.ndarray, weights: np.ndarray, log_prior: np.ndarray, q: np.ndarray) -> None:
+    """Class posteriors q (n x k) of accuracy-weighted voting: log prior plus each vote's weight."""
     n, m = L.shape
-    ll = np.zeros(n)
     for i in numba.prange(n):
         s = log_prior.copy()
         for j in range(m):
             v = L[i, j]
             if v >= 0:
                 s[v] += weights[j]
-        ll[i] = _posterior(s, gold[i], q[i])
-    return ll.sum()
+        _posterior(s, -1, q[i])
 
 
 @numba.njit(parallel=True, cache=True)
@@ -258,8 +254,7 @@ class LabelModel:
         """Posterior class probabilities (n x k); a row without votes gets the class balance."""
         L = _check_matrix(L, self.cardinality)
         q = np.empty((L.shape[0], self.cardinality))
-        no_gold = np.full(L.shape[0], ABSTAIN, dtype=np.int64)
-        _e_step(L, self._weights(self.accuracies_), np.log(self.class_balance_), no_gold, q)
+        _weighted_vote(L, self._weights(self.accuracies_), np.log(self.class_balance_), q)
         return q
 
     def predict(self, L: np.ndarray) -> np.ndarray:
@@ -293,12 +288,12 @@ class LabelModel:
                 f"stored label model was fitted for LFs {list(acc.index)} and classes {list(bal.index)}; "
                 f"expected LFs {lf_names} and classes {list(classes)}: re-materialize the label model"
             )
-        model = cls(cardinality=len(classes))
-        model.accuracies_ = acc.loc[lf_names].to_numpy(dtype=float)
-        model.class_balance_ = bal.to_numpy(dtype=float)
         fit = frame[frame["kind"] == "fit"].set_index("name")["value"]
         if fit.get("majority_vote", 0.0):
             return MajorityVote(len(classes))
+        model = cls(cardinality=len(classes))
+        model.accuracies_ = acc.to_numpy(dtype=float)
+        model.class_balance_ = bal.to_numpy(dtype=float)
         model.converged_ = bool(fit.get("converged", 1.0))
         model.n_iter_ = int(fit.get("n_iter", 0))
         return model
