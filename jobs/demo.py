@@ -142,7 +142,7 @@ def importance_report(instance: dg.DagsterInstance, rows: int = 8) -> None:
         f"\nimportance scores of the {md['model_uri']} training rows (KNN-Shapley, K={md['k']}, "
         f"against {md['valued_against']}, {md['seconds']} s): {md['harmful_rows']:,} harmful rows"
     )
-    print("review queue, most harmful first:")
+    print(f"review queue, ranked by {md['review_queue_ranks_by']}:")
     for line in str(md["review_queue"]).splitlines()[: rows + 2]:
         print(f"  {line}")
     print("labeling functions, whose supported labels hurt most first:")

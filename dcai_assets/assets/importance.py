@@ -11,11 +11,14 @@ from dcai_assets.assets.labeled import LABELED_SET, LF_COLUMN_PREFIX
 from dcai_assets.assets.model import TRAINED_MODEL
 from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley
 from dcai_assets.core.review import (
+    given_label_probability,
     histogram_markdown,
     per_labeling_function,
     per_partition,
+    review_order,
     suggested_actions,
 )
+from dcai_assets.core.training import TrainingError, fit_pipeline
 from dcai_assets.model_registry import PARTITION_COLUMN, load_sklearn_model
 from dcai_assets.partitions import asset_key
 from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
@@ -141,16 +144,33 @@ def build_importance_asset(
             f"({X_train.shape[1]} preprocessed features, K={k})"
         )
         predicted = pipeline.predict(train[features]).astype(str)
+        labels = train["label"].astype(str).to_numpy()
+        own = given_label_probability(pipeline, train[features], labels)
+        trusted_model = _trusted_model(context, training, features, train, held)
+        trusted = (
+            given_label_probability(trusted_model, train[features], labels)
+            if trusted_model is not None
+            else None
+        )
         scores = train[[PARTITION_COLUMN, *keys, "label", "label_source", *lf_columns]].copy()
-        scores["label"] = scores["label"].astype(str)
+        scores["label"] = labels
         scores["predicted"] = predicted
         scores["importance"] = result.values
         scores["loo"] = result.loo
         scores["rank"] = scores["importance"].rank(method="first").astype(int)  # 1 = most harmful
+        scores["model_confidence"] = own
+        scores["trusted_confidence"] = np.nan if trusted is None else trusted
         scores["suggested_action"] = suggested_actions(
-            result.values, scores["label"], predicted, scores["label_source"]
+            result.values,
+            labels,
+            predicted,
+            scores["label_source"],
+            trusted_model.predict(train[features]).astype(str) if trusted_model is not None else None,
         )
-        scores = scores.sort_values("rank")
+        review = np.empty(len(scores), dtype=np.int64)
+        review[review_order(result.values, own, trusted)] = np.arange(1, len(scores) + 1)
+        scores["review_rank"] = review  # 1 = inspect first
+        scores = scores.sort_values("review_rank")
         queue = scores[scores["label_source"] != "gold"].head(importance.review_rows)  # gold is checked
         lf_table = per_labeling_function(scores, lf_columns, classes)
         part_table = per_partition(scores, PARTITION_COLUMN)
@@ -168,6 +188,13 @@ def build_importance_asset(
                 "harmful_rows": int((scores["importance"] < 0).sum()),
                 "seconds": round(seconds, 2),
                 "review_queue": dg.MetadataValue.md(_queue_markdown(queue, keys)),
+                "review_queue_ranks_by": (
+                    "the better of two doubts about each label (the model's own p(label) and that of "
+                    "the same pipeline fitted on gold rows only), halved for harmful rows"
+                    if trusted is not None
+                    else "the model's own p(label), halved for harmful rows (no model of gold rows: too "
+                    "few gold rows)"
+                ),
                 "histogram": dg.MetadataValue.md(histogram_markdown(scores["importance"].to_numpy())),
                 "by_labeling_function": dg.MetadataValue.md(
                     _table_markdown(lf_table, ["lf", "rows_supported", "harmful_share", "mean_importance"])
@@ -184,12 +211,45 @@ def build_importance_asset(
     return importance_scores
 
 
+def _trusted_model(
+    context: dg.AssetExecutionContext,
+    training: TrainingSpec,
+    features: list[str],
+    window: pd.DataFrame,
+    holdout: pd.DataFrame,
+):
+    """The user's pipeline fitted on the gold rows of the window and holdout only: it never saw an
+    LF's systematic mistake, so it doubts labels the model learned from one. None without gold."""
+    gold = pd.concat([window[window["label_source"] == "gold"], holdout[holdout["label_source"] == "gold"]])
+    if len(gold) < training.min_gold_rows or gold["label"].astype(str).nunique() < 2:
+        context.log.info(
+            f"review queue without a model of the gold rows: {len(gold)} gold rows, expected at least "
+            f"{training.min_gold_rows} covering two classes"
+        )
+        return None
+    try:
+        return fit_pipeline(
+            training.pipeline(),
+            gold[features],
+            gold["label"].astype(str).to_numpy(),
+            sample_weight=None,
+            seed=training.seed,
+            window=f"{len(gold)} gold rows",
+        )
+    except TrainingError as e:
+        context.log.warning(f"review queue without a model of the gold rows: {e}")
+        return None
+
+
 def _queue_markdown(queue: pd.DataFrame, keys: list[str]) -> str:
-    head = ["rank", "partition", *keys, "label", "source", "model says", "importance", "suggested action"]
+    head = ["review", "partition", *keys, "label", "source", "model says", "p(label)", "gold model p(label)"]
+    head += ["importance (rank)", "suggested action"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in queue.iterrows():
-        cells = [str(r["rank"]), str(r[PARTITION_COLUMN]), *(str(r[k]) for k in keys), r["label"]]
-        cells += [r["label_source"], r["predicted"], f"{r['importance']:+.2e}", r["suggested_action"]]
+        cells = [str(r["review_rank"]), str(r[PARTITION_COLUMN]), *(str(r[k]) for k in keys), r["label"]]
+        trusted = "n/a" if pd.isna(r["trusted_confidence"]) else f"{r['trusted_confidence']:.2f}"
+        cells += [r["label_source"], r["predicted"], f"{r['model_confidence']:.2f}", trusted]
+        cells += [f"{r['importance']:+.2e} ({r['rank']})", r["suggested_action"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -10,11 +10,15 @@ import pandas as pd
 
 
 def suggested_actions(
-    values: np.ndarray, labels: Sequence[str], predicted: Sequence[str], sources: Sequence[str] | None = None
+    values: np.ndarray,
+    labels: Sequence[str],
+    predicted: Sequence[str],
+    sources: Sequence[str] | None = None,
+    trusted_predicted: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Harmful rows the model disagrees with are likely mislabeled; harmful rows it agrees with are
-    outliers or ambiguous; gold labels are hand-checked and never relabeled; the rest need
-    nothing."""
+    outliers or ambiguous. Rows the model agrees with but a model of the gold rows does not carry
+    a label the model may have learned from a wrong rule. Gold labels are never relabeled."""
     values = np.asarray(values)
     labels = np.asarray(labels, dtype=object)
     predicted = np.asarray(predicted, dtype=object)
@@ -23,32 +27,55 @@ def suggested_actions(
         values < 0,
         np.where(labels != predicted, relabel, "outlier or ambiguous: review the row"),
         "",
-    )
+    ).astype(object)
+    if trusted_predicted is not None:
+        trusted_predicted = np.asarray(trusted_predicted, dtype=object)
+        learned = (labels == predicted) & (trusted_predicted != labels)
+        rule = np.char.add(
+            "label the model learned, but a model of the gold rows says ", trusted_predicted.astype(str)
+        )
+        actions = np.where(learned, np.char.add(rule, ": check the rule that set it"), actions)
     if sources is not None:
-        gold = (np.asarray(sources, dtype=object) == "gold") & (values < 0)
+        gold = (np.asarray(sources, dtype=object) == "gold") & (actions != "")
         actions = np.where(gold, "gold label (hand-checked): keep; a hard case for the model", actions)
     return actions
 
 
-def review_order(importance: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray:
+def given_label_probability(model, X: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
+    """The probability a fitted classifier gives each row's current label (0 for a label it never
+    saw): low means the model doubts the label."""
+    proba = model.predict_proba(X)
+    column = {str(c): i for i, c in enumerate(model.classes_)}
+    index = np.array([column.get(str(label), -1) for label in labels])
+    return np.where(index >= 0, proba[np.arange(len(index)), np.maximum(index, 0)], 0.0)
+
+
+def review_order(
+    importance: np.ndarray,
+    confidence: np.ndarray | None = None,
+    trusted_confidence: np.ndarray | None = None,
+) -> np.ndarray:
     """The order in which to inspect training rows, most suspicious first.
 
-    Harmful rows (negative importance against the trusted holdout) come first, by importance; where
-    the model's cross-validated confidence in the given label is known, each row's rank is the
-    better of its importance rank and its low-confidence rank, so that a row flagged strongly by
-    either signal is seen early: low confidence finds random flips, importance finds the errors a
-    model learns to be confident about (a systematically wrong rule).
+    Two doubts about a label, each as a rank (0 = most doubtful): ``confidence``, the model's own
+    probability of the given label, finds random mistakes but not a systematically wrong rule,
+    since the model learns the rule; ``trusted_confidence``, the probability from the same pipeline
+    fitted on trusted (gold) rows only, which never saw the rule. A row's score is the better of
+    its ranks, halved when its importance is negative (it hurts the model on the trusted holdout);
+    ties go by importance. With neither doubt given, this is the importance order.
     """
     importance = np.asarray(importance, dtype=float)
-    n = len(importance)
-    by_importance = np.empty(n)
-    by_importance[np.argsort(importance, kind="stable")] = np.arange(n)
-    if confidence is None:
-        return np.argsort(by_importance, kind="stable")
-    by_confidence = np.empty(n)
-    by_confidence[np.argsort(np.asarray(confidence, dtype=float), kind="stable")] = np.arange(n)
-    best = np.minimum(by_importance, by_confidence)
-    return np.lexsort((by_importance + by_confidence, best))
+    doubts = [np.asarray(c, dtype=float) for c in (confidence, trusted_confidence) if c is not None]
+    if not doubts:
+        return np.argsort(importance, kind="stable")
+    score = np.minimum.reduce([_fractional_rank(d) for d in doubts])
+    score = np.where(importance < 0, score / 2, score)
+    return np.lexsort((importance, score))
+
+
+def _fractional_rank(values: np.ndarray) -> np.ndarray:
+    """The share of values strictly smaller than each one (0 = smallest); equal values tie."""
+    return np.searchsorted(np.sort(values), values, side="left") / max(len(values), 1)
 
 
 def per_partition(scores: pd.DataFrame, partition_column: str) -> pd.DataFrame:

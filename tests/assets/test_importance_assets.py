@@ -54,7 +54,9 @@ def test_every_training_row_gets_a_score_traced_to_its_partition_and_key(
         assert sorted(scores["rank"]) == list(range(1, len(scores) + 1))
         assert (scores.loc[scores["importance"] < 0, "suggested_action"] != "").all()
         md = result.get_asset_materialization_events()[0].materialization.metadata
-        assert "| rank | partition | reading_id |" in md["review_queue"].value
+        assert "| review | partition | reading_id |" in md["review_queue"].value
+        assert sorted(scores["review_rank"]) == list(range(1, len(scores) + 1))
+        assert scores["model_confidence"].between(0, 1).all()
         assert (
             "WARNING: the holdout's labels come from the same labeling functions"
             in md["holdout_warning"].value

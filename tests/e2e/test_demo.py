@@ -45,7 +45,8 @@ def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_version
     assert (tmp_path / "data" / "mlflow" / "mlflow.db").exists()
     # Importance scores of the latest model's training rows, with the head of the review queue.
     assert "importance scores of the models:/flights_model/2 training rows" in out
-    assert "| rank | partition | carrier | flight | origin | sched_dep_time |" in out
+    assert "| review | partition | carrier | flight | origin | sched_dep_time |" in out
+    assert "review queue, ranked by the better of two doubts" in out
     assert (tmp_path / "data" / "lake" / "flights" / "importance_scores.parquet").exists()
 
 
