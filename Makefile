@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test ui mlflow-ui schema benchmark clean
+.PHONY: demo test ui mlflow-ui schema lineage benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11) on PATH; set PYTHON=..."; exit 1; }
@@ -46,6 +46,13 @@ mlflow-ui: $(VENV)/.installed
 ## Regenerate the demo's schema file from its reference window (review the diff like code).
 schema: $(VENV)/.installed
 	$(VENV)/bin/dcai-assets schema infer jobs.flights:FLIGHTS
+
+## What made a model version (make lineage VERSION=2), or which versions used a partition
+## (make lineage PARTITION=2013-02-10), from the demo's MLflow registry.
+MODEL ?= flights_model
+lineage: $(VENV)/.installed
+	@MLFLOW_TRACKING_URI=sqlite:///$(DCAI_DATA_DIR)/mlflow/mlflow.db $(VENV)/bin/dcai-assets lineage \
+	  $(if $(PARTITION),partition $(PARTITION) --model $(MODEL),model $(MODEL) $(or $(VERSION),1))
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/validate_partition.py

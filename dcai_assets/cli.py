@@ -1,11 +1,15 @@
-"""Command line: ``dcai-assets schema infer <module>:<SPEC>`` regenerates a dataset's schema file."""
+"""Command line: ``dcai-assets schema infer <module>:<SPEC>`` regenerates a dataset's schema file;
+``dcai-assets lineage model NAME VERSION`` says what made a model version, and
+``dcai-assets lineage partition KEY`` which model versions used a partition."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -56,6 +60,47 @@ def infer_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tracking_client(args: argparse.Namespace):
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        raise SystemExit("no MLflow tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small JSON file
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def lineage_model_command(args: argparse.Namespace) -> int:
+    from dcai_assets.lineage import model_lineage
+
+    try:
+        lineage = model_lineage(_tracking_client(args), args.name, args.version)
+    except LookupError as e:
+        raise SystemExit(str(e)) from e
+    print(json.dumps(asdict(lineage), indent=1) if args.json else lineage.markdown())
+    return 0
+
+
+def lineage_partition_command(args: argparse.Namespace) -> int:
+    from dcai_assets.lineage import models_using_partition
+
+    found = models_using_partition(_tracking_client(args), args.partition, args.model)
+    if args.json:
+        print(json.dumps([asdict(m) | {"role": m.role_of(args.partition)} for m in found], indent=1))
+        return 0
+    if not found:
+        print(f"no registered model version used partition {args.partition}")
+        return 0
+    print(f"{len(found)} model versions used partition {args.partition}:")
+    print("| model | version | aliases | role | labeled-set data version | MLflow run |")
+    print("|---|---|---|---|---|---|")
+    for m in found:
+        aliases = ", ".join(m.aliases) or "-"
+        row = [m.model_name, m.version, aliases, m.role_of(args.partition), m.partitions.get(args.partition)]
+        print("| " + " | ".join(str(c) for c in row) + f" | {m.run_id} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dcai-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +109,21 @@ def main(argv: list[str] | None = None) -> int:
     infer.add_argument("spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS")
     infer.add_argument("--out", help="write here instead of the spec's schema_path")
     infer.set_defaults(func=infer_command)
+    lineage = commands.add_parser(
+        "lineage", help="what made a model version; which versions used a partition"
+    )
+    which = lineage.add_subparsers(dest="action", required=True)
+    model = which.add_parser("model", help="partitions, data versions, LF set, code and run of a version")
+    model.add_argument("name", help="registered model name")
+    model.add_argument("version", help="registered model version")
+    partition = which.add_parser("partition", help="registered model versions that used a partition")
+    partition.add_argument("partition", help="partition key, e.g. 2024-01-31")
+    partition.add_argument("--model", help="only this registered model (default: all)")
+    for sub in (model, partition):
+        sub.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI)")
+        sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    model.set_defaults(func=lineage_model_command)
+    partition.set_defaults(func=lineage_partition_command)
     args = parser.parse_args(argv)
     return args.func(args)
 
