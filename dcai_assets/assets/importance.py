@@ -21,6 +21,7 @@ from dcai_assets.core.review import (
 from dcai_assets.core.training import TrainingError, fit_pipeline
 from dcai_assets.model_registry import PARTITION_COLUMN, load_sklearn_model
 from dcai_assets.partitions import asset_key
+from dcai_assets.plots import bar_chart_svg, histogram_svg, svg_markdown
 from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
@@ -173,6 +174,7 @@ def build_importance_asset(
         scores = scores.sort_values("review_rank")
         queue = scores[scores["label_source"] != "gold"].head(importance.review_rows)  # gold is checked
         lf_table = per_labeling_function(scores, lf_columns, classes)
+        values = scores["importance"].to_numpy()
         part_table = per_partition(scores, PARTITION_COLUMN)
         return dg.Output(
             scores.reset_index(names="_row"),
@@ -195,9 +197,24 @@ def build_importance_asset(
                     else "the model's own p(label), halved for harmful rows (no model of gold rows: too "
                     "few gold rows)"
                 ),
-                "histogram": dg.MetadataValue.md(histogram_markdown(scores["importance"].to_numpy())),
+                "histogram": dg.MetadataValue.md(
+                    svg_markdown(
+                        histogram_svg(values, "importance of training rows (red: harmful)"), "histogram"
+                    )
+                    + "\n\n"
+                    + histogram_markdown(values)
+                ),
                 "by_labeling_function": dg.MetadataValue.md(
                     _table_markdown(lf_table, ["lf", "rows_supported", "harmful_share", "mean_importance"])
+                    + "\n\n"
+                    + svg_markdown(
+                        bar_chart_svg(
+                            lf_table["lf"],
+                            lf_table["mean_importance"],
+                            "mean importance of the rows each LF labeled",
+                        ),
+                        "mean importance per labeling function",
+                    )
                 ),
                 "by_partition": dg.MetadataValue.md(
                     _table_markdown(

@@ -61,7 +61,8 @@ def test_every_training_row_gets_a_score_traced_to_its_partition_and_key(
             "WARNING: the holdout's labels come from the same labeling functions"
             in md["holdout_warning"].value
         )
-        assert md["by_labeling_function"].value.count("\n") == len(LFS.names) + 1
+        assert md["by_labeling_function"].value.split("\n\n")[0].count("\n") == len(LFS.names) + 1
+        assert "data:image/svg+xml;base64," in md["histogram"].value
 
 
 def test_k_larger_than_the_training_rows_is_a_clear_error(readings_spec, resources, landing, tracking):
