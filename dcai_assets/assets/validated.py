@@ -30,6 +30,7 @@ from dcai_assets.core.verdicts import (
 )
 from dcai_assets.metadata import column_schema, preview
 from dcai_assets.partitions import asset_key, partitions_def
+from dcai_assets.plots import bar_chart_svg, svg_markdown
 from dcai_assets.spec import DatasetSpec
 
 VALIDATED_DATA = "validated_data"
@@ -71,7 +72,15 @@ def _drift_table(ref: list[ColumnDrift], prev: list[ColumnDrift], prev_key: str 
         threshold = f"{d.threshold:.3f}" if d.threshold is not None else "-"
         vs_prev = f"{p.distance:.3f}" if p else "-"
         lines.append(f"| `{d.column}` | {d.metric} | {d.distance:.3f} | {vs_prev} | {threshold} | {flag} |")
-    return "\n".join(lines)
+    measured = [d for d in ref if d.threshold]
+    chart = bar_chart_svg(
+        [d.column for d in measured],
+        [d.distance / d.threshold for d in measured],
+        "drift from the reference, as a share of each feature's threshold (red: above it)",
+        unit="x",
+        highlight=[d.drifted for d in measured],
+    )
+    return "\n".join(lines) + "\n\n" + svg_markdown(chart, "drift per feature")
 
 
 def _summary_table(verdicts: list[Verdict]) -> str:

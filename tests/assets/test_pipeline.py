@@ -46,6 +46,7 @@ def test_clean_partition_passes_every_check_and_is_versioned_by_content(readings
         assert raw.tags["dagster/data_version"] == file_digest(path)[:16]
         md = metadata(instance, VALIDATED, "2024-01-10")
         assert (md["rows_in"], md["rows_valid"], md["rows_quarantined"]) == (200, 200, 0)
+        assert "| `temperature` |" in md["drift"] and "data:image/svg+xml;base64," in md["drift"]
 
 
 def test_null_burst_fails_a_blocking_check_with_an_actionable_message(readings_spec, resources, landing):
