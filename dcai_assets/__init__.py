@@ -1,6 +1,7 @@
 """dcai_assets: a data-centric-AI pipeline as Dagster software-defined assets."""
 
 from dcai_assets.artifacts import ArtifactStore
+from dcai_assets.automation import AutomationSpec
 from dcai_assets.core.conformance import Conformance, conform
 from dcai_assets.core.drift import ColumnDrift, drift_report
 from dcai_assets.core.evaluation import PromotionGate
@@ -16,6 +17,7 @@ from dcai_assets.core.labeling import (
 )
 from dcai_assets.core.schema import ColumnSchema, TableSchema, infer_schema
 from dcai_assets.definitions import (
+    automation_sensor_name,
     build_definitions,
     importance_job_name,
     ingest_job_name,
@@ -25,6 +27,7 @@ from dcai_assets.definitions import (
 )
 from dcai_assets.errors import DataInputError
 from dcai_assets.io.parquet import ParquetIOManager
+from dcai_assets.lineage import ModelLineage, model_lineage, models_using_partition
 from dcai_assets.spec import (
     CallableSource,
     DailyPartitions,
@@ -40,6 +43,7 @@ from dcai_assets.tracking import MlflowTracking
 __all__ = [
     "ABSTAIN",
     "ArtifactStore",
+    "AutomationSpec",
     "CallableSource",
     "ColumnDrift",
     "ColumnSchema",
@@ -57,12 +61,14 @@ __all__ = [
     "LandingDirectory",
     "MajorityVote",
     "MlflowTracking",
+    "ModelLineage",
     "ParquetIOManager",
     "PromotionGate",
     "ShapleyResult",
     "TableSchema",
     "TrainingSpec",
     "apply_lfs",
+    "automation_sensor_name",
     "build_definitions",
     "conform",
     "drift_report",
@@ -75,5 +81,7 @@ __all__ = [
     "label_model_job_name",
     "labeling_function",
     "labeling_job_name",
+    "model_lineage",
+    "models_using_partition",
     "train_job_name",
 ]

@@ -12,6 +12,13 @@ from dcai_assets.assets.labeled import (
 from dcai_assets.assets.model import TRAINED_MODEL, build_trained_model_asset
 from dcai_assets.assets.raw import RAW_DATA, build_raw_asset
 from dcai_assets.assets.validated import QUARANTINED_ROWS, VALIDATED_DATA, build_validated_assets
+from dcai_assets.automation import (
+    AutomationSpec,
+    label_model_condition,
+    model_condition,
+    partition_condition,
+    rescore_condition,
+)
 from dcai_assets.partitions import asset_key
 from dcai_assets.sensors import build_landing_sensor
 from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
@@ -37,20 +44,27 @@ def importance_job_name(spec: DatasetSpec) -> str:
     return f"{spec.name}_score_importance"
 
 
+def automation_sensor_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_automation"
+
+
 def build_definitions(
     spec: DatasetSpec,
     *,
     labeling: LabelingSpec | None = None,
     training: TrainingSpec | None = None,
     importance: ImportanceSpec | None = None,
+    automation: AutomationSpec | None = None,
     sensor_interval_seconds: int = 30,
     sensor_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.Definitions:
     """Assets, checks, jobs and the landing sensor for one dataset.
 
     With ``labeling``, adds the label model and the labeled sets; with ``training`` too, the
-    trained model. Resources are the caller's: an ``io_manager`` (e.g. :class:`ParquetIOManager`),
-    an ``artifacts`` :class:`ArtifactStore` and, for training, an ``mlflow_tracking``
+    trained model; with ``importance``, the importance scores. With ``automation``, every stage
+    after ingestion carries an automation condition and an automation-condition sensor runs them.
+    Resources are the caller's: an ``io_manager`` (e.g. :class:`ParquetIOManager`), an
+    ``artifacts`` :class:`ArtifactStore` and, for training, an ``mlflow_tracking``
     :class:`MlflowTracking`.
     """
     if training is not None and labeling is None:
@@ -98,7 +112,42 @@ def build_definitions(
                 description=f"Re-score the training rows of the latest {spec.name} model (KNN-Shapley).",
             )
         )
-    sensor = build_landing_sensor(
-        spec, ingest, minimum_interval_seconds=sensor_interval_seconds, default_status=sensor_status
+    sensors: list = [
+        build_landing_sensor(
+            spec, ingest, minimum_interval_seconds=sensor_interval_seconds, default_status=sensor_status
+        )
+    ]
+    if automation is not None:
+        assets = [_with_condition(a, spec, automation) for a in assets]
+        sensors.append(
+            dg.AutomationConditionSensorDefinition(
+                automation_sensor_name(spec),
+                target=dg.AssetSelection.key_prefixes(spec.name),
+                minimum_interval_seconds=automation.sensor_interval_seconds,
+                default_status=automation.default_status,
+                run_tags={
+                    "dagster/max_retries": str(automation.max_retries),
+                    "dagster/retry_on_asset_or_op_failure": "false",  # a failed check stays failed
+                },
+                description=f"Runs the {spec.name} stages whose automation conditions hold.",
+            )
+        )
+    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
+
+
+def _with_condition(
+    assets_def: dg.AssetsDefinition, spec: DatasetSpec, automation: AutomationSpec
+) -> dg.AssetsDefinition:
+    """The asset with the automation condition of its stage (ingestion has none: the landing
+    sensor runs raw and validated data together)."""
+    conditions = {
+        asset_key(spec, LABELED_SET): partition_condition(automation, asset_key(spec, LABEL_MODEL)),
+        asset_key(spec, LABEL_MODEL): label_model_condition(automation),
+        asset_key(spec, TRAINED_MODEL): model_condition(asset_key(spec, LABELED_SET)),
+        asset_key(spec, IMPORTANCE_SCORES): rescore_condition(asset_key(spec, TRAINED_MODEL)),
+    }
+    if not any(k in conditions for k in assets_def.keys):
+        return assets_def
+    return assets_def.map_asset_specs(
+        lambda s: s.replace_attributes(automation_condition=conditions.get(s.key, s.automation_condition))
     )
-    return dg.Definitions(assets=assets, jobs=jobs, sensors=[sensor])
