@@ -1,8 +1,10 @@
 """Exact KNN-Shapley data valuation (Jia et al., VLDB 2019): the Shapley value of every training
 row for the utility "accuracy of a K-nearest-neighbour classifier on the validation rows",
-computed exactly by a recursion over the rows sorted by distance. Distances come from one matrix
-product per batch of validation rows; the sort, the cost that dominates, is a stable radix sort
-of the distance bits (linear in N). Pure numpy/numba, no Dagster: usable from a notebook.
+computed exactly by a recursion over the rows sorted by distance. Distances are computed tile by
+tile for a batch of validation rows (numba, the same arithmetic as :func:`squared_distances`);
+the sort, the cost that dominates, is a radix sort of one uint64 per training row that packs the
+distance bits, the row index (ties in index order, as a stable sort) and whether the label
+matches (linear in N). Pure numpy/numba, no Dagster: usable from a notebook.
 
 Utility, for a validation row v and a subset S of the training rows, with the rows of S sorted by
 (squared Euclidean distance to v, row index): U_v(S) = (1/K) * sum over the first min(K, |S|)
@@ -27,132 +29,75 @@ class ShapleyResult:
 
 
 _SIGN = np.uint64(0x8000000000000000)
-
-
-_DIGIT_BITS = 11
-_DIGITS = 1 << _DIGIT_BITS
-_DIGIT_MASK = np.uint64(_DIGITS - 1)
-_LONG_RUN = 32  # longer runs of equal sorted bits are finished by mergesort, not insertion sort
-
-
-@numba.njit(cache=True)
-def _radix_argsort(
-    keys: np.ndarray, keys_tmp: np.ndarray, idx: np.ndarray, idx_tmp: np.ndarray, varying: np.uint64
-) -> np.ndarray:
-    """Stable argsort of uint64 keys (``idx`` holds 0..n-1; ``varying`` is the OR of every
-    key XOR the first one, so bits above its top bit are the same in every key).
-
-    LSD radix passes of 11-bit digits cover the top varying bits, about log2(n) + 6 of them, so
-    that keys equal in those bits are rare; such runs are then finished on the full key. Keys
-    and indices move together, so every pass reads and writes memory in sequence but the
-    scatter. Ties keep index order, as a stable sort does."""
-    n = keys.shape[0]
-    if varying == 0:
-        return idx
-    top = 63
-    while (varying >> np.uint64(top)) == 0:
-        top -= 1
-    size_bits = 1
-    while (1 << size_bits) < n:
-        size_bits += 1
-    digits = (size_bits + 6 + _DIGIT_BITS - 1) // _DIGIT_BITS
-    low = max(0, top + 1 - digits * _DIGIT_BITS)
-    counts = np.zeros((digits, _DIGITS), np.int64)
-    for i in range(n):
-        rest = keys[i] >> np.uint64(low)
-        for d in range(digits):
-            counts[d, (rest >> np.uint64(_DIGIT_BITS * d)) & _DIGIT_MASK] += 1
-    src_k, src_i, dst_k, dst_i = keys, idx, keys_tmp, idx_tmp
-    position = np.empty(_DIGITS, np.int64)
-    for d in range(digits):
-        if counts[d].max() == n:
-            continue
-        total = 0
-        for b in range(_DIGITS):
-            position[b] = total
-            total += counts[d, b]
-        shift = np.uint64(low + _DIGIT_BITS * d)
-        for i in range(n):
-            key = src_k[i]
-            b = (key >> shift) & _DIGIT_MASK
-            p = position[b]
-            dst_k[p] = key
-            dst_i[p] = src_i[i]
-            position[b] = p + 1
-        src_k, dst_k = dst_k, src_k
-        src_i, dst_i = dst_i, src_i
-    if low == 0:
-        return src_i
-    # Runs equal in the sorted bits: put them in full-key order (stable).
-    cut = np.uint64(low)
-    start = 0
-    while start < n:
-        head = src_k[start] >> cut
-        end = start + 1
-        while end < n and (src_k[end] >> cut) == head:
-            end += 1
-        if end - start > _LONG_RUN:
-            ranked = np.argsort(src_k[start:end], kind="mergesort")
-            segment_k = src_k[start:end].copy()
-            segment_i = src_i[start:end].copy()
-            for j in range(end - start):
-                src_k[start + j] = segment_k[ranked[j]]
-                src_i[start + j] = segment_i[ranked[j]]
-        else:
-            for i in range(start + 1, end):
-                key = src_k[i]
-                item = src_i[i]
-                j = i - 1
-                while j >= start and src_k[j] > key:
-                    src_k[j + 1] = src_k[j]
-                    src_i[j + 1] = src_i[j]
-                    j -= 1
-                src_k[j + 1] = key
-                src_i[j + 1] = item
-        start = end
-    return src_i
+_ONE = np.uint64(1)
+_TILE = 512  # training rows per distance tile: X's tile stays in cache across a batch
+_DIGIT_BITS = 11  # at most 2048 buckets per radix pass
+_EXTRA_BITS = 5  # radix-sort log2(N) + 5 bits: about N/32 pairs left for insertion sort to order
+_CHUNK = 1024  # ranks per chunk of the recursion
+_MSD_FROM = 1 << 18  # from this N on, one MSD pass then buckets sorted in cache (see _row_values)
+_SMALL = 32  # buckets up to this size are sorted by insertion alone
+_GROUP_BITS = 16  # the recursion groups its additions by 2^16 consecutive training rows (512 KB)
+_U_GROUP_BITS = np.uint64(_GROUP_BITS)
 
 
 @numba.njit(cache=True)
-def _recursion(
-    order: np.ndarray, y: np.ndarray, yv: int, k: int, weight: float, values: np.ndarray, loo: np.ndarray
+def _bit_length(x: np.uint64) -> int:
+    """Number of bits needed to write ``x`` (0 for 0)."""
+    bits = 0
+    while x != 0:
+        x >>= _ONE
+        bits += 1
+    return bits
+
+
+@numba.njit(cache=True)
+def _distance_tile(
+    V: np.ndarray, first: int, rows: int, XT: np.ndarray, x_sq: np.ndarray, lo: int, hi: int, out: np.ndarray
 ) -> None:
-    """Add ``weight`` x the exact Shapley (Jia et al. 2019, Theorem 1) and leave-one-out values of
-    every training row, given the training rows sorted by distance to one validation row."""
-    n = order.shape[0]
-    last = order[n - 1]
-    match_next = 1.0 if y[last] == yv else 0.0
-    s_next = match_next / n
-    values[last] += weight * s_next
-    for r in range(n - 2, -1, -1):  # r is the 0-based rank; the paper's i = r + 1
-        row = order[r]
-        match = 1.0 if y[row] == yv else 0.0
-        i = r + 1
-        s_here = s_next + (match - match_next) / k * min(k, i) / i
-        values[row] += weight * s_here
-        s_next, match_next = s_here, match
-    # Leave-one-out: removing a row among the K nearest lets the (K+1)-th in.
-    enter = 0.0
-    if n > k:
-        enter = 1.0 if y[order[k]] == yv else 0.0
-    for r in range(min(k, n)):
-        row = order[r]
-        loo[row] += weight * ((1.0 if y[row] == yv else 0.0) - enter) / k
-
-
-@numba.njit(cache=True)
-def squared_distances(V: np.ndarray, XT: np.ndarray, x_sq: np.ndarray, out: np.ndarray) -> None:
-    """Squared Euclidean distances of the rows of V to the columns of XT: |v|^2 + |x|^2 - 2 v.x,
-    one matrix product (BLAS) for the block. The kernel computes exactly these numbers too."""
-    cross = np.dot(V, XT)
-    for q in range(V.shape[0]):
-        v_sq = _row_sq(V, q)
-        for i in range(XT.shape[1]):
-            out[q, i] = v_sq + x_sq[i] - 2.0 * cross[q, i]
+    """``out[r, :hi - lo]`` = squared distances of row ``first + r`` of V (r < rows <= 4) to the
+    training rows lo..hi-1, as |v|^2 + |x|^2 - 2 v.x with the dot product summed feature by
+    feature. Four rows share each load of X; two features per pass over the sums. The kernel
+    and :func:`squared_distances` both use this, so their numbers are the same bit for bit."""
+    w = hi - lo
+    q0, q1 = first, first + min(1, rows - 1)
+    q2, q3 = first + min(2, rows - 1), first + min(3, rows - 1)
+    a0, a1, a2, a3 = out[0, :w], out[1, :w], out[2, :w], out[3, :w]
+    for i in range(w):
+        a0[i] = 0.0
+        a1[i] = 0.0
+        a2[i] = 0.0
+        a3[i] = 0.0
+    f = XT.shape[0]
+    for j in range(0, f - 1, 2):  # two features per pass over the sums: same order of additions
+        v0, v1, v2, v3 = V[q0, j], V[q1, j], V[q2, j], V[q3, j]
+        u0, u1, u2, u3 = V[q0, j + 1], V[q1, j + 1], V[q2, j + 1], V[q3, j + 1]
+        xj, xk = XT[j, lo:hi], XT[j + 1, lo:hi]
+        for i in range(w):
+            x, z = xj[i], xk[i]
+            a0[i] = a0[i] + v0 * x + u0 * z
+            a1[i] = a1[i] + v1 * x + u1 * z
+            a2[i] = a2[i] + v2 * x + u2 * z
+            a3[i] = a3[i] + v3 * x + u3 * z
+    if f % 2 == 1:
+        v0, v1, v2, v3 = V[q0, f - 1], V[q1, f - 1], V[q2, f - 1], V[q3, f - 1]
+        xj = XT[f - 1, lo:hi]
+        for i in range(w):
+            x = xj[i]
+            a0[i] += v0 * x
+            a1[i] += v1 * x
+            a2[i] += v2 * x
+            a3[i] += v3 * x
+    xs = x_sq[lo:hi]
+    for r in range(rows):
+        v_sq = _row_sq(V, first + r)
+        a = out[r, :w]
+        for i in range(w):
+            a[i] = v_sq + xs[i] - 2.0 * a[i]
 
 
 @numba.njit(cache=True)
 def _row_sq(V: np.ndarray, q: int) -> float:
+    """|V[q]|^2, summed feature by feature."""
     total = 0.0
     for j in range(V.shape[1]):
         total += V[q, j] * V[q, j]
@@ -160,31 +105,310 @@ def _row_sq(V: np.ndarray, q: int) -> float:
 
 
 @numba.njit(cache=True)
-def _keys_from_cross(
-    cross_row: np.ndarray,
-    v_sq: float,
-    x_sq: np.ndarray,
+def _row_squares(X: np.ndarray) -> np.ndarray:
+    """|x|^2 of every row of X, as the kernel sums them."""
+    out = np.empty(X.shape[0])
+    for i in range(X.shape[0]):
+        out[i] = _row_sq(X, i)
+    return out
+
+
+@numba.njit(cache=True)
+def squared_distances(V: np.ndarray, XT: np.ndarray, x_sq: np.ndarray, out: np.ndarray) -> None:
+    """Squared Euclidean distances of the rows of V to the columns of XT: |v|^2 + |x|^2 - 2 v.x.
+    The kernel computes exactly these numbers too (``x_sq`` as :func:`_row_squares` sums it)."""
+    n = XT.shape[1]
+    tile = np.empty((4, _TILE))
+    for lo in range(0, n, _TILE):
+        hi = min(n, lo + _TILE)
+        for first in range(0, V.shape[0], 4):
+            rows = min(4, V.shape[0] - first)
+            _distance_tile(V, first, rows, XT, x_sq, lo, hi, tile)
+            for r in range(rows):
+                out[first + r, lo:hi] = tile[r, : hi - lo]
+
+
+@numba.njit(cache=True)
+def _batch_keys(
+    V: np.ndarray, start: int, XT: np.ndarray, x_sq: np.ndarray, keys: np.ndarray, bounds: np.ndarray
+) -> None:
+    """Distances of validation rows start.. (one per row of ``keys``) to every training row, as
+    sortable keys (unsigned order = float order), tile by tile so each tile of X is read once per
+    batch; ``bounds[q]`` gets the smallest and largest key of row q."""
+    n = XT.shape[1]
+    rows = keys.shape[0]
+    tile = np.empty((4, _TILE))
+    bits = tile.view(np.uint64)
+    for q in range(rows):
+        bounds[q, 0] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        bounds[q, 1] = np.uint64(0)
+    for lo in range(0, n, _TILE):
+        hi = min(n, lo + _TILE)
+        for first in range(0, rows, 4):
+            group = min(4, rows - first)
+            _distance_tile(V, start + first, group, XT, x_sq, lo, hi, tile)
+            for r in range(group):
+                source = bits[r, : hi - lo]
+                target = keys[first + r, lo:hi]
+                smallest, largest = bounds[first + r, 0], bounds[first + r, 1]
+                for i in range(hi - lo):
+                    u = source[i]
+                    key = u ^ ((np.uint64(0) - (u >> np.uint64(63))) | _SIGN)  # negative: flip all
+                    target[i] = key
+                    smallest = min(smallest, key)
+                    largest = max(largest, key)
+                bounds[first + r, 0], bounds[first + r, 1] = smallest, largest
+
+
+@numba.njit(cache=True)
+def _insertion_sort(a: np.ndarray, budget: int) -> None:
+    """Sort ``a`` in place; linear when ``a`` is nearly sorted, as after the radix passes. Past
+    ``budget`` moves (keys crowded in few radix buckets, e.g. by a far outlier) it hands the rest
+    to numpy's sort, so the worst case stays O(N log N)."""
+    moves = 0
+    for i in range(1, a.shape[0]):
+        item = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > item:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = item
+        moves += i - 1 - j
+        if moves > budget:
+            a[:] = np.sort(a)
+            return
+
+
+@numba.njit(cache=True)
+def _fix_truncated_ties(a: np.ndarray, keys: np.ndarray, shift: np.uint64, mask: np.uint64) -> None:
+    """Runs of ``a`` equal in the packed (truncated) key bits: put them in (full key, index)
+    order, reading the full keys by index. Rare: the packed key keeps 40+ leading bits."""
+    n = a.shape[0]
+    start = 0
+    while start < n - 1:
+        end = start + 1
+        head = a[start] >> shift
+        while end < n and (a[end] >> shift) == head:
+            end += 1
+        if end - start > 1:  # packed order is index order, so a stable sort on the full key
+            full = np.empty(end - start, np.uint64)
+            for j in range(start, end):
+                full[j - start] = keys[(a[j] >> _ONE) & mask]
+            ranked = np.argsort(full, kind="mergesort")
+            run = a[start:end].copy()
+            for j in range(end - start):
+                a[start + j] = run[ranked[j]]
+        start = end
+
+
+@numba.njit(cache=True)
+def _sort_segment(a: np.ndarray, buf: np.ndarray, top: int, counts: np.ndarray) -> None:
+    """Sort distinct uint64 values that are equal above bit ``top``, in cache: LSD radix passes
+    over the about log2(len) bits below ``top`` (``buf`` as the other half), then insertion sort."""
+    s = a.shape[0]
+    if s > _SMALL:
+        need = min(top, _bit_length(np.uint64(s)) + 1)
+        passes = (need + _DIGIT_BITS - 1) // _DIGIT_BITS
+        width = (need + passes - 1) // passes
+        low = max(0, top - passes * width)
+        mask = np.uint64((1 << width) - 1)
+        src, dst = a, buf[:s]
+        for p in range(passes):
+            shift = np.uint64(low + p * width)
+            counts[: 1 << width] = 0
+            for i in range(s):
+                counts[(src[i] >> shift) & mask] += 1
+            total = 0
+            for d in range(1 << width):
+                c = counts[d]
+                counts[d] = total
+                total += c
+            for i in range(s):
+                value = src[i]
+                d = (value >> shift) & mask
+                dst[counts[d]] = value
+                counts[d] += 1
+            src, dst = dst, src
+        if passes % 2 == 1:
+            a[:] = src
+    _insertion_sort(a, 16 * s)
+
+
+@numba.njit(cache=True)
+def _order_truncated_ties(a: np.ndarray, keys: np.ndarray, shift: np.uint64, mask: np.uint64) -> None:
+    """If sorted ``a`` has neighbours equal in the packed (truncated) key bits, put such runs in
+    (full key, index) order, reading the full keys by index. Rare: the packed key keeps 40+ bits."""
+    ties = 0
+    for r in range(1, a.shape[0]):
+        ties += np.int64((a[r] >> shift) == (a[r - 1] >> shift))
+    if ties:
+        _fix_truncated_ties(a, keys, shift, mask)
+
+
+@numba.njit(cache=True)
+def _recursion(
+    sorted_: np.ndarray,
+    lo: int,
+    hi: int,
+    k: int,
+    weight: float,
+    state: np.ndarray,
+    step: np.ndarray,
+    index_mask: np.uint64,
+    fill: np.ndarray,
+    group_rows: np.ndarray,
+    group_added: np.ndarray,
+) -> None:
+    """The recursion (Jia et al. 2019, Theorem 1) over ranks hi-1 down to lo of ``sorted_``, the
+    farthest first, carrying (value, match) of the rank above in ``state``; a chunk at a time: the
+    steps 1/K * min(K, i) / i (i = r + 1; vectorised divisions), then the running value. Each
+    weighted value goes to its group of 2^16 consecutive training rows (see ``_add_groups``)."""
+    n = sorted_.shape[0]
+    inverse_k = 1.0 / k
+    s_next, match_next = state[0], state[1]
+    for top in range(hi, lo, -_CHUNK):
+        bottom = max(lo, top - _CHUNK)
+        for r in range(bottom, top):
+            step[r - bottom] = inverse_k * min(k, r + 1) / (r + 1)
+        if top == n:
+            step[n - 1 - bottom] = 1.0 / n
+        for r in range(top - 1, bottom - 1, -1):
+            packed = sorted_[r]
+            match = float(packed & _ONE)
+            s_here = s_next + (match - match_next) * step[r - bottom]
+            row = (packed >> _ONE) & index_mask
+            g = row >> _U_GROUP_BITS
+            p = fill[g]
+            group_rows[p] = row
+            group_added[p] = weight * s_here
+            fill[g] = p + 1
+            s_next, match_next = s_here, match
+    state[0], state[1] = s_next, match_next
+
+
+@numba.njit(cache=True)
+def _row_values(
     keys: np.ndarray,
-    idx: np.ndarray,
-    scratch: np.ndarray,
-) -> np.uint64:
-    """Distances from one row of the matrix product, as sortable keys (unsigned order = float
-    order); returns the OR of every key XOR the first, which tells the sort which bits vary."""
-    n = cross_row.shape[0]
+    smallest: np.uint64,
+    largest: np.uint64,
+    y: np.ndarray,
+    label: int,
+    k: int,
+    weight: float,
+    sorted_: np.ndarray,
+    buf: np.ndarray,
+    counts: np.ndarray,
+    fill: np.ndarray,
+    group_rows: np.ndarray,
+    group_added: np.ndarray,
+    values: np.ndarray,
+    loo: np.ndarray,
+) -> None:
+    """Add ``weight`` x the exact Shapley and leave-one-out values of every training row for one
+    validation row, given its distance keys.
+
+    Each training row becomes one uint64: leading bits of (key - smallest), then its index, then
+    whether its label matches; sorting these sorts by (distance, index) and carries the label
+    along, so the recursion reads memory in order but for the values it adds to. Up to
+    ``_MSD_FROM`` rows (all in cache): LSD radix passes over the top log2(N) + 5 bits, then
+    insertion sort. Above (memory bandwidth bound): one MSD pass into 2048 buckets, then each
+    bucket, last first, is sorted in cache and run through the recursion at once."""
+    n = keys.shape[0]
+    index_bits = max(1, _bit_length(np.uint64(n - 1)))
+    index_mask = np.uint64((1 << index_bits) - 1)
+    shift = index_bits + 1
+    range_bits = _bit_length(largest - smallest)
+    drop = max(0, range_bits - (64 - shift))
+    total_bits = range_bits - drop + shift
+    if n > _MSD_FROM:
+        need = min(total_bits - 1, _DIGIT_BITS)
+    else:
+        need = min(total_bits - 1, _bit_length(np.uint64(n)) + _EXTRA_BITS)
+    passes = (need + _DIGIT_BITS - 1) // _DIGIT_BITS
+    width = (need + passes - 1) // passes
+    low = max(1, total_bits - passes * width)
+    mask = np.uint64((1 << width) - 1)
+    u_drop, u_shift = np.uint64(drop), np.uint64(shift)
+    counts[:passes, : 1 << width] = 0
+    u_low, u_low1 = np.uint64(low), np.uint64(low + width)
+    counts0, counts1 = counts[0], counts[1]
     for i in range(n):
-        scratch[i] = v_sq + x_sq[i] - 2.0 * cross_row[i]
-    bits = scratch.view(np.uint64)
-    varying = np.uint64(0)
-    first = np.uint64(0)
+        packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+        counts0[(packed >> u_low) & mask] += 1
+        if passes > 1:  # in practice one or two more passes
+            counts1[(packed >> u_low1) & mask] += 1
+            for d in range(2, passes):
+                counts[d, (packed >> np.uint64(low + d * width)) & mask] += 1
+    for d in range(passes):
+        total = 0
+        for b in range(1 << width):
+            c = counts[d, b]
+            counts[d, b] = total
+            total += c
+    # Pass 0 builds the packed values; the last pass lands in ``sorted_``.
+    dst = sorted_ if passes % 2 == 1 else buf
+    position = counts[0]
     for i in range(n):
-        u = bits[i]
-        key = ~u if u & _SIGN else u | _SIGN
-        keys[i] = key
-        idx[i] = i
-        if i == 0:
-            first = key
-        varying |= key ^ first
-    return varying
+        packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+        if y[i] == label:
+            packed |= _ONE
+        b = (packed >> u_low) & mask
+        dst[position[b]] = packed
+        position[b] += 1
+    src, dst = dst, (buf if passes % 2 == 1 else sorted_)
+    for d in range(1, passes):
+        position = counts[d]
+        digit_shift = np.uint64(low + d * width)
+        for i in range(n):
+            packed = src[i]
+            b = (packed >> digit_shift) & mask
+            dst[position[b]] = packed
+            position[b] += 1
+        src, dst = dst, src
+    for g in range(fill.shape[0]):
+        fill[g] = g << _GROUP_BITS
+    state = np.zeros(2)
+    if n > _MSD_FROM:  # bucket b now spans counts[0, b - 1] (0 for b = 0) to counts[0, b]
+        for b in range((1 << width) - 1, -1, -1):
+            lo, hi = (counts0[b - 1] if b > 0 else 0), counts0[b]
+            if hi == lo:
+                continue
+            segment = sorted_[lo:hi]
+            _sort_segment(segment, buf, low, counts[1])
+            if drop > 0:
+                _order_truncated_ties(segment, keys, u_shift, index_mask)
+            _recursion(
+                sorted_,
+                lo,
+                hi,
+                k,
+                weight,
+                state,
+                buf.view(np.float64),
+                index_mask,
+                fill,
+                group_rows,
+                group_added,
+            )
+    else:
+        _insertion_sort(sorted_, 16 * n)
+        if drop > 0:
+            _order_truncated_ties(sorted_, keys, u_shift, index_mask)
+        _recursion(
+            sorted_, 0, n, k, weight, state, buf.view(np.float64), index_mask, fill, group_rows, group_added
+        )
+    # The additions, group by group: each group's 512 KB of values stays in cache, where one
+    # random addition per training row would cost a cache line from memory. Same additions in
+    # the same order as adding directly.
+    for p in range(n):
+        values[group_rows[p]] += group_added[p]
+    # Leave-one-out: removing a row among the K nearest lets the (K+1)-th in.
+    enter = 0.0
+    if n > k:
+        enter = float(sorted_[k] & _ONE)
+    for r in range(min(k, n)):
+        packed = sorted_[r]
+        loo[(packed >> _ONE) & index_mask] += weight * (float(packed & _ONE) - enter) / k
 
 
 @numba.njit(parallel=True, cache=True)
@@ -197,27 +421,41 @@ def _value_blocks(
     n = X.shape[0]
     m = V.shape[0]
     XT = np.ascontiguousarray(X.T)
-    x_sq = np.zeros(n)
-    for i in range(n):
-        for j in range(X.shape[1]):
-            x_sq[i] += X[i, j] * X[i, j]
+    x_sq = _row_squares(X)
     blocks = (m + block - 1) // block
     values = np.zeros((blocks, n))
     loo = np.zeros((blocks, n))
     for b in numba.prange(blocks):
-        keys = np.empty(n, np.uint64)
-        keys_tmp = np.empty(n, np.uint64)
-        scratch = np.empty(n)
-        idx = np.empty(n, np.int32)
-        idx_tmp = np.empty(n, np.int32)
+        keys = np.empty((min(batch, block), n), np.uint64)
+        bounds = np.empty((min(batch, block), 2), np.uint64)
+        sorted_ = np.empty(n, np.uint64)
+        buf = np.empty(max(n, _CHUNK), np.uint64)
+        counts = np.empty((64 // _DIGIT_BITS + 1, 1 << _DIGIT_BITS), np.int64)
+        fill = np.empty(((n - 1) >> _GROUP_BITS) + 1, np.int64)
+        group_rows = np.empty(n, np.uint32)
+        group_added = np.empty(n)
         stop = min(m, (b + 1) * block)
         for start in range(b * block, stop, batch):
             end = min(stop, start + batch)
-            cross = np.dot(V[start:end], XT)
+            _batch_keys(V, start, XT, x_sq, keys[: end - start], bounds)
             for q in range(end - start):
-                varying = _keys_from_cross(cross[q], _row_sq(V, start + q), x_sq, keys, idx, scratch)
-                order = _radix_argsort(keys, keys_tmp, idx, idx_tmp, varying)
-                _recursion(order, y, yv[start + q], k, w[start + q], values[b], loo[b])
+                _row_values(
+                    keys[q],
+                    bounds[q, 0],
+                    bounds[q, 1],
+                    y,
+                    yv[start + q],
+                    k,
+                    w[start + q],
+                    sorted_,
+                    buf,
+                    counts,
+                    fill,
+                    group_rows,
+                    group_added,
+                    values[b],
+                    loo[b],
+                )
     total_values = np.zeros(n)
     total_loo = np.zeros(n)
     for b in range(blocks):
@@ -265,12 +503,14 @@ def knn_shapley(
     w = np.full(V.shape[0], 1.0 / V.shape[0]) if val_weights is None else np.asarray(val_weights, float)
     if w.shape != (V.shape[0],):
         raise ValueError(f"val_weights: expected {V.shape[0]} weights, got shape {w.shape}")
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):  # numba runs the blocks in parallel already
-        values, loo = _value_blocks(
-            X, y, V, yv, np.ascontiguousarray(w), int(k), int(max(1, block)), int(max(1, batch))
-        )
+    # Labels as small codes (absent from training: -1): the kernel reads them once per validation row.
+    classes, codes = np.unique(y, return_inverse=True)
+    codes = codes.astype(np.uint8 if len(classes) <= 256 else np.int32)
+    where = np.minimum(np.searchsorted(classes, yv), len(classes) - 1)
+    yv_codes = np.where(classes[where] == yv, where, -1).astype(np.int64)
+    values, loo = _value_blocks(
+        X, codes, V, yv_codes, np.ascontiguousarray(w), int(k), int(max(1, block)), int(max(1, batch))
+    )
     return ShapleyResult(values=values, loo=loo)
 
 
@@ -306,7 +546,7 @@ def reference_values(
     y = np.asarray(y_train)
     n = len(X)
     dist = np.empty((len(V), n))
-    squared_distances(V, np.ascontiguousarray(X.T), (X**2).sum(axis=1), dist)
+    squared_distances(V, np.ascontiguousarray(X.T), _row_squares(X), dist)
     ranks = np.arange(1, n + 1)
     values = np.zeros(n)
     for row, label in zip(dist, y_val, strict=True):
