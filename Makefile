@@ -28,8 +28,9 @@ $(DAGSTER_HOME)/dagster.yaml: resources/dagster.yaml
 demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m jobs.demo
 
-## Run the tests (and lint), as CI does.
+## Run the tests (and lint), as CI does; installs Debian's Chromium for the UI test if missing.
 test: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	scripts/install-chromium.sh
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/dagster definitions validate -w dagster_workspace.yaml
@@ -60,6 +61,7 @@ benchmark: $(VENV)/.installed
 	$(PY) benchmarks/retrain.py
 	$(PY) benchmarks/knn_shapley_speed.py
 	$(PY) benchmarks/data_debugging.py
+	$(PY) benchmarks/automation_latency.py
 
 clean:
 	rm -rf $(DAGSTER_HOME) $(DCAI_DATA_DIR)

@@ -47,7 +47,7 @@ class Automation:
     def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
         self.defs, self.instance = defs, instance
         self.cursor = None
-        self.now = dt.datetime(2024, 2, 1, 12, 0, tzinfo=dt.timezone.utc)
+        self.now = dt.datetime(2024, 2, 1, 12, 0, tzinfo=dt.UTC)
         self.requested: Counter = Counter()
         assert self.tick() == {}
 
