@@ -22,13 +22,15 @@ class AutomationSpec:
     ``lookback_days``: partitions older than this are not re-run automatically (None = every
     partition). ``label_model_cron``: when the label model is refitted on the partitions that
     arrived since its last fit (it is also fitted when missing and when the LF code changes).
-    ``sensor_interval_seconds``: how often the automation sensor evaluates (the daemon wakes at
-    most every 5 s). ``max_retries``: bounded retries of runs that crash or hit a transient error
-    (a failed blocking check is never retried).
+    ``retrain_cron``: an optional safety net, e.g. ``"0 4 * * *"``: retrain at that tick even if
+    nothing upstream changed. ``sensor_interval_seconds``: how often the automation sensor
+    evaluates (the daemon wakes at most every 5 s). ``max_retries``: retries of a run whose
+    process crashed (tracking calls retry inside the run; a failed blocking check never does).
     """
 
     lookback_days: int | None = None
     label_model_cron: str = "0 3 * * *"
+    retrain_cron: str | None = None
     sensor_interval_seconds: int = 5
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
     max_retries: int = 2
@@ -89,12 +91,15 @@ def label_model_condition(automation: AutomationSpec) -> AC:
     )
 
 
-def model_condition(labeled: dg.AssetKey) -> AC:
+def model_condition(automation: AutomationSpec, labeled: dg.AssetKey) -> AC:
     """The trained model (one model over many partitions): retrain when any upstream partition
-    changed or the model code changed, once the batch has settled: no upstream partition running,
-    about to run or with work pending. Missing or failed partitions are ignored, and a backfill of
-    many days gives one retrain when it is done, not one per day."""
-    trigger = (AC.any_deps_updated() | AC.code_version_changed()).since_last_handled()
+    changed or the model code changed (or at ``retrain_cron``), once the batch has settled: no
+    upstream partition running, about to run or with work pending. Missing or failed partitions
+    are ignored, and a backfill of many days gives one retrain when it is done, not one per day."""
+    changed = AC.any_deps_updated() | AC.code_version_changed()
+    if automation.retrain_cron:
+        changed = changed | AC.cron_tick_passed(automation.retrain_cron)
+    trigger = changed.since_last_handled()
     busy = AC.any_deps_match(_busy(_pending_partition())).allow(dg.AssetSelection.assets(labeled))
     return (trigger & ~busy & ~AC.in_progress()).with_label(
         "dcai: upstream changed and settled, or model code changed"

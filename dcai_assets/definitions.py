@@ -143,7 +143,7 @@ def _with_condition(
     conditions = {
         asset_key(spec, LABELED_SET): partition_condition(automation, asset_key(spec, LABEL_MODEL)),
         asset_key(spec, LABEL_MODEL): label_model_condition(automation),
-        asset_key(spec, TRAINED_MODEL): model_condition(asset_key(spec, LABELED_SET)),
+        asset_key(spec, TRAINED_MODEL): model_condition(automation, asset_key(spec, LABELED_SET)),
         asset_key(spec, IMPORTANCE_SCORES): rescore_condition(asset_key(spec, TRAINED_MODEL)),
     }
     if not any(k in conditions for k in assets_def.keys):

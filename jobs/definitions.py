@@ -17,7 +17,11 @@ defs = dg.Definitions.merge(
         labeling=FLIGHTS_LABELING,
         training=FLIGHTS_TRAINING,
         importance=ImportanceSpec(k=5),
-        automation=AutomationSpec(sensor_interval_seconds=1, default_status=dg.DefaultSensorStatus.RUNNING),
+        automation=AutomationSpec(
+            retrain_cron="0 4 * * *",  # a nightly retrain as a safety net
+            sensor_interval_seconds=1,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+        ),
         sensor_interval_seconds=1,  # the daemon wakes every 5 s at most; 1 s means every wake-up
         sensor_status=dg.DefaultSensorStatus.RUNNING,
     ),

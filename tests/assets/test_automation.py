@@ -26,14 +26,16 @@ KEYS = {name: dg.AssetKey(["readings", name]) for name in ("label_model", "label
 IMPORTANCE = dg.AssetKey(["readings", "importance_scores"])
 
 
-def definitions(spec, resources, tracking, lfs=LFS, pipeline=logistic_pipeline) -> dg.Definitions:
+def definitions(
+    spec, resources, tracking, lfs=LFS, pipeline=logistic_pipeline, automation=None
+) -> dg.Definitions:
     return dg.Definitions.merge(
         build_definitions(
             spec,
             labeling=LabelingSpec(lfs=lfs),
             training=TrainingSpec(pipeline=pipeline, features=FEATURES, holdout_partitions=1),
             importance=ImportanceSpec(k=3),
-            automation=AutomationSpec(),
+            automation=automation or AutomationSpec(),
         ),
         dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
     )
@@ -178,4 +180,17 @@ def test_changing_lf_code_refits_relabels_and_retrains_and_model_code_retrains(
             lfs=LabelingFunctionSet([hot, mild, humid], LFS.classes),
             pipeline=other_pipeline,
         )
+        assert auto.settle() == [{KEYS["trained_model"]: {None}, IMPORTANCE: {None}}]
+
+
+def test_the_optional_nightly_retrain_runs_even_when_nothing_changed(
+    readings_spec, resources, tracking, landing
+):
+    nightly = AutomationSpec(retrain_cron="0 4 * * *")
+    with dg.instance_for_test() as instance:
+        auto = Automation(definitions(readings_spec, resources, tracking, automation=nightly), instance)
+        land(auto.defs, instance, landing, ["2024-01-10", "2024-01-11", "2024-01-12"])
+        auto.settle()
+        assert auto.tick() == {}  # 12:0x: nothing changed, no cron tick
+        auto.now = dt.datetime(2024, 2, 2, 4, 0, 30, tzinfo=dt.UTC)
         assert auto.settle() == [{KEYS["trained_model"]: {None}, IMPORTANCE: {None}}]

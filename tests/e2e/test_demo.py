@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -66,3 +68,10 @@ def test_demo_definitions_load_with_every_asset_and_check():
     }
     assert len(repo.asset_graph.asset_check_keys) == 9
     assert defs.resolve_sensor_def("flights_landing_sensor") is not None
+    automation = defs.resolve_sensor_def("flights_automation")
+    assert automation.default_status == dg.DefaultSensorStatus.RUNNING
+    conditions = {
+        k.path[-1]: repo.asset_graph.get(k).automation_condition
+        for k in repo.asset_graph.get_all_asset_keys()
+    }
+    assert all(conditions[name] is not None for name in ("label_model", "labeled_set", "trained_model"))
