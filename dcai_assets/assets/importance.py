@@ -10,6 +10,7 @@ import pandas as pd
 from dcai_assets.assets.labeled import LABELED_SET, LF_COLUMN_PREFIX
 from dcai_assets.assets.model import TRAINED_MODEL
 from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley
+from dcai_assets.core.reading import frame_digest
 from dcai_assets.core.review import (
     given_label_probability,
     histogram_markdown,
@@ -176,8 +177,10 @@ def build_importance_asset(
         lf_table = per_labeling_function(scores, lf_columns, classes)
         values = scores["importance"].to_numpy()
         part_table = per_partition(scores, PARTITION_COLUMN)
+        table = scores.reset_index(names="_row")
         return dg.Output(
-            scores.reset_index(names="_row"),
+            table,
+            data_version=dg.DataVersion(frame_digest(table)[:16]),
             metadata={
                 "dagster/row_count": len(scores),
                 "model_uri": str(card["model_uri"]),

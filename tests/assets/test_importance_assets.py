@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from dcai_assets import ImportanceSpec, LabelingSpec, TrainingSpec, build_definitions
+from dcai_assets.core.reading import frame_digest
 from tests.assets.test_labeling_assets import LFS
 from tests.assets.test_training_assets import FEATURES, land_and_label, logistic_pipeline
 from tests.conftest import sensor_readings
@@ -53,7 +54,9 @@ def test_every_training_row_gets_a_score_traced_to_its_partition_and_key(
         assert scores["reading_id"].is_unique
         assert sorted(scores["rank"]) == list(range(1, len(scores) + 1))
         assert (scores.loc[scores["importance"] < 0, "suggested_action"] != "").all()
-        md = result.get_asset_materialization_events()[0].materialization.metadata
+        materialization = result.get_asset_materialization_events()[0].materialization
+        assert materialization.tags["dagster/data_version"] == frame_digest(scores)[:16]
+        md = materialization.metadata
         assert "| review | partition | reading_id |" in md["review_queue"].value
         assert sorted(scores["review_rank"]) == list(range(1, len(scores) + 1))
         assert scores["model_confidence"].between(0, 1).all()
