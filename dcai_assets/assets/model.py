@@ -22,6 +22,7 @@ from dcai_assets.core.training import (
 )
 from dcai_assets.model_registry import PARTITION_COLUMN, evaluate_model, log_and_register
 from dcai_assets.partitions import asset_key, partitions_def
+from dcai_assets.plots import bar_chart_svg, svg_markdown
 from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
@@ -264,7 +265,18 @@ def build_trained_model_asset(
                     + "\n".join(
                         f"| {i} | `{f}` | {v:.4f} |" for i, (f, v) in enumerate(importance.items(), 1)
                     )
+                    + "\n\n"
+                    + svg_markdown(
+                        bar_chart_svg(
+                            list(importance.index),
+                            importance.to_numpy(),
+                            "permutation importance (accuracy drop)",
+                        ),
+                        "feature importance",
+                    )
                 ),
+                # Numbers, so that the UI plots them over the retrains.
+                **{f"eval_{k}": float(v) for k, v in challenger.overall.items()},
                 "evaluated_against": judged_by,
                 "train_rows": len(train),
                 "evaluation_rows": len(evaluation_rows),

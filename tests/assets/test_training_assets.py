@@ -94,6 +94,7 @@ def test_first_retrain_registers_version_1_as_champion_with_its_lineage(
         assert result.success
         md = metadata(result)
         assert md["model_uri"] == "models:/readings_model/1"
+        assert 0 <= md["eval_accuracy"] <= 1 and "data:image/svg+xml" in md["feature_importance"]
         assert md["promoted"] is True
         assert "no champion yet" in md["gate"]
         assert set(md["partitions"]) == set(days)
