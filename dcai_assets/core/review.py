@@ -16,25 +16,24 @@ def suggested_actions(
     sources: Sequence[str] | None = None,
     trusted_predicted: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Harmful rows the model disagrees with are likely mislabeled; harmful rows it agrees with are
-    outliers or ambiguous. Rows the model agrees with but a model of the gold rows does not carry
-    a label the model may have learned from a wrong rule. Gold labels are never relabeled."""
+    """What to do with each row: rows the model disagrees with are likely mislabeled; rows it
+    agrees with but a model of the gold rows does not carry a label the model may have learned
+    from a wrong rule; other harmful rows are outliers or ambiguous; the rest need nothing. Gold
+    labels are hand-checked and never relabeled."""
     values = np.asarray(values)
     labels = np.asarray(labels, dtype=object)
     predicted = np.asarray(predicted, dtype=object)
-    relabel = np.char.add("likely mislabeled: relabel as ", predicted.astype(str))
-    actions = np.where(
-        values < 0,
-        np.where(labels != predicted, relabel, "outlier or ambiguous: review the row"),
-        "",
-    ).astype(object)
+    actions = np.where(values < 0, "outlier or ambiguous: review the row", "").astype(object)
     if trusted_predicted is not None:
         trusted_predicted = np.asarray(trusted_predicted, dtype=object)
-        learned = (labels == predicted) & (trusted_predicted != labels)
         rule = np.char.add(
             "label the model learned, but a model of the gold rows says ", trusted_predicted.astype(str)
         )
-        actions = np.where(learned, np.char.add(rule, ": check the rule that set it"), actions)
+        actions = np.where(
+            trusted_predicted != labels, np.char.add(rule, ": check the rule that set it"), actions
+        )
+    relabel = np.char.add("likely mislabeled: relabel as ", predicted.astype(str))
+    actions = np.where(labels != predicted, relabel, actions)
     if sources is not None:
         gold = (np.asarray(sources, dtype=object) == "gold") & (actions != "")
         actions = np.where(gold, "gold label (hand-checked): keep; a hard case for the model", actions)

@@ -62,14 +62,15 @@ def test_the_queue_finds_a_systematic_rule_the_model_learned_before_the_model_al
 
 
 def test_actions_name_the_relabel_the_learned_rule_and_keep_gold():
-    values = np.array([-1.0, -1.0, 0.5, 0.5, -1.0])
-    labels = ["late", "late", "late", "on_time", "late"]
-    predicted = ["on_time", "late", "late", "on_time", "on_time"]
-    trusted = ["on_time", "late", "on_time", "on_time", "on_time"]
-    sources = ["label_model", "label_model", "label_model", "label_model", "gold"]
+    values = np.array([-1.0, -1.0, 0.5, 0.5, -1.0, 0.5])
+    labels = ["late", "late", "late", "on_time", "late", "on_time"]
+    predicted = ["on_time", "late", "late", "on_time", "on_time", "late"]
+    trusted = ["on_time", "late", "on_time", "on_time", "on_time", "late"]
+    sources = ["label_model", "label_model", "label_model", "label_model", "gold", "label_model"]
     actions = suggested_actions(values, labels, predicted, sources, trusted)
     assert actions[0] == "likely mislabeled: relabel as on_time"
     assert actions[1] == "outlier or ambiguous: review the row"
     assert actions[2].startswith("label the model learned, but a model of the gold rows says on_time")
     assert actions[3] == ""
     assert actions[4].startswith("gold label (hand-checked): keep")
+    assert actions[5] == "likely mislabeled: relabel as late"  # the model disagrees, though not harmful
