@@ -36,8 +36,10 @@ _EXTRA_BITS = 5  # radix-sort log2(N) + 5 bits: about N/32 pairs left for insert
 _CHUNK = 1024  # ranks per chunk of the recursion
 _MSD_FROM = 1 << 18  # from this N on, one MSD pass then buckets sorted in cache (see _row_values)
 _SMALL = 32  # buckets up to this size are sorted by insertion alone
+_BUCKET_BITS = 10  # the MSD pass aims at about 2^10 keys (8 KB, in L1) per bucket
 _GROUP_BITS = 16  # the recursion groups its additions by 2^16 consecutive training rows (512 KB)
 _U_GROUP_BITS = np.uint64(_GROUP_BITS)
+_DIRECT_UP_TO = 1 << 17  # up to this N (1 MB of values, in L2), the recursion adds to values directly
 
 
 @numba.njit(cache=True)
@@ -56,8 +58,9 @@ def _distance_tile(
 ) -> None:
     """``out[r, :hi - lo]`` = squared distances of row ``first + r`` of V (r < rows <= 4) to the
     training rows lo..hi-1, as |v|^2 + |x|^2 - 2 v.x with the dot product summed feature by
-    feature. Four rows share each load of X; two features per pass over the sums. The kernel
-    and :func:`squared_distances` both use this, so their numbers are the same bit for bit."""
+    feature. Four rows share each load of X; four features per pass over the sums (half the
+    loads and stores of two). The kernel and :func:`squared_distances` both use this, so their
+    numbers are the same bit for bit."""
     w = hi - lo
     q0, q1 = first, first + min(1, rows - 1)
     q2, q3 = first + min(2, rows - 1), first + min(3, rows - 1)
@@ -68,25 +71,30 @@ def _distance_tile(
         a2[i] = 0.0
         a3[i] = 0.0
     f = XT.shape[0]
-    for j in range(0, f - 1, 2):  # two features per pass over the sums: same order of additions
+    j = 0
+    while j + 4 <= f:  # four features per pass over the sums: the same order of additions
         v0, v1, v2, v3 = V[q0, j], V[q1, j], V[q2, j], V[q3, j]
         u0, u1, u2, u3 = V[q0, j + 1], V[q1, j + 1], V[q2, j + 1], V[q3, j + 1]
-        xj, xk = XT[j, lo:hi], XT[j + 1, lo:hi]
+        t0, t1, t2, t3 = V[q0, j + 2], V[q1, j + 2], V[q2, j + 2], V[q3, j + 2]
+        s0, s1, s2, s3 = V[q0, j + 3], V[q1, j + 3], V[q2, j + 3], V[q3, j + 3]
+        xj, xk, xl, xm = XT[j, lo:hi], XT[j + 1, lo:hi], XT[j + 2, lo:hi], XT[j + 3, lo:hi]
         for i in range(w):
-            x, z = xj[i], xk[i]
-            a0[i] = a0[i] + v0 * x + u0 * z
-            a1[i] = a1[i] + v1 * x + u1 * z
-            a2[i] = a2[i] + v2 * x + u2 * z
-            a3[i] = a3[i] + v3 * x + u3 * z
-    if f % 2 == 1:
-        v0, v1, v2, v3 = V[q0, f - 1], V[q1, f - 1], V[q2, f - 1], V[q3, f - 1]
-        xj = XT[f - 1, lo:hi]
+            x, z, e, h = xj[i], xk[i], xl[i], xm[i]
+            a0[i] = a0[i] + v0 * x + u0 * z + t0 * e + s0 * h
+            a1[i] = a1[i] + v1 * x + u1 * z + t1 * e + s1 * h
+            a2[i] = a2[i] + v2 * x + u2 * z + t2 * e + s2 * h
+            a3[i] = a3[i] + v3 * x + u3 * z + t3 * e + s3 * h
+        j += 4
+    while j < f:
+        v0, v1, v2, v3 = V[q0, j], V[q1, j], V[q2, j], V[q3, j]
+        xj = XT[j, lo:hi]
         for i in range(w):
             x = xj[i]
             a0[i] += v0 * x
             a1[i] += v1 * x
             a2[i] += v2 * x
             a3[i] += v3 * x
+        j += 1
     xs = x_sq[lo:hi]
     for r in range(rows):
         v_sq = _row_sq(V, first + r)
@@ -165,9 +173,15 @@ def _insertion_sort(a: np.ndarray, budget: int) -> None:
     """Sort ``a`` in place; linear when ``a`` is nearly sorted, as after the radix passes. Past
     ``budget`` moves (keys crowded in few radix buckets, e.g. by a far outlier) it hands the rest
     to numpy's sort, so the worst case stays O(N log N)."""
+    if a.shape[0] == 0:
+        return
     moves = 0
+    largest = a[0]  # of a[:i], in a register: most items are already in place, one compare each
     for i in range(1, a.shape[0]):
         item = a[i]
+        if item >= largest:
+            largest = item
+            continue
         j = i - 1
         while j >= 0 and a[j] > item:
             a[j + 1] = a[j]
@@ -253,36 +267,70 @@ def _recursion(
     k: int,
     weight: float,
     state: np.ndarray,
-    step: np.ndarray,
+    scratch: np.ndarray,
     index_mask: np.uint64,
+    direct: bool,
+    values: np.ndarray,
     fill: np.ndarray,
     group_rows: np.ndarray,
     group_added: np.ndarray,
 ) -> None:
     """The recursion (Jia et al. 2019, Theorem 1) over ranks hi-1 down to lo of ``sorted_``, the
-    farthest first, carrying (value, match) of the rank above in ``state``; a chunk at a time: the
-    steps 1/K * min(K, i) / i (i = r + 1; vectorised divisions), then the running value. Each
-    weighted value goes to its group of 2^16 consecutive training rows (see ``_add_groups``)."""
+    farthest first, carrying (value, match) of the rank above in ``state``. A chunk at a time: the
+    differences (match_r - match_{r+1}) / K * min(K, i) / i (i = r + 1), vectorised; their running
+    sums from the top as four independent running sums (one per quarter of the chunk), then
+    shifted by the totals above them, so no chain of dependent additions runs through the chunk.
+    Each weighted value goes to ``values`` (``direct``) or to its group of 2^16 consecutive
+    training rows, added later group by group (see :func:`_row_values`)."""
     n = sorted_.shape[0]
     inverse_k = 1.0 / k
     s_next, match_next = state[0], state[1]
+    d = scratch[:_CHUNK]
     for top in range(hi, lo, -_CHUNK):
         bottom = max(lo, top - _CHUNK)
-        for r in range(bottom, top):
-            step[r - bottom] = inverse_k * min(k, r + 1) / (r + 1)
-        if top == n:
-            step[n - 1 - bottom] = 1.0 / n
-        for r in range(top - 1, bottom - 1, -1):
-            packed = sorted_[r]
-            match = float(packed & _ONE)
-            s_here = s_next + (match - match_next) * step[r - bottom]
-            row = (packed >> _ONE) & index_mask
-            g = row >> _U_GROUP_BITS
-            p = fill[g]
-            group_rows[p] = row
-            group_added[p] = weight * s_here
-            fill[g] = p + 1
-            s_next, match_next = s_here, match
+        c = top - bottom
+        for t in range(c - 1):
+            i = bottom + t + 1
+            match_here, match_above = float(sorted_[bottom + t] & _ONE), float(sorted_[bottom + t + 1] & _ONE)
+            d[t] = (match_here - match_above) * (inverse_k * min(k, i) / i)
+        step = 1.0 / n if top == n else inverse_k * min(k, top) / top
+        d[c - 1] = (float(sorted_[top - 1] & _ONE) - match_next) * step
+        q = c // 4
+        total = s_next  # the top c - 4q ranks: one running sum
+        for t in range(c - 1, 4 * q - 1, -1):
+            total += d[t]
+            d[t] = total
+        a0 = a1 = a2 = a3 = 0.0
+        for t in range(q - 1, -1, -1):
+            a0 += d[t]
+            d[t] = a0
+            a1 += d[q + t]
+            d[q + t] = a1
+            a2 += d[2 * q + t]
+            d[2 * q + t] = a2
+            a3 += d[3 * q + t]
+            d[3 * q + t] = a3
+        o3 = total
+        o2 = o3 + a3
+        o1 = o2 + a2
+        o0 = o1 + a1
+        for t in range(q):
+            d[t] += o0
+            d[q + t] += o1
+            d[2 * q + t] += o2
+            d[3 * q + t] += o3
+        if direct:
+            for t in range(c):
+                values[(sorted_[bottom + t] >> _ONE) & index_mask] += weight * d[t]
+        else:
+            for t in range(c - 1, -1, -1):
+                row = (sorted_[bottom + t] >> _ONE) & index_mask
+                g = row >> _U_GROUP_BITS
+                p = fill[g]
+                group_rows[p] = row
+                group_added[p] = weight * d[t]
+                fill[g] = p + 1
+        s_next, match_next = d[0], float(sorted_[bottom] & _ONE)
     state[0], state[1] = s_next, match_next
 
 
@@ -311,8 +359,10 @@ def _row_values(
     whether its label matches; sorting these sorts by (distance, index) and carries the label
     along, so the recursion reads memory in order but for the values it adds to. Up to
     ``_MSD_FROM`` rows (all in cache): LSD radix passes over the top log2(N) + 5 bits, then
-    insertion sort. Above (memory bandwidth bound): one MSD pass into 2048 buckets, then each
-    bucket, last first, is sorted in cache and run through the recursion at once."""
+    insertion sort. Above (memory bandwidth bound): one MSD pass into about N / 2^10 buckets (at
+    most 2048), then each bucket, last first, is sorted in L1 and run through the recursion at
+    once. Up to ``_DIRECT_UP_TO`` rows the recursion adds to ``values`` directly, above it goes
+    through groups of rows (see the additions below)."""
     n = keys.shape[0]
     index_bits = max(1, _bit_length(np.uint64(n - 1)))
     index_mask = np.uint64((1 << index_bits) - 1)
@@ -321,7 +371,7 @@ def _row_values(
     drop = max(0, range_bits - (64 - shift))
     total_bits = range_bits - drop + shift
     if n > _MSD_FROM:
-        need = min(total_bits - 1, _DIGIT_BITS)
+        need = min(total_bits - 1, _DIGIT_BITS, _bit_length(np.uint64(n)) - _BUCKET_BITS)
     else:
         need = min(total_bits - 1, _bit_length(np.uint64(n)) + _EXTRA_BITS)
     passes = (need + _DIGIT_BITS - 1) // _DIGIT_BITS
@@ -368,6 +418,7 @@ def _row_values(
     for g in range(fill.shape[0]):
         fill[g] = g << _GROUP_BITS
     state = np.zeros(2)
+    direct = n <= _DIRECT_UP_TO
     if n > _MSD_FROM:  # bucket b now spans counts[0, b - 1] (0 for b = 0) to counts[0, b]
         for b in range((1 << width) - 1, -1, -1):
             lo, hi = (counts0[b - 1] if b > 0 else 0), counts0[b]
@@ -386,6 +437,8 @@ def _row_values(
                 state,
                 buf.view(np.float64),
                 index_mask,
+                direct,
+                values,
                 fill,
                 group_rows,
                 group_added,
@@ -395,13 +448,25 @@ def _row_values(
         if drop > 0:
             _order_truncated_ties(sorted_, keys, u_shift, index_mask)
         _recursion(
-            sorted_, 0, n, k, weight, state, buf.view(np.float64), index_mask, fill, group_rows, group_added
+            sorted_,
+            0,
+            n,
+            k,
+            weight,
+            state,
+            buf.view(np.float64),
+            index_mask,
+            direct,
+            values,
+            fill,
+            group_rows,
+            group_added,
         )
-    # The additions, group by group: each group's 512 KB of values stays in cache, where one
-    # random addition per training row would cost a cache line from memory. Same additions in
-    # the same order as adding directly.
-    for p in range(n):
-        values[group_rows[p]] += group_added[p]
+    if not direct:  # group by group: each group's 512 KB of values stays in cache, where one
+        # random addition per training row would cost a cache line from memory. The same
+        # additions in the same order as adding directly.
+        for p in range(n):
+            values[group_rows[p]] += group_added[p]
     # Leave-one-out: removing a row among the K nearest lets the (K+1)-th in.
     enter = 0.0
     if n > k:
@@ -432,8 +497,9 @@ def _value_blocks(
         buf = np.empty(max(n, _CHUNK), np.uint64)
         counts = np.empty((64 // _DIGIT_BITS + 1, 1 << _DIGIT_BITS), np.int64)
         fill = np.empty(((n - 1) >> _GROUP_BITS) + 1, np.int64)
-        group_rows = np.empty(n, np.uint32)
-        group_added = np.empty(n)
+        grouped = 0 if n <= _DIRECT_UP_TO else n  # (see _row_values)
+        group_rows = np.empty(grouped, np.uint32)
+        group_added = np.empty(grouped)
         stop = min(m, (b + 1) * block)
         for start in range(b * block, stop, batch):
             end = min(stop, start + batch)
