@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11) on PATH; set PYTHON=..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[demo,dev]"
+	$(PY) -m pip install --quiet -e ".[demo,dev,production]"
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: resources/dagster.yaml

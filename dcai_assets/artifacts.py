@@ -4,25 +4,30 @@ feature-importance ranks a trained model leaves for drift alerts."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from upath import UPath
 
 
 class ArtifactStore(dg.ConfigurableResource):
-    """A directory of JSON artifacts, one file per dataset, kind and partition."""
+    """A directory of JSON artifacts, one file per dataset, kind and partition; ``base_dir`` is a
+    local directory or any fsspec URL (e.g. ``s3://bucket/artifacts``)."""
 
     base_dir: str
 
-    def path(self, dataset: str, kind: str, name: str) -> Path:
-        return Path(self.base_dir) / dataset / kind / f"{name}.json"
+    def path(self, dataset: str, kind: str, name: str) -> UPath:
+        return UPath(self.base_dir) / dataset / kind / f"{name}.json"
 
-    def write(self, dataset: str, kind: str, name: str, payload: Any) -> Path:
+    def write(self, dataset: str, kind: str, name: str, payload: Any) -> UPath:
         path = self.path(dataset, kind, name)
+        text = json.dumps(payload, default=str, indent=1)
+        if path.protocol not in ("", "file", "local"):
+            path.write_text(text, encoding="utf-8")  # an object store's put is all or nothing
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(payload, default=str, indent=1), encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")  # a local write goes beside, then renames
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         return path
 

@@ -143,15 +143,21 @@ class TrainingSpec:
 class ImportanceSpec:
     """How training rows are valued: exact KNN-Shapley with ``k`` neighbours on the features the
     model's own preprocessing produces, against the model's holdout. With ``group``, the utility
-    is the group-balanced accuracy over that column (each group counts the same)."""
+    is the group-balanced accuracy over that column (each group counts the same). With
+    ``shards`` > 1, the holdout is split into that many shards valued as separate steps (in
+    parallel under a multiprocess or Kubernetes executor) and summed: the same values, to
+    rounding, since the value is a weighted sum over holdout rows."""
 
     k: int = 5
     group: str | None = None
     review_rows: int = 25
+    shards: int = 1
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ValueError(f"ImportanceSpec.k: {self.k}; expected at least 1")
+        if self.shards < 1:
+            raise ValueError(f"ImportanceSpec.shards: {self.shards}; expected at least 1")
 
 
 Source = LandingDirectory | CallableSource

@@ -9,7 +9,7 @@ from dcai_assets import AutomationSpec, ImportanceSpec, build_definitions
 from jobs.flights import FLIGHTS
 from jobs.flights_labeling import FLIGHTS_LABELING
 from jobs.flights_training import FLIGHTS_TRAINING
-from resources import resource_set
+from resources import executor, resource_set
 
 defs = dg.Definitions.merge(
     build_definitions(
@@ -25,6 +25,6 @@ defs = dg.Definitions.merge(
         sensor_interval_seconds=1,  # the daemon wakes every 5 s at most; 1 s means every wake-up
         sensor_status=dg.DefaultSensorStatus.RUNNING,
     ),
-    # The demo's steps are small: running them in the run's own process saves a process per step.
-    dg.Definitions(resources=resource_set(), executor=dg.in_process_executor),
+    # Resources and executor of the environment (DCAI_ENV: local, the default, or production).
+    dg.Definitions(resources=resource_set(), executor=executor()),
 )

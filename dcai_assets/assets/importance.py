@@ -2,6 +2,8 @@
 on the features its own preprocessing produces, against its holdout; and the review queue."""
 
 import time
+from dataclasses import dataclass
+from itertools import pairwise
 
 import dagster as dg
 import numpy as np
@@ -55,40 +57,64 @@ def preprocess(pipeline, frame: pd.DataFrame, features: list[str], what: str) ->
     return X
 
 
+@dataclass
+class _Valuation:
+    """What the valuation of one model needs: its window and holdout, their features as the
+    model's preprocessing produces them, labels as class indices, and the holdout's weights."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    held: pd.DataFrame
+    judged_by: str
+    warning: str | None
+    pipeline: object
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    weights: np.ndarray
+    model_uri: str
+
+
+def shard_bounds(rows: int, shards: int) -> list[tuple[int, int]]:
+    """``shards`` consecutive (start, stop) ranges of nearly equal size covering ``rows`` rows."""
+    edges = np.linspace(0, rows, shards + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in pairwise(edges)]
+
+
 def build_importance_asset(
     spec: DatasetSpec, labeling: LabelingSpec, training: TrainingSpec, importance: ImportanceSpec
 ) -> dg.AssetsDefinition:
-    """``<dataset>/importance_scores``: one row per training row of the latest model."""
+    """``<dataset>/importance_scores``: one row per training row of the latest model. With
+    ``importance.shards`` > 1, a graph of one step per holdout shard and a step that sums them."""
     classes = [str(c) for c in labeling.lfs.classes]
     features = list(training.features)
     lf_columns = [f"{LF_COLUMN_PREFIX}{n}" for n in labeling.lfs.names]
     keys = spec.key_columns
-
-    @dg.asset(
+    k = importance.k
+    ins = {
+        "trained_model": dg.AssetIn(key=asset_key(spec, TRAINED_MODEL)),
+        "labeled": dg.AssetIn(key=asset_key(spec, LABELED_SET), metadata={"allow_missing_partitions": True}),
+    }
+    properties = dict(
         key=asset_key(spec, IMPORTANCE_SCORES),
-        ins={
-            "trained_model": dg.AssetIn(key=asset_key(spec, TRAINED_MODEL)),
-            "labeled": dg.AssetIn(
-                key=asset_key(spec, LABELED_SET), metadata={"allow_missing_partitions": True}
-            ),
-        },
+        ins=ins,
         group_name="importance",
         kinds={"numba", "pandas"},
         owners=list(spec.owners),
-        code_version=f"importance-v1-k{importance.k}-{importance.group}",
+        code_version=f"importance-v1-k{k}-{importance.group}",
         description=(
-            f"Exact KNN-Shapley value (K={importance.k}) of every training row of the latest model, on "
+            f"Exact KNN-Shapley value (K={k}) of every training row of the latest model, on "
             "the features its preprocessing produces, against its holdout: negative values hurt. With "
             "the review queue (most harmful first, with a suggested action) and per-partition and "
             "per-LF aggregates."
+            + (f" Valued in {importance.shards} holdout shards, summed." if importance.shards > 1 else "")
         ),
     )
-    def importance_scores(
-        context: dg.AssetExecutionContext,
-        trained_model: pd.DataFrame,
-        labeled: dict,
-        mlflow_tracking: MlflowTracking,
-    ) -> dg.Output[pd.DataFrame]:
+
+    def valuation(
+        log, trained_model: pd.DataFrame, labeled: dict, mlflow_tracking: MlflowTracking
+    ) -> _Valuation:
         card = trained_model.iloc[0]
         train_keys = [k for k in str(card["train_partition_keys"]).split(",") if k]
         holdout_keys = [k for k in str(card["holdout_partitions"]).split(",") if k]
@@ -116,7 +142,7 @@ def build_importance_asset(
                 "WARNING: the holdout's labels come from the same labeling functions that are being judged, "
                 "so a systematic LF error is invisible here. Add gold labels to the newest partitions"
             )
-            context.log.warning(warning)
+            log.warning(warning)
         if len(holdout) == 0:
             raise dg.Failure(f"no labeled holdout rows in {holdout_keys}; expected some to value against")
         pipeline = load_sklearn_model(mlflow_tracking.client, str(card["mlflow_run_id"]))
@@ -127,8 +153,7 @@ def build_importance_asset(
         y_val = holdout["label"].astype(str).map(index).to_numpy(dtype=np.int64)
         absent = sorted(set(holdout["label"].astype(str)) - set(train["label"].astype(str)))
         if absent:
-            context.log.warning(f"holdout classes {absent} are absent from training: no row can match them")
-        k = importance.k
+            log.warning(f"holdout classes {absent} are absent from training: no row can match them")
         if k > len(train):
             raise dg.Failure(
                 f"K={k} is larger than the {len(train)} training rows; expected K <= {len(train)}"
@@ -136,19 +161,38 @@ def build_importance_asset(
         weights = (
             group_balanced_weights(holdout[importance.group].astype(str).to_numpy())
             if importance.group
-            else None
+            else np.full(len(holdout), 1.0 / len(holdout))
         )
+        return _Valuation(
+            train, holdout, held, judged_by, warning, pipeline, X_train, y_train, X_val, y_val, weights,
+            str(card["model_uri"]),
+        )  # fmt: skip
+
+    def value(log, v: _Valuation, start: int, stop: int) -> tuple[pd.DataFrame, float]:
+        """The values of every training row for holdout rows start..stop-1 (with their global
+        weights, so shards add up to the whole)."""
         started = time.perf_counter()
-        result = knn_shapley(X_train, y_train, X_val, y_val, k=k, val_weights=weights)
+        if stop > start:
+            result = knn_shapley(
+                v.X_train, v.y_train, v.X_val[start:stop], v.y_val[start:stop], k=k,
+                val_weights=v.weights[start:stop],
+            )  # fmt: skip
+            values, loo = result.values, result.loo
+        else:
+            values = loo = np.zeros(len(v.X_train))
         seconds = time.perf_counter() - started
-        context.log.info(
-            f"valued {len(train):,} training rows against {judged_by} in {seconds:.2f} s "
-            f"({X_train.shape[1]} preprocessed features, K={k})"
+        log.info(
+            f"valued {len(v.train):,} training rows against holdout rows {start}..{stop - 1} of "
+            f"{v.judged_by} in {seconds:.2f} s ({v.X_train.shape[1]} preprocessed features, K={k})"
         )
-        predicted = pipeline.predict(train[features]).astype(str)
+        return pd.DataFrame({"importance": values, "loo": loo}), seconds
+
+    def scores_output(context, v: _Valuation, values, loo, seconds: float) -> dg.Output[pd.DataFrame]:
+        train = v.train
+        predicted = v.pipeline.predict(train[features]).astype(str)
         labels = train["label"].astype(str).to_numpy()
-        own = given_label_probability(pipeline, train[features], labels)
-        trusted_model = _trusted_model(context, training, features, train, held)
+        own = given_label_probability(v.pipeline, train[features], labels)
+        trusted_model = _trusted_model(context, training, features, train, v.held)
         trusted = (
             given_label_probability(trusted_model, train[features], labels)
             if trusted_model is not None
@@ -157,25 +201,25 @@ def build_importance_asset(
         scores = train[[PARTITION_COLUMN, *keys, "label", "label_source", *lf_columns]].copy()
         scores["label"] = labels
         scores["predicted"] = predicted
-        scores["importance"] = result.values
-        scores["loo"] = result.loo
+        scores["importance"] = values
+        scores["loo"] = loo
         scores["rank"] = scores["importance"].rank(method="first").astype(int)  # 1 = most harmful
         scores["model_confidence"] = own
         scores["trusted_confidence"] = np.nan if trusted is None else trusted
         scores["suggested_action"] = suggested_actions(
-            result.values,
+            values,
             labels,
             predicted,
             scores["label_source"],
             trusted_model.predict(train[features]).astype(str) if trusted_model is not None else None,
         )
         review = np.empty(len(scores), dtype=np.int64)
-        review[review_order(result.values, own, trusted)] = np.arange(1, len(scores) + 1)
+        review[review_order(values, own, trusted)] = np.arange(1, len(scores) + 1)
         scores["review_rank"] = review  # 1 = inspect first
         scores = scores.sort_values("review_rank")
         queue = scores[scores["label_source"] != "gold"].head(importance.review_rows)  # gold is checked
         lf_table = per_labeling_function(scores, lf_columns, classes)
-        values = scores["importance"].to_numpy()
+        sorted_values = scores["importance"].to_numpy()
         part_table = per_partition(scores, PARTITION_COLUMN)
         table = scores.reset_index(names="_row")
         return dg.Output(
@@ -183,10 +227,11 @@ def build_importance_asset(
             data_version=dg.DataVersion(frame_digest(table)[:16]),
             metadata={
                 "dagster/row_count": len(scores),
-                "model_uri": str(card["model_uri"]),
-                "valued_against": judged_by,
-                "holdout_warning": warning or "none: the holdout is gold-labeled",
+                "model_uri": v.model_uri,
+                "valued_against": v.judged_by,
+                "holdout_warning": v.warning or "none: the holdout is gold-labeled",
                 "k": k,
+                "shards": importance.shards,
                 "utility": f"group-balanced KNN accuracy over `{importance.group}`"
                 if importance.group
                 else "KNN accuracy",
@@ -202,10 +247,11 @@ def build_importance_asset(
                 ),
                 "histogram": dg.MetadataValue.md(
                     svg_markdown(
-                        histogram_svg(values, "importance of training rows (red: harmful)"), "histogram"
+                        histogram_svg(sorted_values, "importance of training rows (red: harmful)"),
+                        "histogram",
                     )
                     + "\n\n"
-                    + histogram_markdown(values)
+                    + histogram_markdown(sorted_values)
                 ),
                 "by_labeling_function": dg.MetadataValue.md(
                     _table_markdown(lf_table, ["lf", "rows_supported", "harmful_share", "mean_importance"])
@@ -227,6 +273,71 @@ def build_importance_asset(
                 ),
             },
         )
+
+    if importance.shards == 1:
+
+        @dg.asset(**properties)
+        def importance_scores(
+            context: dg.AssetExecutionContext,
+            trained_model: pd.DataFrame,
+            labeled: dict,
+            mlflow_tracking: MlflowTracking,
+        ) -> dg.Output[pd.DataFrame]:
+            v = valuation(context.log, trained_model, labeled, mlflow_tracking)
+            part, seconds = value(context.log, v, 0, len(v.X_val))
+            return scores_output(context, v, part["importance"].to_numpy(), part["loo"].to_numpy(), seconds)
+
+        return importance_scores
+
+    prefix = "__".join(asset_key(spec, IMPORTANCE_SCORES).path)
+    shards = importance.shards
+
+    def shard_op(i: int) -> dg.OpDefinition:
+        @dg.op(
+            name=f"{prefix}_shard_{i}",
+            ins={"trained_model": dg.In(), "labeled": dg.In(metadata={"allow_missing_partitions": True})},
+            description=f"KNN-Shapley values of the training rows for holdout shard {i + 1} of {shards}.",
+        )
+        def value_shard(
+            context: dg.OpExecutionContext, trained_model, labeled, mlflow_tracking: MlflowTracking
+        ) -> pd.DataFrame:
+            v = valuation(context.log, trained_model, labeled, mlflow_tracking)
+            start, stop = shard_bounds(len(v.X_val), shards)[i]
+            part, seconds = value(context.log, v, start, stop)
+            part.attrs["seconds"] = seconds
+            return part
+
+        return value_shard
+
+    @dg.op(
+        name=f"{prefix}_sum_shards",
+        ins={
+            "trained_model": dg.In(),
+            "labeled": dg.In(metadata={"allow_missing_partitions": True}),
+            "parts": dg.In(),
+        },
+        description="Sums the shards' values, then ranks the rows and builds the review queue.",
+    )
+    def sum_shards(
+        context: dg.OpExecutionContext, trained_model, labeled, parts, mlflow_tracking: MlflowTracking
+    ) -> dg.Output[pd.DataFrame]:
+        v = valuation(context.log, trained_model, labeled, mlflow_tracking)
+        values, loo = np.zeros(len(v.X_train)), np.zeros(len(v.X_train))
+        for i, part in enumerate(parts):
+            if len(part) != len(values):
+                raise dg.Failure(
+                    f"shard {i + 1} of {shards} valued {len(part)} training rows; expected {len(values)}, "
+                    "the rows of the model's window: did the window change between the steps?"
+                )
+            values += part["importance"].to_numpy()
+            loo += part["loo"].to_numpy()
+        seconds = max(float(p.attrs.get("seconds", 0.0)) for p in parts)  # the shards run side by side
+        return scores_output(context, v, values, loo, seconds)
+
+    @dg.graph_asset(**properties)
+    def importance_scores(trained_model, labeled):
+        parts = [shard_op(i)(trained_model, labeled) for i in range(shards)]
+        return sum_shards(trained_model, labeled, parts)
 
     return importance_scores
 

@@ -16,11 +16,14 @@ DAYS = ["2024-01-10", "2024-01-11", "2024-01-12"]
 NUMBERS = ["temperature", "humidity", "count"]
 
 
-def definitions(spec, resources, tracking, pipeline=logistic_pipeline, features=FEATURES, k=5):
+def definitions(spec, resources, tracking, pipeline=logistic_pipeline, features=FEATURES, k=5, shards=1):
     training = TrainingSpec(pipeline=pipeline, features=features, holdout_partitions=1)
     return dg.Definitions.merge(
         build_definitions(
-            spec, labeling=LabelingSpec(lfs=LFS), training=training, importance=ImportanceSpec(k=k)
+            spec,
+            labeling=LabelingSpec(lfs=LFS),
+            training=training,
+            importance=ImportanceSpec(k=k, shards=shards),
         ),
         dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
     )
@@ -66,6 +69,33 @@ def test_every_training_row_gets_a_score_traced_to_its_partition_and_key(
         )
         assert md["by_labeling_function"].value.split("\n\n")[0].count("\n") == len(LFS.names) + 1
         assert "data:image/svg+xml;base64," in md["histogram"].value
+
+
+def test_sharded_valuation_runs_a_step_per_shard_and_equals_the_unsharded_values(
+    readings_spec, resources, landing, tracking, tmp_path
+):
+    whole_defs = definitions(readings_spec, resources, tracking)
+    sharded_defs = definitions(readings_spec, resources, tracking, shards=3)
+    scores_path = tmp_path / "lake" / "readings" / "importance_scores.parquet"
+    with dg.instance_for_test() as instance:
+        land_and_label(whole_defs, instance, landing, DAYS)
+        assert train_and_score(whole_defs, instance).success
+        whole = pd.read_parquet(scores_path).set_index("reading_id")
+        result = sharded_defs.resolve_job_def("readings_score_importance").execute_in_process(
+            instance=instance
+        )
+        assert result.success
+        steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+        prefix = "readings__importance_scores"
+        assert {f"{prefix}.{prefix}_shard_{i}" for i in range(3)} | {f"{prefix}.{prefix}_sum_shards"} == steps
+        sharded = pd.read_parquet(scores_path).set_index("reading_id").loc[whole.index]
+        assert (whole["importance"] != 0).mean() > 0.5  # a comparison of real values, not of zeros
+        np.testing.assert_allclose(sharded["importance"], whole["importance"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(sharded["loo"], whole["loo"], rtol=0, atol=1e-12)
+        assert (sharded["rank"] == whole["rank"]).mean() > 0.99  # exact ties may swap by rounding
+        md = result.get_asset_materialization_events()[0].materialization.metadata
+        assert md["shards"].value == 3
+        assert "| review | partition | reading_id |" in md["review_queue"].value
 
 
 def test_k_larger_than_the_training_rows_is_a_clear_error(readings_spec, resources, landing, tracking):

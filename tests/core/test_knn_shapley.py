@@ -3,7 +3,7 @@ blocks and threads, leave-one-out, and bad input."""
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, pairwise
 from math import factorial
 
 import numba
@@ -179,3 +179,31 @@ def test_a_validation_class_absent_from_training_gives_no_credit_to_any_row():
     absent = np.array([7, 7])  # no training row has class 7
     result = knn_shapley(X, y, V, absent, k=3)
     assert np.all(result.values == 0) and np.all(result.loo == 0)
+
+
+def test_holdout_shards_with_their_global_weights_sum_to_the_unsharded_values():
+    from dcai_assets.assets.importance import shard_bounds
+
+    rng = np.random.default_rng(11)
+    X, y = rng.normal(size=(700, 4)), rng.integers(0, 3, 700)
+    V, yv = rng.normal(size=(301, 4)), rng.integers(0, 3, 301)
+    w = group_balanced_weights(rng.integers(0, 4, 301))
+    whole = knn_shapley(X, y, V, yv, k=3, val_weights=w)
+    bounds = shard_bounds(len(V), 4)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(V)
+    assert all(a[1] == b[0] for a, b in pairwise(bounds))
+    values, loo = np.zeros(len(X)), np.zeros(len(X))
+    for start, stop in bounds:
+        part = knn_shapley(X, y, V[start:stop], yv[start:stop], k=3, val_weights=w[start:stop])
+        values += part.values
+        loo += part.loo
+    np.testing.assert_allclose(values, whole.values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(loo, whole.loo, rtol=0, atol=1e-12)
+
+
+def test_more_shards_than_holdout_rows_leaves_some_shards_empty():
+    from dcai_assets.assets.importance import shard_bounds
+
+    bounds = shard_bounds(2, 5)
+    assert sum(stop - start for start, stop in bounds) == 2
+    assert sorted({stop - start for start, stop in bounds}) == [0, 1]
