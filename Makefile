@@ -62,6 +62,7 @@ benchmark: $(VENV)/.installed
 	$(PY) benchmarks/knn_shapley_speed.py
 	$(PY) benchmarks/data_debugging.py
 	$(PY) benchmarks/automation_latency.py
+	$(PY) benchmarks/backfill_parallel.py
 
 clean:
 	rm -rf $(DAGSTER_HOME) $(DCAI_DATA_DIR)

@@ -168,7 +168,9 @@ def log_and_register(
             model_name, version, "dcai.gate_reasons", " | ".join(verdict.reasons)[:4900]
         )
         client.set_tag(run_id, "dcai.gate", "passed" if verdict.promote else "failed")
-        if verdict.promote:
+        if verdict.promote:  # which champion it replaced: a race would show two versions over one
+            over = "none" if champion_version is None else str(champion_version.version)
+            client.set_model_version_tag(model_name, version, "dcai.promoted_over", over)
             tracking.call(
                 "set alias", lambda: client.set_registered_model_alias(model_name, "champion", version)
             )

@@ -43,10 +43,22 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float, every: fl
 class LiveInstance:
     """``dagster-daemon`` and ``dagster-webserver`` for the demo's code location on an instance
     under ``root`` (DAGSTER_HOME ``root/home``, data ``root/data``); the webserver listens on
-    127.0.0.1 only. Use as a context manager: both processes stop on exit."""
+    127.0.0.1 only. Use as a context manager: both processes stop on exit.
 
-    def __init__(self, root: Path, port: int | None = None):
+    ``dagster_yaml`` is the instance's configuration (default: the demo's SQLite instance) and
+    ``env`` extra environment for both processes, e.g. ``DCAI_ENV=production`` and its URLs."""
+
+    def __init__(
+        self,
+        root: Path,
+        port: int | None = None,
+        *,
+        dagster_yaml: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.root = Path(root)
+        self.dagster_yaml = dagster_yaml or PROJECT_DIR / "resources" / "dagster.yaml"
+        self.extra_env = dict(env or {})
         self.home = self.root / "home"
         self.data = self.root / "data"
         self.port = port or free_port()
@@ -67,12 +79,13 @@ class LiveInstance:
             DO_NOT_TRACK="true",
             GX_ANALYTICS_ENABLED="false",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> LiveInstance:
         self.home.mkdir(parents=True, exist_ok=True)
         self.landing.mkdir(parents=True, exist_ok=True)
-        shutil.copy(PROJECT_DIR / "resources" / "dagster.yaml", self.home / "dagster.yaml")
+        shutil.copy(self.dagster_yaml, self.home / "dagster.yaml")
         self.instance().dispose()  # create the storage once, before two processes race to do it
         bin_dir = Path(sys.executable).parent
         workspace = str(PROJECT_DIR / "dagster_workspace.yaml")
@@ -101,7 +114,12 @@ class LiveInstance:
             wait_for("the webserver to answer", self._serving, timeout=120)
             # Both sensors have looked once before anything lands: the automation sensor's first
             # evaluation treats what it finds as already handled.
-            for sensor in ("flights_landing_sensor", "flights_automation"):
+            sensors = (
+                ()
+                if self.env.get("DCAI_SENSORS") == "stopped"
+                else ("flights_landing_sensor", "flights_automation")
+            )
+            for sensor in sensors:
                 wait_for(f"a first tick of {sensor}", lambda s=sensor: self.sensor_ticks(s), timeout=60)
         except BaseException:
             self.stop()
@@ -145,7 +163,16 @@ class LiveInstance:
         """A handle on the live instance's storage, for reading runs and materializations."""
         import dagster as dg
 
-        return dg.DagsterInstance.from_config(str(self.home))
+        saved = {k: os.environ.get(k) for k in self.extra_env}
+        os.environ.update(self.extra_env)  # e.g. DAGSTER_POSTGRES_URL, read as the config loads
+        try:
+            return dg.DagsterInstance.from_config(str(self.home))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def stop(self) -> None:
         """SIGTERM, as a supervisor would; SIGKILL after 30 s."""
