@@ -31,6 +31,7 @@ demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 ## Run the tests (and lint), as CI does; installs Debian's Chromium for the UI test if missing.
 test: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	scripts/install-chromium.sh
+	scripts/install-postgres.sh
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/dagster definitions validate -w dagster_workspace.yaml

@@ -28,7 +28,7 @@ class ArtifactStore(dg.ConfigurableResource):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")  # a local write goes beside, then renames
         tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        tmp.rename(path)  # over the old file (``replace`` is not there for file:// URLs)
         return path
 
     def read(self, dataset: str, kind: str, name: str) -> Any | None:
