@@ -79,6 +79,13 @@ def backfill(workers: int, days: int, root: Path) -> dict[str, float]:
         )
         records = instance.get_run_records()
         statuses = [r.dagster_run.status for r in records]
+        failed = sorted(
+            r.dagster_run.tags.get("dagster/partition", r.dagster_run.run_id)
+            for r in records
+            if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS
+        )
+        if failed:
+            print(f"  runs that did not succeed (partitions): {failed}", flush=True)
         timings = [phases(instance, r.dagster_run.run_id) for r in records]
         wall = max(r.end_time for r in records) - min(r.start_time for r in records)
     means = {k: float(np.mean([t[k] for t in timings])) for k in timings[0]}
