@@ -18,6 +18,29 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def _prefetch(typingctx, array, index):
+    """Ask the CPU to bring ``array[index]`` into cache for a write (LLVM's prefetch): random
+    additions then overlap their memory latency instead of waiting for each line."""
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0"
+        )
+        builder.call(fn, [builder.bitcast(pointer, i8p), i32(1), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, index), codegen
 
 
 @dataclass(frozen=True)
@@ -35,11 +58,10 @@ _DIGIT_BITS = 11  # at most 2048 buckets per radix pass
 _EXTRA_BITS = 5  # radix-sort log2(N) + 5 bits: about N/32 pairs left for insertion sort to order
 _CHUNK = 1024  # ranks per chunk of the recursion
 _MSD_FROM = 1 << 18  # from this N on, one MSD pass then buckets sorted in cache (see _row_values)
+_AHEAD = 32  # ranks ahead that the additions prefetch
 _SMALL = 32  # buckets up to this size are sorted by insertion alone
 _BUCKET_BITS = 10  # the MSD pass aims at about 2^10 keys (8 KB, in L1) per bucket
-_GROUP_BITS = 16  # the recursion groups its additions by 2^16 consecutive training rows (512 KB)
-_U_GROUP_BITS = np.uint64(_GROUP_BITS)
-_DIRECT_UP_TO = 1 << 17  # up to this N (1 MB of values, in L2), the recursion adds to values directly
+_PREFETCH_FROM = 1 << 17  # from this N on (values beyond L2), additions prefetch their lines
 
 
 @numba.njit(cache=True)
@@ -216,36 +238,43 @@ def _fix_truncated_ties(a: np.ndarray, keys: np.ndarray, shift: np.uint64, mask:
 
 
 @numba.njit(cache=True)
-def _sort_segment(a: np.ndarray, buf: np.ndarray, top: int, counts: np.ndarray) -> None:
-    """Sort distinct uint64 values that are equal above bit ``top``, in cache: LSD radix passes
-    over the about log2(len) bits below ``top`` (``buf`` as the other half), then insertion sort."""
-    s = a.shape[0]
-    if s > _SMALL:
-        need = min(top, _bit_length(np.uint64(s)) + 1)
-        passes = (need + _DIGIT_BITS - 1) // _DIGIT_BITS
-        width = (need + passes - 1) // passes
-        low = max(0, top - passes * width)
-        mask = np.uint64((1 << width) - 1)
-        src, dst = a, buf[:s]
-        for p in range(passes):
-            shift = np.uint64(low + p * width)
-            counts[: 1 << width] = 0
-            for i in range(s):
-                counts[(src[i] >> shift) & mask] += 1
-            total = 0
-            for d in range(1 << width):
-                c = counts[d]
-                counts[d] = total
-                total += c
-            for i in range(s):
-                value = src[i]
-                d = (value >> shift) & mask
-                dst[counts[d]] = value
-                counts[d] += 1
-            src, dst = dst, src
-        if passes % 2 == 1:
-            a[:] = src
-    _insertion_sort(a, 16 * s)
+def _sort_segment(
+    src: np.ndarray, one: np.ndarray, two: np.ndarray, top: int, counts: np.ndarray
+) -> np.ndarray:
+    """Sort distinct uint64 values that are equal above bit ``top`` into scratch (``one`` or
+    ``two``, each at least as long; returned): LSD radix passes over the about log2(len) bits
+    below ``top``, then insertion sort. ``src`` is only read, so its cache lines stay clean."""
+    s = src.shape[0]
+    need = min(top, _bit_length(np.uint64(s)) + 1) if s > _SMALL else 0
+    if need <= 0:
+        out = one[:s]
+        out[:] = src
+        _insertion_sort(out, 16 * s)
+        return out
+    passes = (need + _DIGIT_BITS - 1) // _DIGIT_BITS
+    width = (need + passes - 1) // passes
+    low = max(0, top - passes * width)
+    mask = np.uint64((1 << width) - 1)
+    source = src
+    for p in range(passes):
+        dst = one[:s] if p % 2 == 0 else two[:s]
+        shift = np.uint64(low + p * width)
+        counts[: 1 << width] = 0
+        for i in range(s):
+            counts[(source[i] >> shift) & mask] += 1
+        total = 0
+        for d in range(1 << width):
+            c = counts[d]
+            counts[d] = total
+            total += c
+        for i in range(s):
+            value = source[i]
+            d = (value >> shift) & mask
+            dst[counts[d]] = value
+            counts[d] += 1
+        source = dst
+    _insertion_sort(source, 16 * s)
+    return source
 
 
 @numba.njit(cache=True)
@@ -262,6 +291,8 @@ def _order_truncated_ties(a: np.ndarray, keys: np.ndarray, shift: np.uint64, mas
 @numba.njit(cache=True)
 def _recursion(
     sorted_: np.ndarray,
+    base: int,
+    n: int,
     lo: int,
     hi: int,
     k: int,
@@ -269,21 +300,18 @@ def _recursion(
     state: np.ndarray,
     scratch: np.ndarray,
     index_mask: np.uint64,
-    direct: bool,
     values: np.ndarray,
-    fill: np.ndarray,
-    group_rows: np.ndarray,
-    group_added: np.ndarray,
 ) -> None:
     """The recursion (Jia et al. 2019, Theorem 1) over ranks hi-1 down to lo of ``sorted_``, the
     farthest first, carrying (value, match) of the rank above in ``state``. A chunk at a time: the
     differences (match_r - match_{r+1}) / K * min(K, i) / i (i = r + 1), vectorised; their running
     sums from the top as four independent running sums (one per quarter of the chunk), then
     shifted by the totals above them, so no chain of dependent additions runs through the chunk.
-    Each weighted value goes to ``values`` (``direct``) or to its group of 2^16 consecutive
-    training rows, added later group by group (see :func:`_row_values`)."""
-    n = sorted_.shape[0]
+    Each weighted value is added to ``values`` at its training row; from ``_PREFETCH_FROM`` rows
+    on, the row ``_AHEAD`` ranks on is prefetched first, so these random additions overlap their
+    trips to memory instead of waiting for each cache line."""
     inverse_k = 1.0 / k
+    far = n >= _PREFETCH_FROM
     s_next, match_next = state[0], state[1]
     d = scratch[:_CHUNK]
     for top in range(hi, lo, -_CHUNK):
@@ -291,10 +319,11 @@ def _recursion(
         c = top - bottom
         for t in range(c - 1):
             i = bottom + t + 1
-            match_here, match_above = float(sorted_[bottom + t] & _ONE), float(sorted_[bottom + t + 1] & _ONE)
+            here = bottom + t - base
+            match_here, match_above = float(sorted_[here] & _ONE), float(sorted_[here + 1] & _ONE)
             d[t] = (match_here - match_above) * (inverse_k * min(k, i) / i)
         step = 1.0 / n if top == n else inverse_k * min(k, top) / top
-        d[c - 1] = (float(sorted_[top - 1] & _ONE) - match_next) * step
+        d[c - 1] = (float(sorted_[top - 1 - base] & _ONE) - match_next) * step
         q = c // 4
         total = s_next  # the top c - 4q ranks: one running sum
         for t in range(c - 1, 4 * q - 1, -1):
@@ -319,18 +348,16 @@ def _recursion(
             d[q + t] += o1
             d[2 * q + t] += o2
             d[3 * q + t] += o3
-        if direct:
-            for t in range(c):
-                values[(sorted_[bottom + t] >> _ONE) & index_mask] += weight * d[t]
+        if far:
+            for t in range(c - _AHEAD):
+                _prefetch(values, (sorted_[bottom + t + _AHEAD - base] >> _ONE) & index_mask)
+                values[(sorted_[bottom + t - base] >> _ONE) & index_mask] += weight * d[t]
+            for t in range(max(0, c - _AHEAD), c):
+                values[(sorted_[bottom + t - base] >> _ONE) & index_mask] += weight * d[t]
         else:
-            for t in range(c - 1, -1, -1):
-                row = (sorted_[bottom + t] >> _ONE) & index_mask
-                g = row >> _U_GROUP_BITS
-                p = fill[g]
-                group_rows[p] = row
-                group_added[p] = weight * d[t]
-                fill[g] = p + 1
-        s_next, match_next = d[0], float(sorted_[bottom] & _ONE)
+            for t in range(c):
+                values[(sorted_[bottom + t - base] >> _ONE) & index_mask] += weight * d[t]
+        s_next, match_next = d[0], float(sorted_[bottom - base] & _ONE)
     state[0], state[1] = s_next, match_next
 
 
@@ -345,10 +372,10 @@ def _row_values(
     weight: float,
     sorted_: np.ndarray,
     buf: np.ndarray,
+    buf2: np.ndarray,
+    head: np.ndarray,
+    sums: np.ndarray,
     counts: np.ndarray,
-    fill: np.ndarray,
-    group_rows: np.ndarray,
-    group_added: np.ndarray,
     values: np.ndarray,
     loo: np.ndarray,
 ) -> None:
@@ -361,8 +388,8 @@ def _row_values(
     ``_MSD_FROM`` rows (all in cache): LSD radix passes over the top log2(N) + 5 bits, then
     insertion sort. Above (memory bandwidth bound): one MSD pass into about N / 2^10 buckets (at
     most 2048), then each bucket, last first, is sorted in L1 and run through the recursion at
-    once. Up to ``_DIRECT_UP_TO`` rows the recursion adds to ``values`` directly, above it goes
-    through groups of rows (see the additions below)."""
+    once, from scratch that stays in L1 (``sorted_`` is only read back). ``head`` keeps the K + 1
+    nearest for leave-one-out."""
     n = keys.shape[0]
     index_bits = max(1, _bit_length(np.uint64(n - 1)))
     index_mask = np.uint64((1 << index_bits) - 1)
@@ -415,74 +442,56 @@ def _row_values(
             dst[position[b]] = packed
             position[b] += 1
         src, dst = dst, src
-    for g in range(fill.shape[0]):
-        fill[g] = g << _GROUP_BITS
     state = np.zeros(2)
-    direct = n <= _DIRECT_UP_TO
+    first = min(k + 1, n)  # the nearest ranks, kept for leave-one-out
     if n > _MSD_FROM:  # bucket b now spans counts[0, b - 1] (0 for b = 0) to counts[0, b]
         for b in range((1 << width) - 1, -1, -1):
             lo, hi = (counts0[b - 1] if b > 0 else 0), counts0[b]
             if hi == lo:
                 continue
-            segment = sorted_[lo:hi]
-            _sort_segment(segment, buf, low, counts[1])
+            # Sorted into scratch that stays in L1 (the start of buf2 and buf), so the bucket's
+            # lines in sorted_ are read once and never written back.
+            ranked = _sort_segment(sorted_[lo:hi], buf2, buf, low, counts[1])
             if drop > 0:
-                _order_truncated_ties(segment, keys, u_shift, index_mask)
+                _order_truncated_ties(ranked, keys, u_shift, index_mask)
+            for r in range(lo, min(hi, first)):
+                head[r] = ranked[r - lo]
             _recursion(
-                sorted_,
-                lo,
-                hi,
-                k,
-                weight,
-                state,
-                buf.view(np.float64),
-                index_mask,
-                direct,
-                values,
-                fill,
-                group_rows,
-                group_added,
-            )
+                ranked, lo, n, lo, hi, k, weight, state, sums, index_mask, values
+            )  # fmt: skip
     else:
         _insertion_sort(sorted_, 16 * n)
         if drop > 0:
             _order_truncated_ties(sorted_, keys, u_shift, index_mask)
+        head[:first] = sorted_[:first]
         _recursion(
-            sorted_,
-            0,
-            n,
-            k,
-            weight,
-            state,
-            buf.view(np.float64),
-            index_mask,
-            direct,
-            values,
-            fill,
-            group_rows,
-            group_added,
-        )
-    if not direct:  # group by group: each group's 512 KB of values stays in cache, where one
-        # random addition per training row would cost a cache line from memory. The same
-        # additions in the same order as adding directly.
-        for p in range(n):
-            values[group_rows[p]] += group_added[p]
+            sorted_, 0, n, 0, n, k, weight, state, sums, index_mask, values
+        )  # fmt: skip
     # Leave-one-out: removing a row among the K nearest lets the (K+1)-th in.
     enter = 0.0
     if n > k:
-        enter = float(sorted_[k] & _ONE)
+        enter = float(head[k] & _ONE)
     for r in range(min(k, n)):
-        packed = sorted_[r]
+        packed = head[r]
         loo[(packed >> _ONE) & index_mask] += weight * (float(packed & _ONE) - enter) / k
 
 
 @numba.njit(parallel=True, cache=True)
 def _value_blocks(
-    X: np.ndarray, y: np.ndarray, V: np.ndarray, yv: np.ndarray, w: np.ndarray, k: int, block: int, batch: int
+    X: np.ndarray,
+    y: np.ndarray,
+    V: np.ndarray,
+    yv: np.ndarray,
+    w: np.ndarray,
+    k: int,
+    block: int,
+    batch: int,
+    threads: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validation rows in fixed blocks, blocks in parallel; each block sums in its own buffer and
-    the buffers are added in block order, so the result does not depend on the thread count.
-    Memory: O(N x blocks) for the buffers plus O(N x batch) per thread for distances."""
+    """Validation rows in fixed blocks, each thread taking a contiguous run of blocks with its
+    scratch allocated once; each block sums in its own buffer and the buffers are added in block
+    order, so the result does not depend on the thread count. Memory: O(N x blocks) for the
+    buffers plus O(N x batch) per thread for distances."""
     n = X.shape[0]
     m = V.shape[0]
     XT = np.ascontiguousarray(X.T)
@@ -490,38 +499,27 @@ def _value_blocks(
     blocks = (m + block - 1) // block
     values = np.zeros((blocks, n))
     loo = np.zeros((blocks, n))
-    for b in numba.prange(blocks):
-        keys = np.empty((min(batch, block), n), np.uint64)
-        bounds = np.empty((min(batch, block), 2), np.uint64)
+    threads = max(1, min(blocks, threads))
+    for t in numba.prange(threads):  # scratch once per thread: fresh pages cost page faults
+        rows = min(batch, block)
+        keys = np.empty((rows, n), np.uint64)
+        bounds = np.empty((rows, 2), np.uint64)
         sorted_ = np.empty(n, np.uint64)
         buf = np.empty(max(n, _CHUNK), np.uint64)
+        buf2 = np.empty(n, np.uint64)
+        head = np.empty(k + 1, np.uint64)
+        sums = np.empty(_CHUNK)
         counts = np.empty((64 // _DIGIT_BITS + 1, 1 << _DIGIT_BITS), np.int64)
-        fill = np.empty(((n - 1) >> _GROUP_BITS) + 1, np.int64)
-        grouped = 0 if n <= _DIRECT_UP_TO else n  # (see _row_values)
-        group_rows = np.empty(grouped, np.uint32)
-        group_added = np.empty(grouped)
-        stop = min(m, (b + 1) * block)
-        for start in range(b * block, stop, batch):
-            end = min(stop, start + batch)
-            _batch_keys(V, start, XT, x_sq, keys[: end - start], bounds)
-            for q in range(end - start):
-                _row_values(
-                    keys[q],
-                    bounds[q, 0],
-                    bounds[q, 1],
-                    y,
-                    yv[start + q],
-                    k,
-                    w[start + q],
-                    sorted_,
-                    buf,
-                    counts,
-                    fill,
-                    group_rows,
-                    group_added,
-                    values[b],
-                    loo[b],
-                )
+        for b in range(t * blocks // threads, (t + 1) * blocks // threads):  # each block in its buffer
+            stop = min(m, (b + 1) * block)
+            for start in range(b * block, stop, batch):
+                end = min(stop, start + batch)
+                _batch_keys(V, start, XT, x_sq, keys[: end - start], bounds)
+                for q in range(end - start):
+                    _row_values(
+                        keys[q], bounds[q, 0], bounds[q, 1], y, yv[start + q], k, w[start + q], sorted_,
+                        buf, buf2, head, sums, counts, values[b], loo[b],
+                    )  # fmt: skip
     total_values = np.zeros(n)
     total_loo = np.zeros(n)
     for b in range(blocks):
@@ -575,7 +573,15 @@ def knn_shapley(
     where = np.minimum(np.searchsorted(classes, yv), len(classes) - 1)
     yv_codes = np.where(classes[where] == yv, where, -1).astype(np.int64)
     values, loo = _value_blocks(
-        X, codes, V, yv_codes, np.ascontiguousarray(w), int(k), int(max(1, block)), int(max(1, batch))
+        X,
+        codes,
+        V,
+        yv_codes,
+        np.ascontiguousarray(w),
+        int(k),
+        int(max(1, block)),
+        int(max(1, batch)),
+        numba.get_num_threads(),
     )
     return ShapleyResult(values=values, loo=loo)
 

@@ -207,3 +207,35 @@ def test_more_shards_than_holdout_rows_leaves_some_shards_empty():
     bounds = shard_bounds(2, 5)
     assert sum(stop - start for start, stop in bounds) == 2
     assert sorted({stop - start for start, stop in bounds}) == [0, 1]
+
+
+def plain_loo(X, y, V, yv, k):
+    """Leave-one-out the plain way: the kernel's distances, numpy's stable argsort."""
+    from dcai_assets.core.knn_shapley import _row_squares, squared_distances
+
+    dist = np.empty((len(V), len(X)))
+    squared_distances(V, np.ascontiguousarray(X.T), _row_squares(X), dist)
+    loo = np.zeros(len(X))
+    for row, label in zip(dist, yv, strict=True):
+        order = np.argsort(row, kind="stable")
+        match = (y[order] == label).astype(float)
+        loo[order[:k]] += (match[:k] - match[k]) / k / len(V)
+    return loo
+
+
+@pytest.mark.parametrize("case", ["continuous", "ties", "nearest_in_several_buckets"])
+def test_above_a_quarter_million_rows_the_bucketed_sort_matches_a_plain_stable_argsort(case):
+    rng = np.random.default_rng(12)
+    n, k = 300_000, 5  # beyond 2^18 rows: one MSD pass, buckets sorted in scratch, prefetched additions
+    if case == "continuous":
+        X, V = rng.normal(size=(n, 6)), rng.normal(size=(6, 6))
+    elif case == "ties":
+        points = rng.integers(0, 3, size=(40, 6)).astype(float)
+        X, V = points[rng.integers(0, 40, n)], points[rng.integers(0, 40, 6)]
+    else:  # three rows right next to the validation rows, the rest far: the K+1 nearest span buckets
+        X, V = rng.normal(loc=20.0, size=(n, 6)), np.zeros((6, 6))
+        X[[7, 70_000, 200_000]] = rng.normal(scale=1e-3, size=(3, 6))
+    y, yv = rng.integers(0, 2, n), rng.integers(0, 2, len(V))
+    result = knn_shapley(X, y, V, yv, k=k)
+    np.testing.assert_allclose(result.values, reference_values(X, y, V, yv, k), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.loo, plain_loo(X, y, V, yv, k), rtol=0, atol=1e-12)
