@@ -13,6 +13,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 from jobs.live_instance import free_port, wait_for
 
@@ -31,7 +32,27 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
-class PostgresServer:
+class _Server:
+    """A server used as a context manager: started on enter, stopped on exit or a failed start."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class PostgresServer(_Server):
     """A throwaway PostgreSQL cluster listening on 127.0.0.1 only, superuser ``dcai`` with trust
     authentication (loopback, temporary data). As root, it runs as the ``postgres`` system user,
     since PostgreSQL refuses to run as root."""
@@ -106,18 +127,8 @@ class PostgresServer:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> PostgresServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class MlflowServer:
+class MlflowServer(_Server):
     """``mlflow server`` on 127.0.0.1 with ``backend_store_uri`` as its backend store; clients log
     artifacts through it into ``artifacts_destination``."""
 
@@ -165,13 +176,3 @@ class MlflowServer:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         time.sleep(0.2)
-
-    def __enter__(self) -> MlflowServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
