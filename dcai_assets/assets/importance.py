@@ -59,11 +59,11 @@ def preprocess(pipeline, frame: pd.DataFrame, features: list[str], what: str) ->
 
 @dataclass
 class _Valuation:
-    """What the valuation of one model needs: its window and holdout, their features as the
-    model's preprocessing produces them, labels as class indices, and the holdout's weights."""
+    """What the valuation of one model needs: its labeled window and holdout partitions, the
+    features of the window and of the rows valued against, as the model's preprocessing produces
+    them, labels as class indices, and the weights of the rows valued against."""
 
     train: pd.DataFrame
-    holdout: pd.DataFrame
     held: pd.DataFrame
     judged_by: str
     warning: str | None
@@ -164,7 +164,7 @@ def build_importance_asset(
             else np.full(len(holdout), 1.0 / len(holdout))
         )
         return _Valuation(
-            train, holdout, held, judged_by, warning, pipeline, X_train, y_train, X_val, y_val, weights,
+            train, held, judged_by, warning, pipeline, X_train, y_train, X_val, y_val, weights,
             str(card["model_uri"]),
         )  # fmt: skip
 
