@@ -74,15 +74,16 @@ def _bit_length(x: np.uint64) -> int:
     return bits
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath={"contract"})
 def _distance_tile(
     V: np.ndarray, first: int, rows: int, XT: np.ndarray, x_sq: np.ndarray, lo: int, hi: int, out: np.ndarray
 ) -> None:
     """``out[r, :hi - lo]`` = squared distances of row ``first + r`` of V (r < rows <= 4) to the
     training rows lo..hi-1, as |v|^2 + |x|^2 - 2 v.x with the dot product summed feature by
     feature. Four rows share each load of X; four features per pass over the sums (half the
-    loads and stores of two). The kernel and :func:`squared_distances` both use this, so their
-    numbers are the same bit for bit."""
+    loads and stores of two); multiply-adds may be fused (one rounding instead of two). The
+    kernel and :func:`squared_distances` both use this, so their numbers are the same bit for
+    bit."""
     w = hi - lo
     q0, q1 = first, first + min(1, rows - 1)
     q2, q3 = first + min(2, rows - 1), first + min(3, rows - 1)
@@ -283,9 +284,22 @@ def _order_truncated_ties(a: np.ndarray, keys: np.ndarray, shift: np.uint64, mas
     (full key, index) order, reading the full keys by index. Rare: the packed key keeps 40+ bits."""
     ties = 0
     for r in range(1, a.shape[0]):
-        ties += np.int64((a[r] >> shift) == (a[r - 1] >> shift))
+        ties += np.int64(((a[r] ^ a[r - 1]) >> shift) == 0)
     if ties:
         _fix_truncated_ties(a, keys, shift, mask)
+
+
+@numba.njit(cache=True)
+def _coefficients(n: int, k: int) -> np.ndarray:
+    """The recursion's step weights min(K, i) / (K i) for ranks i = 1..N (1/N at i = N, where
+    the recursion starts): a table read in order, so the recursion does no division."""
+    coef = np.empty(n + 1)
+    coef[0] = 0.0
+    inverse_k = 1.0 / k
+    for i in range(1, n + 1):
+        coef[i] = inverse_k * min(k, i) / i
+    coef[n] = 1.0 / n
+    return coef
 
 
 @numba.njit(cache=True)
@@ -301,6 +315,7 @@ def _recursion(
     scratch: np.ndarray,
     index_mask: np.uint64,
     values: np.ndarray,
+    coef: np.ndarray,
 ) -> None:
     """The recursion (Jia et al. 2019, Theorem 1) over ranks hi-1 down to lo of ``sorted_``, the
     farthest first, carrying (value, match) of the rank above in ``state``. A chunk at a time: the
@@ -310,7 +325,6 @@ def _recursion(
     Each weighted value is added to ``values`` at its training row; from ``_PREFETCH_FROM`` rows
     on, the row ``_AHEAD`` ranks on is prefetched first, so these random additions overlap their
     trips to memory instead of waiting for each cache line."""
-    inverse_k = 1.0 / k
     far = n >= _PREFETCH_FROM
     s_next, match_next = state[0], state[1]
     d = scratch[:_CHUNK]
@@ -321,9 +335,8 @@ def _recursion(
             i = bottom + t + 1
             here = bottom + t - base
             match_here, match_above = float(sorted_[here] & _ONE), float(sorted_[here + 1] & _ONE)
-            d[t] = (match_here - match_above) * (inverse_k * min(k, i) / i)
-        step = 1.0 / n if top == n else inverse_k * min(k, top) / top
-        d[c - 1] = (float(sorted_[top - 1 - base] & _ONE) - match_next) * step
+            d[t] = (match_here - match_above) * coef[i]
+        d[c - 1] = (float(sorted_[top - 1 - base] & _ONE) - match_next) * coef[top]
         q = c // 4
         total = s_next  # the top c - 4q ranks: one running sum
         for t in range(c - 1, 4 * q - 1, -1):
@@ -378,6 +391,7 @@ def _row_values(
     counts: np.ndarray,
     values: np.ndarray,
     loo: np.ndarray,
+    coef: np.ndarray,
 ) -> None:
     """Add ``weight`` x the exact Shapley and leave-one-out values of every training row for one
     validation row, given its distance keys.
@@ -409,12 +423,19 @@ def _row_values(
     counts[:passes, : 1 << width] = 0
     u_low, u_low1 = np.uint64(low), np.uint64(low + width)
     counts0, counts1 = counts[0], counts[1]
-    for i in range(n):
-        packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
-        counts0[(packed >> u_low) & mask] += 1
-        if passes > 1:  # in practice one or two more passes
+    if passes == 1:
+        for i in range(n):
+            packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+            counts0[(packed >> u_low) & mask] += 1
+    elif passes == 2:
+        for i in range(n):
+            packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+            counts0[(packed >> u_low) & mask] += 1
             counts1[(packed >> u_low1) & mask] += 1
-            for d in range(2, passes):
+    else:
+        for i in range(n):
+            packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+            for d in range(passes):
                 counts[d, (packed >> np.uint64(low + d * width)) & mask] += 1
     for d in range(passes):
         total = 0
@@ -457,7 +478,7 @@ def _row_values(
             for r in range(lo, min(hi, first)):
                 head[r] = ranked[r - lo]
             _recursion(
-                ranked, lo, n, lo, hi, k, weight, state, sums, index_mask, values
+                ranked, lo, n, lo, hi, k, weight, state, sums, index_mask, values, coef
             )  # fmt: skip
     else:
         _insertion_sort(sorted_, 16 * n)
@@ -465,7 +486,7 @@ def _row_values(
             _order_truncated_ties(sorted_, keys, u_shift, index_mask)
         head[:first] = sorted_[:first]
         _recursion(
-            sorted_, 0, n, 0, n, k, weight, state, sums, index_mask, values
+            sorted_, 0, n, 0, n, k, weight, state, sums, index_mask, values, coef
         )  # fmt: skip
     # Leave-one-out: removing a row among the K nearest lets the (K+1)-th in.
     enter = 0.0
@@ -496,6 +517,7 @@ def _value_blocks(
     m = V.shape[0]
     XT = np.ascontiguousarray(X.T)
     x_sq = _row_squares(X)
+    coef = _coefficients(n, k)
     blocks = (m + block - 1) // block
     values = np.zeros((blocks, n))
     loo = np.zeros((blocks, n))
@@ -518,7 +540,7 @@ def _value_blocks(
                 for q in range(end - start):
                     _row_values(
                         keys[q], bounds[q, 0], bounds[q, 1], y, yv[start + q], k, w[start + q], sorted_,
-                        buf, buf2, head, sums, counts, values[b], loo[b],
+                        buf, buf2, head, sums, counts, values[b], loo[b], coef,
                     )  # fmt: skip
     total_values = np.zeros(n)
     total_loo = np.zeros(n)
