@@ -60,7 +60,8 @@ _CHUNK = 1024  # ranks per chunk of the recursion
 _MSD_FROM = 1 << 18  # from this N on, one MSD pass then buckets sorted in cache (see _row_values)
 _AHEAD = 32  # ranks ahead that the additions prefetch
 _SMALL = 32  # buckets up to this size are sorted by insertion alone
-_BUCKET_BITS = 10  # the MSD pass aims at about 2^10 keys (8 KB, in L1) per bucket
+_BUCKET_SIZE = 1 << 10  # the bucketed path aims at about 2^10 keys (8 KB, in L1) per bucket
+_CELL_BITS = 13  # and counts 2^13 cells of the top key bits to merge into such buckets
 _PREFETCH_FROM = 1 << 17  # from this N on (values beyond L2), additions prefetch their lines
 
 
@@ -375,51 +376,127 @@ def _recursion(
 
 
 @numba.njit(cache=True)
-def _row_values(
+def _equal_buckets(
+    hist: np.ndarray, n_cells: int, low: int, start: np.ndarray, tops: np.ndarray, cell_map: np.ndarray
+) -> int:
+    """Merge the cells counted in ``hist`` (in key order) into buckets of at most
+    ``_BUCKET_SIZE`` keys where a cell allows it, whatever the shape of the distances: each
+    bucket an aligned run of 2^j cells, so its keys agree above bit ``low + j`` (``tops``) and it
+    sorts on the bits below alone. Fills ``cell_map`` (cell -> bucket) and ``start`` (first rank
+    of each bucket, then N); returns the number of buckets."""
+    total = 0
+    for c in range(n_cells):  # hist[c] becomes the number of keys in the cells before c
+        h = hist[c]
+        hist[c] = total
+        total += h
+    hist[n_cells] = total
+    buckets = 0
+    c = 0
+    while c < n_cells:
+        j = 0
+        while True:
+            size = 2 << j
+            if c % size != 0 or c + size > n_cells or hist[c + size] - hist[c] > _BUCKET_SIZE:
+                break
+            j += 1
+        start[buckets] = hist[c]
+        tops[buckets] = low + j
+        for cell in range(c, c + (1 << j)):
+            cell_map[cell] = buckets
+        buckets += 1
+        c += 1 << j
+    start[buckets] = total
+    return buckets
+
+
+@numba.njit(cache=True)
+def _bucketed_values(
     keys: np.ndarray,
     smallest: np.uint64,
-    largest: np.uint64,
     y: np.ndarray,
     label: int,
     k: int,
     weight: float,
+    u_drop: np.uint64,
+    u_shift: np.uint64,
+    total_bits: int,
+    index_mask: np.uint64,
     sorted_: np.ndarray,
     buf: np.ndarray,
     buf2: np.ndarray,
     head: np.ndarray,
     sums: np.ndarray,
     counts: np.ndarray,
+    cells: np.ndarray,
+    cell_map: np.ndarray,
     values: np.ndarray,
-    loo: np.ndarray,
     coef: np.ndarray,
 ) -> None:
-    """Add ``weight`` x the exact Shapley and leave-one-out values of every training row for one
-    validation row, given its distance keys.
-
-    Each training row becomes one uint64: leading bits of (key - smallest), then its index, then
-    whether its label matches; sorting these sorts by (distance, index) and carries the label
-    along, so the recursion reads memory in order but for the values it adds to. Up to
-    ``_MSD_FROM`` rows (all in cache): LSD radix passes over the top log2(N) + 5 bits, then
-    insertion sort. Above (memory bandwidth bound): one MSD pass into about N / 2^10 buckets (at
-    most 2048), then each bucket, last first, is sorted in L1 and run through the recursion at
-    once, from scratch that stays in L1 (``sorted_`` is only read back). ``head`` keeps the K + 1
-    nearest for leave-one-out."""
+    """Above ``_MSD_FROM`` rows (memory bound): a histogram of the top bits (2^13 cells), cells
+    merged into buckets of about 2^10 keys (:func:`_equal_buckets`, so skewed distances do not
+    crowd a few buckets), one pass scattering the packed keys into their buckets, then each
+    bucket, last first, sorted in L1 scratch (``sorted_`` is only read back) and run through the
+    recursion at once."""
     n = keys.shape[0]
-    index_bits = max(1, _bit_length(np.uint64(n - 1)))
-    index_mask = np.uint64((1 << index_bits) - 1)
-    shift = index_bits + 1
-    range_bits = _bit_length(largest - smallest)
-    drop = max(0, range_bits - (64 - shift))
-    total_bits = range_bits - drop + shift
-    if n > _MSD_FROM:
-        need = min(total_bits - 1, _DIGIT_BITS, _bit_length(np.uint64(n)) - _BUCKET_BITS)
-    else:
-        need = min(total_bits - 1, _bit_length(np.uint64(n)) + _EXTRA_BITS)
+    cell_bits = min(_CELL_BITS, total_bits - int(u_shift))  # cells lie above the index bits
+    low = total_bits - cell_bits
+    u_low = np.uint64(low)
+    n_cells = 1 << cell_bits
+    hist, start, tops, position = cells[0], cells[1], cells[2], cells[3]
+    hist[: n_cells + 1] = 0
+    for i in range(n):
+        hist[(((keys[i] - smallest) >> u_drop) << u_shift) >> u_low] += 1
+    buckets = _equal_buckets(hist, n_cells, low, start, tops, cell_map)
+    position[:buckets] = start[:buckets]
+    for i in range(n):
+        packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+        if y[i] == label:
+            packed |= _ONE
+        b = cell_map[packed >> u_low]
+        sorted_[position[b]] = packed
+        position[b] += 1
+    state = np.zeros(2)
+    first = min(k + 1, n)
+    for b in range(buckets - 1, -1, -1):
+        lo, hi = start[b], start[b + 1]
+        if hi == lo:
+            continue
+        ranked = _sort_segment(sorted_[lo:hi], buf2, buf, tops[b], counts[1])
+        if u_drop > 0:
+            _order_truncated_ties(ranked, keys, u_shift, index_mask)
+        for r in range(lo, min(hi, first)):
+            head[r] = ranked[r - lo]
+        _recursion(ranked, lo, n, lo, hi, k, weight, state, sums, index_mask, values, coef)
+
+
+@numba.njit(cache=True)
+def _radix_values(
+    keys: np.ndarray,
+    smallest: np.uint64,
+    y: np.ndarray,
+    label: int,
+    k: int,
+    weight: float,
+    u_drop: np.uint64,
+    u_shift: np.uint64,
+    total_bits: int,
+    index_mask: np.uint64,
+    sorted_: np.ndarray,
+    buf: np.ndarray,
+    head: np.ndarray,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    values: np.ndarray,
+    coef: np.ndarray,
+) -> None:
+    """Up to ``_MSD_FROM`` rows (all in cache): LSD radix passes over the top log2(N) + 5 bits of
+    the packed keys, then insertion sort, then the recursion over all ranks."""
+    n = keys.shape[0]
+    need = min(total_bits - 1, _bit_length(np.uint64(n)) + _EXTRA_BITS)
     passes = (need + _DIGIT_BITS - 1) // _DIGIT_BITS
     width = (need + passes - 1) // passes
     low = max(1, total_bits - passes * width)
     mask = np.uint64((1 << width) - 1)
-    u_drop, u_shift = np.uint64(drop), np.uint64(shift)
     counts[:passes, : 1 << width] = 0
     u_low, u_low1 = np.uint64(low), np.uint64(low + width)
     counts0, counts1 = counts[0], counts[1]
@@ -463,30 +540,60 @@ def _row_values(
             dst[position[b]] = packed
             position[b] += 1
         src, dst = dst, src
-    state = np.zeros(2)
-    first = min(k + 1, n)  # the nearest ranks, kept for leave-one-out
-    if n > _MSD_FROM:  # bucket b now spans counts[0, b - 1] (0 for b = 0) to counts[0, b]
-        for b in range((1 << width) - 1, -1, -1):
-            lo, hi = (counts0[b - 1] if b > 0 else 0), counts0[b]
-            if hi == lo:
-                continue
-            # Sorted into scratch that stays in L1 (the start of buf2 and buf), so the bucket's
-            # lines in sorted_ are read once and never written back.
-            ranked = _sort_segment(sorted_[lo:hi], buf2, buf, low, counts[1])
-            if drop > 0:
-                _order_truncated_ties(ranked, keys, u_shift, index_mask)
-            for r in range(lo, min(hi, first)):
-                head[r] = ranked[r - lo]
-            _recursion(
-                ranked, lo, n, lo, hi, k, weight, state, sums, index_mask, values, coef
-            )  # fmt: skip
+    _insertion_sort(sorted_, 16 * n)
+    if u_drop > 0:
+        _order_truncated_ties(sorted_, keys, u_shift, index_mask)
+    first = min(k + 1, n)
+    head[:first] = sorted_[:first]
+    _recursion(sorted_, 0, n, 0, n, k, weight, np.zeros(2), sums, index_mask, values, coef)
+
+
+@numba.njit(cache=True)
+def _row_values(
+    keys: np.ndarray,
+    smallest: np.uint64,
+    largest: np.uint64,
+    y: np.ndarray,
+    label: int,
+    k: int,
+    weight: float,
+    sorted_: np.ndarray,
+    buf: np.ndarray,
+    buf2: np.ndarray,
+    head: np.ndarray,
+    sums: np.ndarray,
+    counts: np.ndarray,
+    cells: np.ndarray,
+    cell_map: np.ndarray,
+    values: np.ndarray,
+    loo: np.ndarray,
+    coef: np.ndarray,
+) -> None:
+    """Add ``weight`` x the exact Shapley and leave-one-out values of every training row for one
+    validation row, given its distance keys.
+
+    Each training row becomes one uint64: leading bits of (key - smallest), then its index, then
+    whether its label matches; sorting these sorts by (distance, index) and carries the label
+    along, so the recursion reads memory in order but for the values it adds to. Sorted by
+    :func:`_radix_values` in cache, by :func:`_bucketed_values` above ``_MSD_FROM`` rows.
+    ``head`` keeps the K + 1 nearest for leave-one-out."""
+    n = keys.shape[0]
+    index_bits = max(1, _bit_length(np.uint64(n - 1)))
+    index_mask = np.uint64((1 << index_bits) - 1)
+    shift = index_bits + 1
+    range_bits = _bit_length(largest - smallest)
+    drop = max(0, range_bits - (64 - shift))
+    total_bits = range_bits - drop + shift
+    u_drop, u_shift = np.uint64(drop), np.uint64(shift)
+    if n > _MSD_FROM:
+        _bucketed_values(
+            keys, smallest, y, label, k, weight, u_drop, u_shift, total_bits, index_mask, sorted_, buf,
+            buf2, head, sums, counts, cells, cell_map, values, coef,
+        )  # fmt: skip
     else:
-        _insertion_sort(sorted_, 16 * n)
-        if drop > 0:
-            _order_truncated_ties(sorted_, keys, u_shift, index_mask)
-        head[:first] = sorted_[:first]
-        _recursion(
-            sorted_, 0, n, 0, n, k, weight, state, sums, index_mask, values, coef
+        _radix_values(
+            keys, smallest, y, label, k, weight, u_drop, u_shift, total_bits, index_mask, sorted_, buf,
+            head, sums, counts, values, coef,
         )  # fmt: skip
     # Leave-one-out: removing a row among the K nearest lets the (K+1)-th in.
     enter = 0.0
@@ -532,6 +639,8 @@ def _value_blocks(
         head = np.empty(k + 1, np.uint64)
         sums = np.empty(_CHUNK)
         counts = np.empty((64 // _DIGIT_BITS + 1, 1 << _DIGIT_BITS), np.int64)
+        cells = np.empty((4, (1 << _CELL_BITS) + 1), np.int64)
+        cell_map = np.empty(1 << _CELL_BITS, np.uint16)
         for b in range(t * blocks // threads, (t + 1) * blocks // threads):  # each block in its buffer
             stop = min(m, (b + 1) * block)
             for start in range(b * block, stop, batch):
@@ -540,7 +649,7 @@ def _value_blocks(
                 for q in range(end - start):
                     _row_values(
                         keys[q], bounds[q, 0], bounds[q, 1], y, yv[start + q], k, w[start + q], sorted_,
-                        buf, buf2, head, sums, counts, values[b], loo[b], coef,
+                        buf, buf2, head, sums, counts, cells, cell_map, values[b], loo[b], coef,
                     )  # fmt: skip
     total_values = np.zeros(n)
     total_loo = np.zeros(n)

@@ -223,7 +223,7 @@ def plain_loo(X, y, V, yv, k):
     return loo
 
 
-@pytest.mark.parametrize("case", ["continuous", "ties", "nearest_in_several_buckets"])
+@pytest.mark.parametrize("case", ["continuous", "ties", "nearest_in_several_buckets", "skewed"])
 def test_above_a_quarter_million_rows_the_bucketed_sort_matches_a_plain_stable_argsort(case):
     rng = np.random.default_rng(12)
     n, k = 300_000, 5  # beyond 2^18 rows: one MSD pass, buckets sorted in scratch, prefetched additions
@@ -232,9 +232,12 @@ def test_above_a_quarter_million_rows_the_bucketed_sort_matches_a_plain_stable_a
     elif case == "ties":
         points = rng.integers(0, 3, size=(40, 6)).astype(float)
         X, V = points[rng.integers(0, 40, n)], points[rng.integers(0, 40, 6)]
-    else:  # three rows right next to the validation rows, the rest far: the K+1 nearest span buckets
+    elif case == "nearest_in_several_buckets":  # three rows next to the validation rows, the rest far
         X, V = rng.normal(loc=20.0, size=(n, 6)), np.zeros((6, 6))
         X[[7, 70_000, 200_000]] = rng.normal(scale=1e-3, size=(3, 6))
+    else:  # heavy-tailed distances and one far outlier: most keys crowd a few cells of the top bits
+        X, V = rng.lognormal(sigma=1.5, size=(n, 6)), rng.lognormal(sigma=1.5, size=(6, 6))
+        X[5] = 1e6
     y, yv = rng.integers(0, 2, n), rng.integers(0, 2, len(V))
     result = knn_shapley(X, y, V, yv, k=k)
     np.testing.assert_allclose(result.values, reference_values(X, y, V, yv, k), rtol=0, atol=1e-12)
