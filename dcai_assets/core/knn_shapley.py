@@ -193,17 +193,21 @@ def _batch_keys(
 
 
 @numba.njit(cache=True)
-def _insertion_sort(a: np.ndarray, budget: int) -> None:
+def _insertion_sort(a: np.ndarray, budget: int, shift: np.uint64) -> int:
     """Sort ``a`` in place; linear when ``a`` is nearly sorted, as after the radix passes. Past
     ``budget`` moves (keys crowded in few radix buckets, e.g. by a far outlier) it hands the rest
-    to numpy's sort, so the worst case stays O(N log N)."""
+    to numpy's sort, so the worst case stays O(N log N). Returns how many neighbours it saw equal
+    above bit ``shift`` (each pair checked as it became adjacent; nonzero if the sorted ``a`` has
+    such a pair), so the caller need not scan for truncated ties."""
     if a.shape[0] == 0:
-        return
+        return 0
     moves = 0
+    ties = 0
     largest = a[0]  # of a[:i], in a register: most items are already in place, one compare each
     for i in range(1, a.shape[0]):
         item = a[i]
         if item >= largest:
+            ties += np.int64(((item ^ largest) >> shift) == 0)
             largest = item
             continue
         j = i - 1
@@ -211,10 +215,14 @@ def _insertion_sort(a: np.ndarray, budget: int) -> None:
             a[j + 1] = a[j]
             j -= 1
         a[j + 1] = item
+        ties += np.int64(((item ^ a[j + 2]) >> shift) == 0)
+        if j >= 0:
+            ties += np.int64(((item ^ a[j]) >> shift) == 0)
         moves += i - 1 - j
         if moves > budget:
             a[:] = np.sort(a)
-            return
+            return 1
+    return ties
 
 
 @numba.njit(cache=True)
@@ -241,18 +249,18 @@ def _fix_truncated_ties(a: np.ndarray, keys: np.ndarray, shift: np.uint64, mask:
 
 @numba.njit(cache=True)
 def _sort_segment(
-    src: np.ndarray, one: np.ndarray, two: np.ndarray, top: int, counts: np.ndarray
-) -> np.ndarray:
+    src: np.ndarray, one: np.ndarray, two: np.ndarray, top: int, counts: np.ndarray, tie_shift: np.uint64
+) -> tuple[np.ndarray, int]:
     """Sort distinct uint64 values that are equal above bit ``top`` into scratch (``one`` or
     ``two``, each at least as long; returned): LSD radix passes over the about log2(len) bits
-    below ``top``, then insertion sort. ``src`` is only read, so its cache lines stay clean."""
+    below ``top``, then insertion sort (whose tie count it returns too). ``src`` is only read, so
+    its cache lines stay clean."""
     s = src.shape[0]
     need = min(top, _bit_length(np.uint64(s)) + 1) if s > _SMALL else 0
     if need <= 0:
         out = one[:s]
         out[:] = src
-        _insertion_sort(out, 16 * s)
-        return out
+        return out, _insertion_sort(out, 16 * s, tie_shift)
     passes = (need + _DIGIT_BITS - 1) // _DIGIT_BITS
     width = (need + passes - 1) // passes
     low = max(0, top - passes * width)
@@ -275,19 +283,7 @@ def _sort_segment(
             dst[counts[d]] = value
             counts[d] += 1
         source = dst
-    _insertion_sort(source, 16 * s)
-    return source
-
-
-@numba.njit(cache=True)
-def _order_truncated_ties(a: np.ndarray, keys: np.ndarray, shift: np.uint64, mask: np.uint64) -> None:
-    """If sorted ``a`` has neighbours equal in the packed (truncated) key bits, put such runs in
-    (full key, index) order, reading the full keys by index. Rare: the packed key keeps 40+ bits."""
-    ties = 0
-    for r in range(1, a.shape[0]):
-        ties += np.int64(((a[r] ^ a[r - 1]) >> shift) == 0)
-    if ties:
-        _fix_truncated_ties(a, keys, shift, mask)
+    return source, _insertion_sort(source, 16 * s, tie_shift)
 
 
 @numba.njit(cache=True)
@@ -461,9 +457,9 @@ def _bucketed_values(
         lo, hi = start[b], start[b + 1]
         if hi == lo:
             continue
-        ranked = _sort_segment(sorted_[lo:hi], buf2, buf, tops[b], counts[1])
-        if u_drop > 0:
-            _order_truncated_ties(ranked, keys, u_shift, index_mask)
+        ranked, ties = _sort_segment(sorted_[lo:hi], buf2, buf, tops[b], counts[1], u_shift)
+        if u_drop > 0 and ties:  # equal in the packed bits: order them by the full keys
+            _fix_truncated_ties(ranked, keys, u_shift, index_mask)
         for r in range(lo, min(hi, first)):
             head[r] = ranked[r - lo]
         _recursion(ranked, lo, n, lo, hi, k, weight, state, sums, index_mask, values, coef)
@@ -540,9 +536,9 @@ def _radix_values(
             dst[position[b]] = packed
             position[b] += 1
         src, dst = dst, src
-    _insertion_sort(sorted_, 16 * n)
-    if u_drop > 0:
-        _order_truncated_ties(sorted_, keys, u_shift, index_mask)
+    ties = _insertion_sort(sorted_, 16 * n, u_shift)
+    if u_drop > 0 and ties:  # equal in the packed bits: order them by the full keys
+        _fix_truncated_ties(sorted_, keys, u_shift, index_mask)
     first = min(k + 1, n)
     head[:first] = sorted_[:first]
     _recursion(sorted_, 0, n, 0, n, k, weight, np.zeros(2), sums, index_mask, values, coef)

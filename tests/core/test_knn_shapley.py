@@ -174,6 +174,22 @@ def test_the_fast_sort_matches_a_plain_stable_argsort_on_continuous_features():
     assert np.allclose(knn_shapley(X, y, V, yv, k=5).values, expected, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("n", [3000, 300_000])  # the in-cache sort and the bucketed one
+def test_distances_equal_in_the_packed_key_bits_are_ordered_by_their_full_keys(n):
+    # A far row stretches the range, so the packed key drops low distance bits; 30 rows, in
+    # shuffled index order, sit an ulp apart: equal packed keys, distinct full keys.
+    rng = np.random.default_rng(8)
+    X = rng.normal(scale=3.0, size=(n, 1))
+    near = rng.choice(n, 30, replace=False)
+    X[near, 0] = 1.0 + rng.permutation(30) * 2.0**-52
+    X[0, 0] = 1e6
+    y = rng.integers(0, 2, n)
+    V, yv = np.array([[0.0], [0.5], [2.0]]), np.array([0, 1, 1])
+    for k in (1, 5):
+        expected = reference_values(X, y, V, yv, k)
+        np.testing.assert_allclose(knn_shapley(X, y, V, yv, k=k).values, expected, rtol=0, atol=1e-12)
+
+
 def test_a_validation_class_absent_from_training_gives_no_credit_to_any_row():
     X, y, V, _ = small_problem(n=8, n_val=2, classes=2, seed=4)
     absent = np.array([7, 7])  # no training row has class 7
