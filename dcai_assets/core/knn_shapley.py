@@ -328,12 +328,11 @@ def _recursion(
     for top in range(hi, lo, -_CHUNK):
         bottom = max(lo, top - _CHUNK)
         c = top - bottom
+        seg = sorted_[bottom - base : top - base]  # this chunk, indexed from 0
+        weights = coef[bottom + 1 : top + 1]
         for t in range(c - 1):
-            i = bottom + t + 1
-            here = bottom + t - base
-            match_here, match_above = float(sorted_[here] & _ONE), float(sorted_[here + 1] & _ONE)
-            d[t] = (match_here - match_above) * coef[i]
-        d[c - 1] = (float(sorted_[top - 1 - base] & _ONE) - match_next) * coef[top]
+            d[t] = (float(seg[t] & _ONE) - float(seg[t + 1] & _ONE)) * weights[t]
+        d[c - 1] = (float(seg[c - 1] & _ONE) - match_next) * weights[c - 1]
         q = c // 4
         total = s_next  # the top c - 4q ranks: one running sum
         for t in range(c - 1, 4 * q - 1, -1):
@@ -360,14 +359,14 @@ def _recursion(
             d[3 * q + t] += o3
         if far:
             for t in range(c - _AHEAD):
-                _prefetch(values, (sorted_[bottom + t + _AHEAD - base] >> _ONE) & index_mask)
-                values[(sorted_[bottom + t - base] >> _ONE) & index_mask] += weight * d[t]
+                _prefetch(values, (seg[t + _AHEAD] >> _ONE) & index_mask)
+                values[(seg[t] >> _ONE) & index_mask] += weight * d[t]
             for t in range(max(0, c - _AHEAD), c):
-                values[(sorted_[bottom + t - base] >> _ONE) & index_mask] += weight * d[t]
+                values[(seg[t] >> _ONE) & index_mask] += weight * d[t]
         else:
             for t in range(c):
-                values[(sorted_[bottom + t - base] >> _ONE) & index_mask] += weight * d[t]
-        s_next, match_next = d[0], float(sorted_[bottom - base] & _ONE)
+                values[(seg[t] >> _ONE) & index_mask] += weight * d[t]
+        s_next, match_next = d[0], float(seg[0] & _ONE)
     state[0], state[1] = s_next, match_next
 
 
