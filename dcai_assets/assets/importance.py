@@ -29,6 +29,7 @@ from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, Training
 from dcai_assets.tracking import MlflowTracking
 
 IMPORTANCE_SCORES = "importance_scores"
+_PROGRESS_FROM = 500_000_000  # training x holdout pairs (seconds of work): log progress from here
 
 
 def preprocess(pipeline, frame: pd.DataFrame, features: list[str], what: str) -> np.ndarray:
@@ -172,10 +173,19 @@ def build_importance_asset(
         """The values of every training row for holdout rows start..stop-1 (with their global
         weights, so shards add up to the whole)."""
         started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - started
+            log.info(
+                f"valuation {done / total:.0%}: {done:,} of {total:,} holdout rows in {elapsed:.1f} s, "
+                f"about {elapsed * (total - done) / done:.0f} s left"
+            )
+
         if stop > start:
+            long = len(v.X_train) * (stop - start) >= _PROGRESS_FROM
             result = knn_shapley(
                 v.X_train, v.y_train, v.X_val[start:stop], v.y_val[start:stop], k=k,
-                val_weights=v.weights[start:stop],
+                val_weights=v.weights[start:stop], progress=progress if long else None,
             )  # fmt: skip
             values, loo = result.values, result.loo
         else:

@@ -14,6 +14,7 @@ over validation rows of its Shapley value for U_v (Shapley values are linear in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba
@@ -601,7 +602,9 @@ def _row_values(
 
 @numba.njit(parallel=True, cache=True)
 def _value_blocks(
-    X: np.ndarray,
+    XT: np.ndarray,
+    x_sq: np.ndarray,
+    coef: np.ndarray,
     y: np.ndarray,
     V: np.ndarray,
     yv: np.ndarray,
@@ -610,17 +613,19 @@ def _value_blocks(
     block: int,
     batch: int,
     threads: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validation rows in fixed blocks, each thread taking a contiguous run of blocks with its
-    scratch allocated once; each block sums in its own buffer and the buffers are added in block
-    order, so the result does not depend on the thread count. Memory: O(N x blocks) for the
+    first: int,
+    last: int,
+    total_values: np.ndarray,
+    total_loo: np.ndarray,
+) -> None:
+    """Blocks ``first``..``last - 1`` of the validation rows (``block`` rows each), each thread
+    taking a contiguous run of them with its scratch allocated once; each block sums in its own
+    buffer and the buffers are added to the totals in block order, so the result depends neither
+    on the thread count nor on how the blocks are split into calls. Memory: O(N x blocks) for the
     buffers plus O(N x batch) per thread for distances."""
-    n = X.shape[0]
+    n = XT.shape[1]
     m = V.shape[0]
-    XT = np.ascontiguousarray(X.T)
-    x_sq = _row_squares(X)
-    coef = _coefficients(n, k)
-    blocks = (m + block - 1) // block
+    blocks = last - first
     values = np.zeros((blocks, n))
     loo = np.zeros((blocks, n))
     threads = max(1, min(blocks, threads))
@@ -637,8 +642,8 @@ def _value_blocks(
         cells = np.empty((4, (1 << _CELL_BITS) + 1), np.int64)
         cell_map = np.empty(1 << _CELL_BITS, np.uint16)
         for b in range(t * blocks // threads, (t + 1) * blocks // threads):  # each block in its buffer
-            stop = min(m, (b + 1) * block)
-            for start in range(b * block, stop, batch):
+            stop = min(m, (first + b + 1) * block)
+            for start in range((first + b) * block, stop, batch):
                 end = min(stop, start + batch)
                 _batch_keys(V, start, XT, x_sq, keys[: end - start], bounds)
                 for q in range(end - start):
@@ -646,12 +651,9 @@ def _value_blocks(
                         keys[q], bounds[q, 0], bounds[q, 1], y, yv[start + q], k, w[start + q], sorted_,
                         buf, buf2, head, sums, counts, cells, cell_map, values[b], loo[b], coef,
                     )  # fmt: skip
-    total_values = np.zeros(n)
-    total_loo = np.zeros(n)
     for b in range(blocks):
         total_values += values[b]
         total_loo += loo[b]
-    return total_values, total_loo
 
 
 def knn_shapley(
@@ -664,12 +666,15 @@ def knn_shapley(
     val_weights: np.ndarray | None = None,
     block: int = 64,
     batch: int = 16,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ShapleyResult:
     """Exact KNN-Shapley and leave-one-out values of each training row.
 
     ``y_train``/``y_val`` are class indices. ``val_weights`` (default: equal, summing to 1) turn
     the utility into a weighted accuracy, e.g. :func:`group_balanced_weights`. Validation rows are
     processed ``block`` at a time; memory is O(N x number of blocks), never N_val x N_train.
+    ``progress``, if given, is called as ``progress(rows_done, rows_total)`` after each tenth or
+    so of the validation rows (the values are the same with or without it).
 
     Examples
     --------
@@ -698,17 +703,20 @@ def knn_shapley(
     codes = codes.astype(np.uint8 if len(classes) <= 256 else np.int32)
     where = np.minimum(np.searchsorted(classes, yv), len(classes) - 1)
     yv_codes = np.where(classes[where] == yv, where, -1).astype(np.int64)
-    values, loo = _value_blocks(
-        X,
-        codes,
-        V,
-        yv_codes,
-        np.ascontiguousarray(w),
-        int(k),
-        int(max(1, block)),
-        int(max(1, batch)),
-        numba.get_num_threads(),
-    )
+    n, m = X.shape[0], V.shape[0]
+    block, batch, threads = int(max(1, block)), int(max(1, batch)), numba.get_num_threads()
+    XT, x_sq, coef = np.ascontiguousarray(X.T), _row_squares(X), _coefficients(n, int(k))
+    w = np.ascontiguousarray(w)
+    values, loo = np.zeros(n), np.zeros(n)
+    blocks = -(-m // block)
+    step = blocks if progress is None else max(threads, -(-blocks // 10))
+    for first in range(0, blocks, step):
+        last = min(blocks, first + step)
+        _value_blocks(
+            XT, x_sq, coef, codes, V, yv_codes, w, int(k), block, batch, threads, first, last, values, loo
+        )  # fmt: skip
+        if progress is not None:
+            progress(min(m, last * block), m)
     return ShapleyResult(values=values, loo=loo)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from dcai_assets import ImportanceSpec, LabelingSpec, TrainingSpec, build_definitions
+from dcai_assets.assets import importance as importance_assets
 from dcai_assets.core.reading import frame_digest
 from tests.assets.test_labeling_assets import LFS
 from tests.assets.test_training_assets import FEATURES, land_and_label, logistic_pipeline
@@ -42,13 +43,16 @@ def failure_message(result: dg.ExecuteInProcessResult) -> str:
 
 
 def test_every_training_row_gets_a_score_traced_to_its_partition_and_key(
-    readings_spec, resources, landing, tracking, tmp_path
+    readings_spec, resources, landing, tracking, tmp_path, monkeypatch
 ):
+    monkeypatch.setattr(importance_assets, "_PROGRESS_FROM", 0)  # log progress even for this small set
     defs = definitions(readings_spec, resources, tracking)
     with dg.instance_for_test() as instance:
         land_and_label(defs, instance, landing, DAYS)
         result = train_and_score(defs, instance)
         assert result.success
+        logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+        assert any(message.startswith("valuation 100%") for message in logged)
         lake = tmp_path / "lake" / "readings"
         scores = pd.read_parquet(lake / "importance_scores.parquet")
         labeled = [pd.read_parquet(lake / "labeled_set" / f"{d}.parquet") for d in DAYS[:2]]

@@ -98,6 +98,21 @@ def test_the_same_values_in_one_block_or_many_and_on_one_or_two_threads():
         numba.set_num_threads(available)
 
 
+def test_progress_is_reported_in_steps_up_to_every_row_with_the_same_values():
+    rng = np.random.default_rng(9)
+    X, y = rng.normal(size=(400, 4)), rng.integers(0, 2, 400)
+    V, yv = rng.normal(size=(1000, 4)), rng.integers(0, 2, 1000)
+    seen = []
+    with_progress = knn_shapley(
+        X, y, V, yv, k=3, block=16, progress=lambda done, total: seen.append((done, total))
+    )
+    without = knn_shapley(X, y, V, yv, k=3, block=16)
+    assert np.array_equal(with_progress.values, without.values)  # bit for bit: blocks summed in order
+    assert np.array_equal(with_progress.loo, without.loo)
+    assert 5 <= len(seen) <= 11 and seen[-1] == (1000, 1000)
+    assert all(a[0] < b[0] for a, b in pairwise(seen))
+
+
 def test_leave_one_out_is_the_change_in_utility_when_a_row_is_removed():
     X, y, V, yv = small_problem(n=9, n_val=2, classes=2, seed=11)
     k = 3
