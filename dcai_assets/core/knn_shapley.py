@@ -138,6 +138,13 @@ def _row_sq(V: np.ndarray, q: int) -> float:
 
 
 @numba.njit(cache=True)
+def _transposed(X: np.ndarray) -> np.ndarray:
+    """X.T in C order, allocated by numba: numpy would back it with transparent huge pages, which
+    made the 1M-row valuation about 1.2x slower here (interleaved A/B)."""
+    return np.ascontiguousarray(X.T)
+
+
+@numba.njit(cache=True)
 def _row_squares(X: np.ndarray) -> np.ndarray:
     """|x|^2 of every row of X, as the kernel sums them."""
     out = np.empty(X.shape[0])
@@ -705,7 +712,7 @@ def knn_shapley(
     yv_codes = np.where(classes[where] == yv, where, -1).astype(np.int64)
     n, m = X.shape[0], V.shape[0]
     block, batch, threads = int(max(1, block)), int(max(1, batch)), numba.get_num_threads()
-    XT, x_sq, coef = np.ascontiguousarray(X.T), _row_squares(X), _coefficients(n, int(k))
+    XT, x_sq, coef = _transposed(X), _row_squares(X), _coefficients(n, int(k))
     w = np.ascontiguousarray(w)
     values, loo = np.zeros(n), np.zeros(n)
     blocks = -(-m // block)
