@@ -139,8 +139,9 @@ def _row_sq(V: np.ndarray, q: int) -> float:
 
 @numba.njit(cache=True)
 def _transposed(X: np.ndarray) -> np.ndarray:
-    """X.T in C order, allocated by numba: numpy would back it with transparent huge pages, which
-    made the 1M-row valuation about 1.2x slower here (interleaved A/B)."""
+    """X.T in C order, allocated by numba. numpy backs large arrays with transparent huge pages;
+    with those, 1M-row valuations here took 1.40-1.94 s instead of 1.43-1.54 s (six interleaved
+    runs): slower in the median and far less predictable."""
     return np.ascontiguousarray(X.T)
 
 
