@@ -113,6 +113,17 @@ def test_progress_is_reported_in_steps_up_to_every_row_with_the_same_values():
     assert all(a[0] < b[0] for a, b in pairwise(seen))
 
 
+def test_a_small_holdout_is_split_into_eight_blocks_so_every_core_gets_some():
+    rng = np.random.default_rng(10)
+    X, y = rng.normal(size=(300, 4)), rng.integers(0, 2, 300)
+    V, yv = rng.normal(size=(40, 4)), rng.integers(0, 2, 40)
+    default = knn_shapley(X, y, V, yv, k=3).values
+    assert np.array_equal(default, knn_shapley(X, y, V, yv, k=3, block=5).values)  # 40 rows / 8
+    assert not np.array_equal(default, knn_shapley(X, y, V, yv, k=3, block=64).values)  # summed apart
+    big = rng.normal(size=(600, 4)), rng.integers(0, 2, 600)
+    assert np.array_equal(knn_shapley(X, y, *big, k=3).values, knn_shapley(X, y, *big, k=3, block=64).values)
+
+
 def test_leave_one_out_is_the_change_in_utility_when_a_row_is_removed():
     X, y, V, yv = small_problem(n=9, n_val=2, classes=2, seed=11)
     k = 3
