@@ -506,7 +506,7 @@ def _radix_values(
     counts[:passes, : 1 << width] = 0
     u_low, u_low1 = np.uint64(low), np.uint64(low + width)
     counts0, counts1 = counts[0], counts[1]
-    if passes == 2:  # the usual case (N of 64 to 2^18), without the generic inner loop
+    if passes == 2:  # 64 <= N < 2^17, the usual case: without the generic inner loop
         for i in range(n):
             packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
             counts0[(packed >> u_low) & mask] += 1
