@@ -200,15 +200,25 @@ def test_the_fast_sort_matches_a_plain_stable_argsort_on_continuous_features():
     assert np.allclose(knn_shapley(X, y, V, yv, k=5).values, expected, atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("n", [3000, 300_000])  # the in-cache sort and the bucketed one
-def test_distances_equal_in_the_packed_key_bits_are_ordered_by_their_full_keys(n):
+@pytest.mark.parametrize(
+    ("n", "far"),
+    [
+        (3000, 1e6),  # the in-cache sort, which keeps the dropped bits aside and sorts in place
+        (100_000, 1e150),  # the in-cache sort, dropping more bits than it keeps aside
+        (300_000, 1e6),  # the bucketed sort
+    ],
+)
+def test_distances_equal_in_the_packed_key_bits_are_ordered_by_their_full_keys(n, far):
     # A far row stretches the range, so the packed key drops low distance bits; 30 rows, in
-    # shuffled index order, sit an ulp apart: equal packed keys, distinct full keys.
+    # shuffled index order, sit an ulp apart: equal packed keys, distinct full keys. With rows at
+    # 1e150 and 1e-150 (squared distances from 1e-300 to 1e300), 17 bits are dropped.
     rng = np.random.default_rng(8)
     X = rng.normal(scale=3.0, size=(n, 1))
     near = rng.choice(n, 30, replace=False)
     X[near, 0] = 1.0 + rng.permutation(30) * 2.0**-52
-    X[0, 0] = 1e6
+    X[0, 0] = far
+    if far > 1e100:
+        X[1, 0] = 1.0 / far
     y = rng.integers(0, 2, n)
     V, yv = np.array([[0.0], [0.5], [2.0]]), np.array([0, 1, 1])
     for k in (1, 5):
