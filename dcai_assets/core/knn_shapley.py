@@ -531,25 +531,16 @@ def _radix_values(
     in_place = u_drop <= np.uint64(_LOW_BITS)
     ping, pong = (buf[:n], keys) if in_place else (sorted_, buf[:n])
     position = counts[0]
-    if in_place and u_drop > 0:
-        low_mask = (_ONE << u_drop) - _ONE
-        for i in range(n):
-            relative = keys[i] - smallest
-            dropped[i] = relative & low_mask
-            packed = ((relative >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
-            if y[i] == label:
-                packed |= _ONE
-            b = (packed >> u_low) & mask
-            ping[position[b]] = packed
-            position[b] += 1
-    else:
-        for i in range(n):
-            packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
-            if y[i] == label:
-                packed |= _ONE
-            b = (packed >> u_low) & mask
-            ping[position[b]] = packed
-            position[b] += 1
+    low_mask = (_ONE << u_drop) - _ONE
+    for i in range(n):
+        relative = keys[i] - smallest
+        dropped[i] = relative & low_mask  # read back only in place, and only on ties
+        packed = ((relative >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+        if y[i] == label:
+            packed |= _ONE
+        b = (packed >> u_low) & mask
+        ping[position[b]] = packed
+        position[b] += 1
     src, dst = ping, pong
     for d in range(1, passes):
         position = counts[d]
