@@ -19,29 +19,8 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
-
-@intrinsic
-def _prefetch(typingctx, array, index):
-    """Ask the CPU to bring ``array[index]`` into cache for a write (LLVM's prefetch): random
-    additions then overlap their memory latency instead of waiting for each line."""
-
-    def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        view = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]], wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0"
-        )
-        builder.call(fn, [builder.bitcast(pointer, i8p), i32(1), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return types.void(array, index), codegen
+from dcai_assets.core.intrinsics import DOT_COLUMNS, DOT_ROWS, dot_block, prefetch
 
 
 @dataclass(frozen=True)
@@ -57,7 +36,6 @@ _ONE = np.uint64(1)
 _TILE = 512  # training rows per distance tile: X's tile stays in cache across a batch
 _DIGIT_BITS = 11  # at most 2048 buckets per radix pass
 _EXTRA_BITS = 5  # radix-sort log2(N) + 5 bits: about N/32 pairs left for insertion sort to order
-_CHUNK = 1024  # ranks per chunk of the recursion
 _BLOCK = 64  # validation rows per block (each block sums into its own N-long buffer)
 _MIN_BLOCKS = 8  # small holdouts get smaller blocks, so that every core has some
 _MSD_FROM = 1 << 18  # from this N on, equal-size buckets sorted in cache (see _bucketed_values)
@@ -83,46 +61,24 @@ def _bit_length(x: np.uint64) -> int:
 def _distance_tile(
     V: np.ndarray, first: int, rows: int, XT: np.ndarray, x_sq: np.ndarray, lo: int, hi: int, out: np.ndarray
 ) -> None:
-    """``out[r, :hi - lo]`` = squared distances of row ``first + r`` of V (r < rows <= 4) to the
-    training rows lo..hi-1, as |v|^2 + |x|^2 - 2 v.x with the dot product summed feature by
-    feature. Four rows share each load of X; four features per pass over the sums (half the
-    loads and stores of two); multiply-adds may be fused (one rounding instead of two). The
-    kernel and :func:`squared_distances` both use this, so their numbers are the same bit for
-    bit."""
+    """``out[r, :hi - lo]`` = squared distances of row ``first + r`` of V (r < rows <= DOT_ROWS)
+    to the training rows lo..hi-1, as |v|^2 + |x|^2 - 2 v.x, the dot product a chain of fused
+    multiply-adds feature by feature: :func:`dot_block` in registers for whole blocks of columns,
+    the same chain in scalar code for the last few. The kernel and :func:`squared_distances` both
+    use this, so their numbers are the same bit for bit."""
     w = hi - lo
-    q0, q1 = first, first + min(1, rows - 1)
-    q2, q3 = first + min(2, rows - 1), first + min(3, rows - 1)
-    a0, a1, a2, a3 = out[0, :w], out[1, :w], out[2, :w], out[3, :w]
-    for i in range(w):
-        a0[i] = 0.0
-        a1[i] = 0.0
-        a2[i] = 0.0
-        a3[i] = 0.0
     f = XT.shape[0]
-    j = 0
-    while j + 4 <= f:  # four features per pass over the sums: the same order of additions
-        v0, v1, v2, v3 = V[q0, j], V[q1, j], V[q2, j], V[q3, j]
-        u0, u1, u2, u3 = V[q0, j + 1], V[q1, j + 1], V[q2, j + 1], V[q3, j + 1]
-        t0, t1, t2, t3 = V[q0, j + 2], V[q1, j + 2], V[q2, j + 2], V[q3, j + 2]
-        s0, s1, s2, s3 = V[q0, j + 3], V[q1, j + 3], V[q2, j + 3], V[q3, j + 3]
-        xj, xk, xl, xm = XT[j, lo:hi], XT[j + 1, lo:hi], XT[j + 2, lo:hi], XT[j + 3, lo:hi]
-        for i in range(w):
-            x, z, e, h = xj[i], xk[i], xl[i], xm[i]
-            a0[i] = a0[i] + v0 * x + u0 * z + t0 * e + s0 * h
-            a1[i] = a1[i] + v1 * x + u1 * z + t1 * e + s1 * h
-            a2[i] = a2[i] + v2 * x + u2 * z + t2 * e + s2 * h
-            a3[i] = a3[i] + v3 * x + u3 * z + t3 * e + s3 * h
-        j += 4
-    while j < f:
-        v0, v1, v2, v3 = V[q0, j], V[q1, j], V[q2, j], V[q3, j]
-        xj = XT[j, lo:hi]
-        for i in range(w):
-            x = xj[i]
-            a0[i] += v0 * x
-            a1[i] += v1 * x
-            a2[i] += v2 * x
-            a3[i] += v3 * x
-        j += 1
+    whole = w - w % DOT_COLUMNS if f > 0 else 0
+    for c in range(0, whole, DOT_COLUMNS):
+        dot_block(V, first, rows, XT, lo + c, out, c)
+    for r in range(rows):
+        a = out[r, :w]
+        q = first + r
+        for i in range(whole, w):
+            total = 0.0
+            for j in range(f):
+                total = total + V[q, j] * XT[j, lo + i]
+            a[i] = total
     xs = x_sq[lo:hi]
     for r in range(rows):
         v_sq = _row_sq(V, first + r)
@@ -162,11 +118,11 @@ def squared_distances(V: np.ndarray, XT: np.ndarray, x_sq: np.ndarray, out: np.n
     """Squared Euclidean distances of the rows of V to the columns of XT: |v|^2 + |x|^2 - 2 v.x.
     The kernel computes exactly these numbers too (``x_sq`` as :func:`_row_squares` sums it)."""
     n = XT.shape[1]
-    tile = np.empty((4, _TILE))
+    tile = np.empty((DOT_ROWS, _TILE))
     for lo in range(0, n, _TILE):
         hi = min(n, lo + _TILE)
-        for first in range(0, V.shape[0], 4):
-            rows = min(4, V.shape[0] - first)
+        for first in range(0, V.shape[0], DOT_ROWS):
+            rows = min(DOT_ROWS, V.shape[0] - first)
             _distance_tile(V, first, rows, XT, x_sq, lo, hi, tile)
             for r in range(rows):
                 out[first + r, lo:hi] = tile[r, : hi - lo]
@@ -181,15 +137,15 @@ def _batch_keys(
     batch; ``bounds[q]`` gets the smallest and largest key of row q."""
     n = XT.shape[1]
     rows = keys.shape[0]
-    tile = np.empty((4, _TILE))
+    tile = np.empty((DOT_ROWS, _TILE))
     bits = tile.view(np.uint64)
     for q in range(rows):
         bounds[q, 0] = np.uint64(0xFFFFFFFFFFFFFFFF)
         bounds[q, 1] = np.uint64(0)
     for lo in range(0, n, _TILE):
         hi = min(n, lo + _TILE)
-        for first in range(0, rows, 4):
-            group = min(4, rows - first)
+        for first in range(0, rows, DOT_ROWS):
+            group = min(DOT_ROWS, rows - first)
             _distance_tile(V, start + first, group, XT, x_sq, lo, hi, tile)
             for r in range(group):
                 source = bits[r, : hi - lo]
@@ -319,68 +275,48 @@ def _recursion(
     n: int,
     lo: int,
     hi: int,
-    k: int,
     weight: float,
     state: np.ndarray,
-    scratch: np.ndarray,
     index_mask: np.uint64,
     values: np.ndarray,
     coef: np.ndarray,
 ) -> None:
-    """The recursion (Jia et al. 2019, Theorem 1) over ranks hi-1 down to lo of ``sorted_``, the
-    farthest first, carrying (value, match) of the rank above in ``state``. A chunk at a time: the
-    differences (match_r - match_{r+1}) / K * min(K, i) / i (i = r + 1), vectorised; their running
-    sums from the top as four independent running sums (one per quarter of the chunk), then
-    shifted by the totals above them, so no chain of dependent additions runs through the chunk.
-    Each weighted value is added to ``values`` at its training row; from ``_PREFETCH_FROM`` rows
-    on, the row ``_AHEAD`` ranks on is prefetched first, so these random additions overlap their
-    trips to memory instead of waiting for each cache line."""
-    far = n >= _PREFETCH_FROM
-    s_next, match_next = state[0], state[1]
-    d = scratch[:_CHUNK]
-    for top in range(hi, lo, -_CHUNK):
-        bottom = max(lo, top - _CHUNK)
-        c = top - bottom
-        seg = sorted_[bottom - base : top - base]  # this chunk, indexed from 0
-        weights = coef[bottom + 1 : top + 1]
-        for t in range(c - 1):
-            d[t] = (float(seg[t] & _ONE) - float(seg[t + 1] & _ONE)) * weights[t]
-        d[c - 1] = (float(seg[c - 1] & _ONE) - match_next) * weights[c - 1]
-        q = c // 4
-        total = s_next  # the top c - 4q ranks: one running sum
-        for t in range(c - 1, 4 * q - 1, -1):
-            total += d[t]
-            d[t] = total
-        a0 = a1 = a2 = a3 = 0.0
-        for t in range(q - 1, -1, -1):
-            a0 += d[t]
-            d[t] = a0
-            a1 += d[q + t]
-            d[q + t] = a1
-            a2 += d[2 * q + t]
-            d[2 * q + t] = a2
-            a3 += d[3 * q + t]
-            d[3 * q + t] = a3
-        o3 = total
-        o2 = o3 + a3
-        o1 = o2 + a2
-        o0 = o1 + a1
-        for t in range(q):
-            d[t] += o0
-            d[q + t] += o1
-            d[2 * q + t] += o2
-            d[3 * q + t] += o3
-        if far:
-            for t in range(c - _AHEAD):
-                _prefetch(values, (seg[t + _AHEAD] >> _ONE) & index_mask)
-                values[(seg[t] >> _ONE) & index_mask] += weight * d[t]
-            for t in range(max(0, c - _AHEAD), c):
-                values[(seg[t] >> _ONE) & index_mask] += weight * d[t]
-        else:
-            for t in range(c):
-                values[(seg[t] >> _ONE) & index_mask] += weight * d[t]
-        s_next, match_next = d[0], float(seg[0] & _ONE)
-    state[0], state[1] = s_next, match_next
+    """The recursion (Jia et al. 2019, Theorem 1) over ranks hi-1 down to lo of ``sorted_`` (rank
+    r at ``sorted_[r - base]``), the farthest first, carrying (value, match) of the rank above in
+    ``state``: value_r = value_{r+1} + (match_r - match_{r+1}) * min(K, r + 1) / (K (r + 1)),
+    added at once to ``values`` at the row's index. Four ranks per step: their differences are
+    summed among themselves first, so the chain of dependent additions advances four ranks per
+    addition. From ``_PREFETCH_FROM`` rows on, the row ``_AHEAD`` ranks on is prefetched, so the
+    random additions overlap their trips to memory instead of waiting for each cache line."""
+    s, match_next = state[0], state[1]
+    t = hi - 1
+    ahead = _AHEAD if n >= _PREFETCH_FROM else 0
+    while t >= lo + 3:
+        if ahead and t - ahead - 3 >= lo:
+            for u in range(4):
+                prefetch(values, (sorted_[t - ahead - u - base] >> _ONE) & index_mask)
+        r = t - base
+        p0, p1, p2, p3 = sorted_[r], sorted_[r - 1], sorted_[r - 2], sorted_[r - 3]
+        c0, c1, c2, c3 = float(p0 & _ONE), float(p1 & _ONE), float(p2 & _ONE), float(p3 & _ONE)
+        e0 = (c0 - match_next) * coef[t + 1]
+        e1 = e0 + (c1 - c0) * coef[t]
+        e2 = e1 + (c2 - c1) * coef[t - 1]
+        e3 = e2 + (c3 - c2) * coef[t - 2]
+        values[(p0 >> _ONE) & index_mask] += weight * (s + e0)
+        values[(p1 >> _ONE) & index_mask] += weight * (s + e1)
+        values[(p2 >> _ONE) & index_mask] += weight * (s + e2)
+        values[(p3 >> _ONE) & index_mask] += weight * (s + e3)
+        s += e3
+        match_next = c3
+        t -= 4
+    while t >= lo:
+        p0 = sorted_[t - base]
+        c0 = float(p0 & _ONE)
+        s += (c0 - match_next) * coef[t + 1]
+        values[(p0 >> _ONE) & index_mask] += weight * s
+        match_next = c0
+        t -= 1
+    state[0], state[1] = s, match_next
 
 
 @numba.njit(cache=True)
@@ -433,7 +369,6 @@ def _bucketed_values(
     buf: np.ndarray,
     buf2: np.ndarray,
     head: np.ndarray,
-    sums: np.ndarray,
     counts: np.ndarray,
     cells: np.ndarray,
     cell_map: np.ndarray,
@@ -474,7 +409,7 @@ def _bucketed_values(
             _fix_truncated_ties(ranked, keys, u_shift, index_mask)
         for r in range(lo, min(hi, first)):
             head[r] = ranked[r - lo]
-        _recursion(ranked, lo, n, lo, hi, k, weight, state, sums, index_mask, values, coef)
+        _recursion(ranked, lo, n, lo, hi, weight, state, index_mask, values, coef)
 
 
 @numba.njit(cache=True)
@@ -493,7 +428,6 @@ def _radix_values(
     buf: np.ndarray,
     dropped: np.ndarray,
     head: np.ndarray,
-    sums: np.ndarray,
     counts: np.ndarray,
     values: np.ndarray,
     coef: np.ndarray,
@@ -560,7 +494,7 @@ def _radix_values(
             _fix_truncated_ties(ranked, keys, u_shift, index_mask)
     first = min(k + 1, n)
     head[:first] = ranked[:first]
-    _recursion(ranked, 0, n, 0, n, k, weight, np.zeros(2), sums, index_mask, values, coef)
+    _recursion(ranked, 0, n, 0, n, weight, np.zeros(2), index_mask, values, coef)
 
 
 @numba.njit(cache=True)
@@ -577,7 +511,6 @@ def _row_values(
     buf2: np.ndarray,
     dropped: np.ndarray,
     head: np.ndarray,
-    sums: np.ndarray,
     counts: np.ndarray,
     cells: np.ndarray,
     cell_map: np.ndarray,
@@ -604,12 +537,12 @@ def _row_values(
     if n > _MSD_FROM:
         _bucketed_values(
             keys, smallest, y, label, k, weight, u_drop, u_shift, total_bits, index_mask, sorted_, buf,
-            buf2, head, sums, counts, cells, cell_map, values, coef,
+            buf2, head, counts, cells, cell_map, values, coef,
         )  # fmt: skip
     else:
         _radix_values(
             keys, smallest, y, label, k, weight, u_drop, u_shift, total_bits, index_mask, sorted_, buf,
-            dropped, head, sums, counts, values, coef,
+            dropped, head, counts, values, coef,
         )  # fmt: skip
     # Leave-one-out: removing a row among the K nearest lets the (K+1)-th in.
     enter = 0.0
@@ -654,11 +587,10 @@ def _value_blocks(
         keys = np.empty((rows, n), np.uint64)
         bounds = np.empty((rows, 2), np.uint64)
         sorted_ = np.empty(n, np.uint64)
-        buf = np.empty(max(n, _CHUNK), np.uint64)
+        buf = np.empty(n, np.uint64)
         buf2 = np.empty(n, np.uint64)
         dropped = np.empty(n, np.uint16)
         head = np.empty(k + 1, np.uint64)
-        sums = np.empty(_CHUNK)
         counts = np.empty((64 // _DIGIT_BITS + 1, 1 << _DIGIT_BITS), np.int64)
         cells = np.empty((4, (1 << _CELL_BITS) + 1), np.int64)
         cell_map = np.empty(1 << _CELL_BITS, np.uint16)
@@ -670,7 +602,7 @@ def _value_blocks(
                 for q in range(end - start):
                     _row_values(
                         keys[q], bounds[q, 0], bounds[q, 1], y, yv[start + q], k, w[start + q], sorted_,
-                        buf, buf2, dropped, head, sums, counts, cells, cell_map, values[b], loo[b], coef,
+                        buf, buf2, dropped, head, counts, cells, cell_map, values[b], loo[b], coef,
                     )  # fmt: skip
     for b in range(blocks):
         total_values += values[b]

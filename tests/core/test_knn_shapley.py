@@ -226,6 +226,23 @@ def test_distances_equal_in_the_packed_key_bits_are_ordered_by_their_full_keys(n
         np.testing.assert_allclose(knn_shapley(X, y, V, yv, k=k).values, expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("features", [1, 3, 4, 20, 21])
+def test_distances_are_the_same_in_the_vector_blocks_and_the_scalar_last_columns(features):
+    from dcai_assets.core.intrinsics import DOT_COLUMNS, DOT_ROWS
+    from dcai_assets.core.knn_shapley import _row_squares, squared_distances
+
+    rng = np.random.default_rng(21)
+    n = 2 * DOT_COLUMNS + 5  # two register blocks, then five columns in scalar code
+    X = rng.normal(size=(n, features))
+    X[n - 1] = X[3]  # the same row in a block and among the last columns
+    V = rng.normal(size=(DOT_ROWS + 3, features))  # a full group of rows, then a clipped one
+    dist = np.empty((len(V), n))
+    squared_distances(V, np.ascontiguousarray(X.T), _row_squares(X), dist)
+    assert np.array_equal(dist[:, n - 1], dist[:, 3])
+    expected = ((V[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(dist, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_a_validation_class_absent_from_training_gives_no_credit_to_any_row():
     X, y, V, _ = small_problem(n=8, n_val=2, classes=2, seed=4)
     absent = np.array([7, 7])  # no training row has class 7
