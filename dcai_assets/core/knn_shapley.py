@@ -464,12 +464,13 @@ def _radix_values(
     # ``buf`` and the keys' own row, and ``sorted_`` stays out of the cache (3-6% faster at 100k).
     in_place = u_drop <= np.uint64(_LOW_BITS)
     ping, pong = (buf[:n], keys) if in_place else (sorted_, buf[:n])
+    if in_place and u_drop > 0:  # read back only on ties; a loop of its own vectorises
+        low_mask = (_ONE << u_drop) - _ONE
+        for i in range(n):
+            dropped[i] = (keys[i] - smallest) & low_mask
     position = counts[0]
-    low_mask = (_ONE << u_drop) - _ONE
     for i in range(n):
-        relative = keys[i] - smallest
-        dropped[i] = relative & low_mask  # read back only in place, and only on ties
-        packed = ((relative >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+        packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
         if y[i] == label:
             packed |= _ONE
         b = (packed >> u_low) & mask
