@@ -14,6 +14,7 @@ _WIDE = llvm.get_host_cpu_features().get("avx512f", False)
 DOT_ROWS = 8 if _WIDE else 4  # validation rows per dot block: 2 x DOT_ROWS vector registers of sums
 _LANES = 8 if _WIDE else 4  # doubles per vector register (AVX-512: 8, AVX2: 4)
 DOT_COLUMNS = 2 * _LANES  # training rows per dot block
+LANES = _LANES
 
 
 @intrinsic
@@ -36,6 +37,73 @@ def prefetch(typingctx, array, index):
     return types.void(array, index), codegen
 
 
+def _emit_dots(context, builder, v_view, first, rows, x_view, column):
+    """IR for the sums of :func:`dot_block`: a loop over the features with 2 x DOT_ROWS vector
+    registers of fused multiply-adds; returns the sums (row r's two vectors at 2r, 2r + 1)."""
+    # Without this, LLVM splits 512-bit vectors in two on CPUs tuned to prefer 256-bit ones.
+    set.add(builder.function.attributes, f'"min-legal-vector-width"="{64 * _LANES}"')
+    i64 = ir.IntType(64)
+    vector = ir.VectorType(ir.DoubleType(), _LANES)
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{_LANES}f64"
+    )
+    features = builder.extract_value(x_view.shape, 0)
+    n = builder.extract_value(x_view.shape, 1)
+    v_width = builder.extract_value(v_view.shape, 1)
+    v_rows = []
+    for r in range(DOT_ROWS):
+        q = builder.add(first, _clipped(builder, r, rows))
+        v_rows.append(builder.gep(v_view.data, [builder.mul(q, v_width)]))
+    x_base = builder.gep(x_view.data, [column])
+    entry = builder.basic_block
+    loop = builder.append_basic_block("dot.features")
+    done = builder.append_basic_block("dot.done")
+    builder.branch(loop)
+    builder.position_at_end(loop)
+    j = builder.phi(i64)
+    j.add_incoming(i64(0), entry)
+    sums = []
+    for _ in range(2 * DOT_ROWS):
+        phi = builder.phi(vector)
+        phi.add_incoming(ir.Constant(vector, None), entry)
+        sums.append(phi)
+    x_row = builder.gep(x_base, [builder.mul(j, n)])
+    xs = [_load(builder, builder.gep(x_row, [i64(c * _LANES)]), vector) for c in range(2)]
+    updated = []
+    for r in range(DOT_ROWS):
+        broadcast = _splat(builder, builder.load(builder.gep(v_rows[r], [j])), vector)
+        updated += [builder.call(fma, [broadcast, xs[c], sums[2 * r + c]]) for c in range(2)]
+    j_next = builder.add(j, i64(1))
+    j.add_incoming(j_next, loop)
+    for phi, value in zip(sums, updated, strict=True):
+        phi.add_incoming(value, loop)
+    builder.cbranch(builder.icmp_signed("<", j_next, features), loop, done)
+    builder.position_at_end(done)
+    return updated
+
+
+def _clipped(builder, r, rows):
+    """min(r, rows - 1) in IR: rows past the last repeat it, so every register has work."""
+    i64 = ir.IntType(64)
+    last = builder.sub(rows, i64(1))
+    return builder.select(builder.icmp_signed("<", i64(r), last), i64(r), last)
+
+
+def _load(builder, pointer, vector):
+    return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=8)
+
+
+def _store(builder, value, pointer):
+    builder.store(value, builder.bitcast(pointer, value.type.as_pointer()), align=8)
+
+
+def _splat(builder, scalar, vector):
+    i32 = ir.IntType(32)
+    undef = ir.Constant(vector, ir.Undefined)
+    lanes = ir.Constant(ir.VectorType(i32, vector.count), [0] * vector.count)
+    return builder.shuffle_vector(builder.insert_element(undef, scalar, i32(0)), undef, lanes)
+
+
 @intrinsic
 def dot_block(typingctx, V, first, rows, XT, column, out, offset):
     """``out[r, offset:offset + DOT_COLUMNS]`` = the dot products of row ``first + min(r, rows -
@@ -49,60 +117,75 @@ def dot_block(typingctx, V, first, rows, XT, column, out, offset):
         v_view = context.make_array(v_type)(context, builder, args[0])
         x_view = context.make_array(x_type)(context, builder, args[3])
         out_view = context.make_array(out_type)(context, builder, args[5])
-        first_, rows_, column_, offset_ = args[1], args[2], args[4], args[6]
-        # Without this, LLVM splits 512-bit vectors in two on CPUs tuned to prefer 256-bit ones.
-        set.add(builder.function.attributes, f'"min-legal-vector-width"="{64 * _LANES}"')
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        vector = ir.VectorType(ir.DoubleType(), _LANES)
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{_LANES}f64"
-        )
-        features = builder.extract_value(x_view.shape, 0)
-        n = builder.extract_value(x_view.shape, 1)
-        v_width = builder.extract_value(v_view.shape, 1)
+        sums = _emit_dots(context, builder, v_view, args[1], args[2], x_view, args[4])
+        i64 = ir.IntType(64)
         out_width = builder.extract_value(out_view.shape, 1)
-        last = builder.sub(rows_, i64(1))
-        v_rows = []
         for r in range(DOT_ROWS):
-            clipped = builder.select(builder.icmp_signed("<", i64(r), last), i64(r), last)
-            v_rows.append(builder.gep(v_view.data, [builder.mul(builder.add(first_, clipped), v_width)]))
-        x_base = builder.gep(x_view.data, [column_])
-        entry = builder.basic_block
-        loop = builder.append_basic_block("dot.features")
-        done = builder.append_basic_block("dot.done")
-        builder.branch(loop)
-        builder.position_at_end(loop)
-        j = builder.phi(i64)
-        j.add_incoming(i64(0), entry)
-        sums = []
-        for _ in range(2 * DOT_ROWS):
-            phi = builder.phi(vector)
-            phi.add_incoming(ir.Constant(vector, None), entry)
-            sums.append(phi)
-        x_row = builder.gep(x_base, [builder.mul(j, n)])
-        xs = [
-            builder.load(builder.bitcast(builder.gep(x_row, [i64(c * _LANES)]), vector.as_pointer()), align=8)
-            for c in range(2)
-        ]
-        undef = ir.Constant(vector, ir.Undefined)
-        splat = ir.Constant(ir.VectorType(i32, _LANES), [0] * _LANES)
-        updated = []
-        for r in range(DOT_ROWS):
-            v = builder.load(builder.gep(v_rows[r], [j]))
-            broadcast = builder.shuffle_vector(builder.insert_element(undef, v, i32(0)), undef, splat)
-            updated += [builder.call(fma, [broadcast, xs[c], sums[2 * r + c]]) for c in range(2)]
-        j_next = builder.add(j, i64(1))
-        j.add_incoming(j_next, loop)
-        for phi, value in zip(sums, updated, strict=True):
-            phi.add_incoming(value, loop)
-        builder.cbranch(builder.icmp_signed("<", j_next, features), loop, done)
-        builder.position_at_end(done)
-        for r in range(DOT_ROWS):
-            out_row = builder.gep(out_view.data, [builder.add(builder.mul(i64(r), out_width), offset_)])
+            out_row = builder.gep(out_view.data, [builder.add(builder.mul(i64(r), out_width), args[6])])
             for c in range(2):
-                target = builder.bitcast(builder.gep(out_row, [i64(c * _LANES)]), vector.as_pointer())
-                builder.store(updated[2 * r + c], target, align=8)
+                _store(builder, sums[2 * r + c], builder.gep(out_row, [i64(c * _LANES)]))
         return context.get_dummy_value()
 
     i64 = types.int64
     return types.void(V, i64, i64, XT, i64, out, i64), codegen
+
+
+@intrinsic
+def distance_keys_block(typingctx, V, first, rows, XT, column, x_sq, v_sq, keys, lanes):
+    """As :func:`dot_block`, but finished in registers: the squared distances
+    ``v_sq[q] + x_sq[i] - 2 v.x`` (the same numbers as that formula in numba) as sortable keys
+    (unsigned order = float order) in ``keys[q, column + i]``, q = min(r, rows - 1), and the
+    running lane-wise smallest and largest key of row q in ``lanes[q, 0]`` and ``lanes[q, 1]``.
+    ``v_sq``, ``keys`` and ``lanes`` are indexed from row ``first`` of V (pass slices)."""
+
+    def codegen(context, builder, signature, args):
+        v_type, _, _, x_type, _, xsq_type, vsq_type, keys_type, lanes_type = signature.args
+        v_view = context.make_array(v_type)(context, builder, args[0])
+        x_view = context.make_array(x_type)(context, builder, args[3])
+        xsq_view = context.make_array(xsq_type)(context, builder, args[5])
+        vsq_view = context.make_array(vsq_type)(context, builder, args[6])
+        keys_view = context.make_array(keys_type)(context, builder, args[7])
+        lanes_view = context.make_array(lanes_type)(context, builder, args[8])
+        rows, column = args[2], args[4]
+        sums = _emit_dots(context, builder, v_view, args[1], rows, x_view, column)
+        i64 = ir.IntType(64)
+        doubles = sums[0].type
+        words = ir.VectorType(i64, _LANES)
+        umin = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(words, [words] * 2), f"llvm.umin.v{_LANES}i64"
+        )
+        umax = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(words, [words] * 2), f"llvm.umax.v{_LANES}i64"
+        )
+        two = ir.Constant(doubles, [2.0] * _LANES)
+        sign = ir.Constant(words, [1 << 63] * _LANES)
+        x_sq_vectors = [
+            _load(builder, builder.gep(xsq_view.data, [builder.add(column, i64(c * _LANES))]), doubles)
+            for c in range(2)
+        ]
+        n = builder.extract_value(keys_view.shape, 1)
+        for r in range(DOT_ROWS):
+            row = _clipped(builder, r, rows)
+            v_sq_r = _splat(builder, builder.load(builder.gep(vsq_view.data, [row])), doubles)
+            target = builder.gep(keys_view.data, [builder.add(builder.mul(row, n), column)])
+            bounds = builder.gep(lanes_view.data, [builder.mul(row, i64(2 * _LANES))])
+            smallest = _load(builder, bounds, words)
+            largest = _load(builder, builder.gep(bounds, [i64(_LANES)]), words)
+            for c in range(2):
+                distance = builder.fsub(
+                    builder.fadd(v_sq_r, x_sq_vectors[c]), builder.fmul(two, sums[2 * r + c])
+                )
+                bits = builder.bitcast(distance, words)
+                negative = builder.sub(
+                    ir.Constant(words, None), builder.lshr(bits, ir.Constant(words, [63] * _LANES))
+                )
+                key = builder.xor(bits, builder.or_(negative, sign))
+                _store(builder, key, builder.gep(target, [i64(c * _LANES)]))
+                smallest = builder.call(umin, [smallest, key])
+                largest = builder.call(umax, [largest, key])
+            _store(builder, smallest, bounds)
+            _store(builder, largest, builder.gep(bounds, [i64(_LANES)]))
+        return context.get_dummy_value()
+
+    i64 = types.int64
+    return types.void(V, i64, i64, XT, i64, x_sq, v_sq, keys, lanes), codegen

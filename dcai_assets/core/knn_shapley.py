@@ -20,7 +20,14 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from dcai_assets.core.intrinsics import DOT_COLUMNS, DOT_ROWS, dot_block, prefetch
+from dcai_assets.core.intrinsics import (
+    DOT_COLUMNS,
+    DOT_ROWS,
+    LANES,
+    distance_keys_block,
+    dot_block,
+    prefetch,
+)
 
 
 @dataclass(frozen=True)
@@ -134,30 +141,45 @@ def _batch_keys(
 ) -> None:
     """Distances of validation rows start.. (one per row of ``keys``) to every training row, as
     sortable keys (unsigned order = float order), tile by tile so each tile of X is read once per
-    batch; ``bounds[q]`` gets the smallest and largest key of row q."""
+    batch; ``bounds[q]`` gets the smallest and largest key of row q. Whole blocks of columns are
+    finished in registers (:func:`distance_keys_block`), the last few through
+    :func:`_distance_tile`: the same numbers as :func:`squared_distances`."""
     n = XT.shape[1]
     rows = keys.shape[0]
     tile = np.empty((DOT_ROWS, _TILE))
     bits = tile.view(np.uint64)
+    v_sq = np.empty(rows)
+    lanes = np.empty((rows, 2, LANES), np.uint64)
     for q in range(rows):
-        bounds[q, 0] = np.uint64(0xFFFFFFFFFFFFFFFF)
-        bounds[q, 1] = np.uint64(0)
+        v_sq[q] = _row_sq(V, start + q)
+        lanes[q, 0, :] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        lanes[q, 1, :] = np.uint64(0)
+    whole = n - n % DOT_COLUMNS if XT.shape[0] > 0 else 0
     for lo in range(0, n, _TILE):
         hi = min(n, lo + _TILE)
         for first in range(0, rows, DOT_ROWS):
             group = min(DOT_ROWS, rows - first)
-            _distance_tile(V, start + first, group, XT, x_sq, lo, hi, tile)
-            for r in range(group):
-                source = bits[r, : hi - lo]
-                target = keys[first + r, lo:hi]
-                smallest, largest = bounds[first + r, 0], bounds[first + r, 1]
-                for i in range(hi - lo):
-                    u = source[i]
-                    key = u ^ ((np.uint64(0) - (u >> np.uint64(63))) | _SIGN)  # negative: flip all
-                    target[i] = key
-                    smallest = min(smallest, key)
-                    largest = max(largest, key)
-                bounds[first + r, 0], bounds[first + r, 1] = smallest, largest
+            for c in range(lo, min(hi, whole), DOT_COLUMNS):
+                distance_keys_block(
+                    V, start + first, group, XT, c, x_sq, v_sq[first:], keys[first:], lanes[first:]
+                )  # fmt: skip
+            if hi > whole:  # the last few columns, into the lanes' first column
+                tail = max(lo, whole)
+                _distance_tile(V, start + first, group, XT, x_sq, tail, hi, tile)
+                for r in range(group):
+                    source = bits[r, : hi - tail]
+                    target = keys[first + r, tail:hi]
+                    smallest, largest = lanes[first + r, 0, 0], lanes[first + r, 1, 0]
+                    for i in range(hi - tail):
+                        u = source[i]
+                        key = u ^ ((np.uint64(0) - (u >> np.uint64(63))) | _SIGN)  # negative: flip all
+                        target[i] = key
+                        smallest = min(smallest, key)
+                        largest = max(largest, key)
+                    lanes[first + r, 0, 0], lanes[first + r, 1, 0] = smallest, largest
+    for q in range(rows):
+        bounds[q, 0] = lanes[q, 0].min()
+        bounds[q, 1] = lanes[q, 1].max()
 
 
 @numba.njit(cache=True)

@@ -229,18 +229,26 @@ def test_distances_equal_in_the_packed_key_bits_are_ordered_by_their_full_keys(n
 @pytest.mark.parametrize("features", [1, 3, 4, 20, 21])
 def test_distances_are_the_same_in_the_vector_blocks_and_the_scalar_last_columns(features):
     from dcai_assets.core.intrinsics import DOT_COLUMNS, DOT_ROWS
-    from dcai_assets.core.knn_shapley import _row_squares, squared_distances
+    from dcai_assets.core.knn_shapley import _batch_keys, _row_squares, squared_distances
 
     rng = np.random.default_rng(21)
     n = 2 * DOT_COLUMNS + 5  # two register blocks, then five columns in scalar code
     X = rng.normal(size=(n, features))
     X[n - 1] = X[3]  # the same row in a block and among the last columns
     V = rng.normal(size=(DOT_ROWS + 3, features))  # a full group of rows, then a clipped one
+    V[:4] = 1e3 + X[[5, n - 2, 6, n - 3]] * 1e-9  # near zero, so some come out below zero
+    X[[5, n - 2, 6, n - 3]] = V[:4]
     dist = np.empty((len(V), n))
     squared_distances(V, np.ascontiguousarray(X.T), _row_squares(X), dist)
     assert np.array_equal(dist[:, n - 1], dist[:, 3])
     expected = ((V[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
-    np.testing.assert_allclose(dist, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dist, expected, rtol=1e-12, atol=1e-6)
+    # The kernel's keys (finished in registers for whole blocks) are the same numbers, bit for bit.
+    keys, bounds = np.empty((len(V), n), np.uint64), np.empty((len(V), 2), np.uint64)
+    _batch_keys(V, 0, np.ascontiguousarray(X.T), _row_squares(X), keys, bounds)
+    bits = dist.view(np.uint64)
+    assert np.array_equal(keys, np.where(bits >> np.uint64(63) == 1, ~bits, bits | np.uint64(1 << 63)))
+    assert np.array_equal(bounds, np.stack([keys.min(axis=1), keys.max(axis=1)], axis=1))
 
 
 def test_a_validation_class_absent_from_training_gives_no_credit_to_any_row():
