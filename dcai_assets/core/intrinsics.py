@@ -1,6 +1,8 @@
 """LLVM operations that numba does not expose, as numba intrinsics for the KNN-Shapley kernel: a
-cache prefetch, and a register-blocked block of dot products in explicit SIMD vectors (LLVM's
-auto-vectoriser keeps such sums in memory, and on AVX-512 machines it picks 256-bit vectors)."""
+cache prefetch, and register-blocked blocks of dot products in explicit SIMD vectors (LLVM's
+auto-vectoriser keeps such sums in memory, and on AVX-512 machines it picks 256-bit vectors).
+Vectors are 512-bit where the CPU has AVX-512, 256-bit otherwise; LLVM splits them further on
+CPUs with narrower ones, so the code is correct everywhere and fast on x86."""
 
 from __future__ import annotations
 
@@ -9,12 +11,20 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-llvm.initialize_native_target()
-_WIDE = llvm.get_host_cpu_features().get("avx512f", False)
+
+def _has_avx512() -> bool:
+    """Whether this CPU has AVX-512 (numba compiles for the host CPU)."""
+    llvm.initialize_native_target()
+    try:
+        return bool(llvm.get_host_cpu_features().get("avx512f", False))
+    except RuntimeError:  # LLVM cannot tell on some hosts
+        return False
+
+
+_WIDE = _has_avx512()
+LANES = 8 if _WIDE else 4  # doubles per vector register
 DOT_ROWS = 8 if _WIDE else 4  # validation rows per dot block: 2 x DOT_ROWS vector registers of sums
-_LANES = 8 if _WIDE else 4  # doubles per vector register (AVX-512: 8, AVX2: 4)
-DOT_COLUMNS = 2 * _LANES  # training rows per dot block
-LANES = _LANES
+DOT_COLUMNS = 2 * LANES  # training rows per dot block
 
 
 @intrinsic
@@ -41,11 +51,11 @@ def _emit_dots(context, builder, v_view, first, rows, x_view, column):
     """IR for the sums of :func:`dot_block`: a loop over the features with 2 x DOT_ROWS vector
     registers of fused multiply-adds; returns the sums (row r's two vectors at 2r, 2r + 1)."""
     # Without this, LLVM splits 512-bit vectors in two on CPUs tuned to prefer 256-bit ones.
-    set.add(builder.function.attributes, f'"min-legal-vector-width"="{64 * _LANES}"')
+    set.add(builder.function.attributes, f'"min-legal-vector-width"="{64 * LANES}"')
     i64 = ir.IntType(64)
-    vector = ir.VectorType(ir.DoubleType(), _LANES)
+    vector = ir.VectorType(ir.DoubleType(), LANES)
     fma = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{_LANES}f64"
+        builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{LANES}f64"
     )
     features = builder.extract_value(x_view.shape, 0)
     n = builder.extract_value(x_view.shape, 1)
@@ -68,7 +78,7 @@ def _emit_dots(context, builder, v_view, first, rows, x_view, column):
         phi.add_incoming(ir.Constant(vector, None), entry)
         sums.append(phi)
     x_row = builder.gep(x_base, [builder.mul(j, n)])
-    xs = [_load(builder, builder.gep(x_row, [i64(c * _LANES)]), vector) for c in range(2)]
+    xs = [_load(builder, builder.gep(x_row, [i64(c * LANES)]), vector) for c in range(2)]
     updated = []
     for r in range(DOT_ROWS):
         broadcast = _splat(builder, builder.load(builder.gep(v_rows[r], [j])), vector)
@@ -123,7 +133,7 @@ def dot_block(typingctx, V, first, rows, XT, column, out, offset):
         for r in range(DOT_ROWS):
             out_row = builder.gep(out_view.data, [builder.add(builder.mul(i64(r), out_width), args[6])])
             for c in range(2):
-                _store(builder, sums[2 * r + c], builder.gep(out_row, [i64(c * _LANES)]))
+                _store(builder, sums[2 * r + c], builder.gep(out_row, [i64(c * LANES)]))
         return context.get_dummy_value()
 
     i64 = types.int64
@@ -150,17 +160,17 @@ def distance_keys_block(typingctx, V, first, rows, XT, column, x_sq, v_sq, keys,
         sums = _emit_dots(context, builder, v_view, args[1], rows, x_view, column)
         i64 = ir.IntType(64)
         doubles = sums[0].type
-        words = ir.VectorType(i64, _LANES)
+        words = ir.VectorType(i64, LANES)
         umin = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(words, [words] * 2), f"llvm.umin.v{_LANES}i64"
+            builder.module, ir.FunctionType(words, [words] * 2), f"llvm.umin.v{LANES}i64"
         )
         umax = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(words, [words] * 2), f"llvm.umax.v{_LANES}i64"
+            builder.module, ir.FunctionType(words, [words] * 2), f"llvm.umax.v{LANES}i64"
         )
-        two = ir.Constant(doubles, [2.0] * _LANES)
-        sign = ir.Constant(words, [1 << 63] * _LANES)
+        two = ir.Constant(doubles, [2.0] * LANES)
+        sign = ir.Constant(words, [1 << 63] * LANES)
         x_sq_vectors = [
-            _load(builder, builder.gep(xsq_view.data, [builder.add(column, i64(c * _LANES))]), doubles)
+            _load(builder, builder.gep(xsq_view.data, [builder.add(column, i64(c * LANES))]), doubles)
             for c in range(2)
         ]
         n = builder.extract_value(keys_view.shape, 1)
@@ -168,23 +178,23 @@ def distance_keys_block(typingctx, V, first, rows, XT, column, x_sq, v_sq, keys,
             row = _clipped(builder, r, rows)
             v_sq_r = _splat(builder, builder.load(builder.gep(vsq_view.data, [row])), doubles)
             target = builder.gep(keys_view.data, [builder.add(builder.mul(row, n), column)])
-            bounds = builder.gep(lanes_view.data, [builder.mul(row, i64(2 * _LANES))])
+            bounds = builder.gep(lanes_view.data, [builder.mul(row, i64(2 * LANES))])
             smallest = _load(builder, bounds, words)
-            largest = _load(builder, builder.gep(bounds, [i64(_LANES)]), words)
+            largest = _load(builder, builder.gep(bounds, [i64(LANES)]), words)
             for c in range(2):
                 distance = builder.fsub(
                     builder.fadd(v_sq_r, x_sq_vectors[c]), builder.fmul(two, sums[2 * r + c])
                 )
                 bits = builder.bitcast(distance, words)
                 negative = builder.sub(
-                    ir.Constant(words, None), builder.lshr(bits, ir.Constant(words, [63] * _LANES))
+                    ir.Constant(words, None), builder.lshr(bits, ir.Constant(words, [63] * LANES))
                 )
                 key = builder.xor(bits, builder.or_(negative, sign))
-                _store(builder, key, builder.gep(target, [i64(c * _LANES)]))
+                _store(builder, key, builder.gep(target, [i64(c * LANES)]))
                 smallest = builder.call(umin, [smallest, key])
                 largest = builder.call(umax, [largest, key])
             _store(builder, smallest, bounds)
-            _store(builder, largest, builder.gep(bounds, [i64(_LANES)]))
+            _store(builder, largest, builder.gep(bounds, [i64(LANES)]))
         return context.get_dummy_value()
 
     i64 = types.int64
