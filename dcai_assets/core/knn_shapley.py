@@ -599,7 +599,7 @@ def _value_blocks(
         buf2 = np.empty(n, np.uint64)
         dropped = np.empty(n, np.uint16)
         head = np.empty(k + 1, np.uint64)
-        counts = np.empty((64 // _DIGIT_BITS + 1, 1 << _DIGIT_BITS), np.int64)
+        counts = np.empty((64 // _DIGIT_BITS + 1, 1 << _DIGIT_BITS), np.int32)  # half the L1 of int64
         cells = np.empty((4, (1 << _CELL_BITS) + 1), np.int64)
         cell_map = np.empty(1 << _CELL_BITS, np.uint16)
         for b in range(t * blocks // threads, (t + 1) * blocks // threads):  # each block in its buffer
