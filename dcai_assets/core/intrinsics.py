@@ -47,7 +47,15 @@ def prefetch(typingctx, array, index):
     return types.void(array, index), codegen
 
 
-def _emit_dots(context, builder, v_view, first, rows, x_view, column):
+def _emit_dots(
+    context: object,
+    builder: ir.IRBuilder,
+    v_view: object,
+    first: ir.Value,
+    rows: ir.Value,
+    x_view: object,
+    column: ir.Value,
+) -> list[ir.Value]:
     """IR for the sums of :func:`dot_block`: a loop over the features with 2 x DOT_ROWS vector
     registers of fused multiply-adds; returns the sums (row r's two vectors at 2r, 2r + 1)."""
     # Without this, LLVM splits 512-bit vectors in two on CPUs tuned to prefer 256-bit ones.
@@ -92,22 +100,25 @@ def _emit_dots(context, builder, v_view, first, rows, x_view, column):
     return updated
 
 
-def _clipped(builder, r, rows):
+def _clipped(builder: ir.IRBuilder, r: int, rows: ir.Value) -> ir.Value:
     """min(r, rows - 1) in IR: rows past the last repeat it, so every register has work."""
     i64 = ir.IntType(64)
     last = builder.sub(rows, i64(1))
     return builder.select(builder.icmp_signed("<", i64(r), last), i64(r), last)
 
 
-def _load(builder, pointer, vector):
+def _load(builder: ir.IRBuilder, pointer: ir.Value, vector: ir.VectorType) -> ir.Value:
+    """An unaligned vector load at a scalar pointer."""
     return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=8)
 
 
-def _store(builder, value, pointer):
+def _store(builder: ir.IRBuilder, value: ir.Value, pointer: ir.Value) -> None:
+    """An unaligned vector store at a scalar pointer."""
     builder.store(value, builder.bitcast(pointer, value.type.as_pointer()), align=8)
 
 
-def _splat(builder, scalar, vector):
+def _splat(builder: ir.IRBuilder, scalar: ir.Value, vector: ir.VectorType) -> ir.Value:
+    """``scalar`` in every lane of a vector."""
     i32 = ir.IntType(32)
     undef = ir.Constant(vector, ir.Undefined)
     lanes = ir.Constant(ir.VectorType(i32, vector.count), [0] * vector.count)
