@@ -76,14 +76,15 @@ def _emit_dots(
     entry = builder.basic_block
     loop = builder.append_basic_block("dot.features")
     done = builder.append_basic_block("dot.done")
-    builder.branch(loop)
+    zero = ir.Constant(vector, None)
+    builder.cbranch(builder.icmp_signed(">", features, i64(0)), loop, done)  # no features: all 0
     builder.position_at_end(loop)
     j = builder.phi(i64)
     j.add_incoming(i64(0), entry)
     sums = []
     for _ in range(2 * DOT_ROWS):
         phi = builder.phi(vector)
-        phi.add_incoming(ir.Constant(vector, None), entry)
+        phi.add_incoming(zero, entry)
         sums.append(phi)
     x_row = builder.gep(x_base, [builder.mul(j, n)])
     xs = [_load(builder, builder.gep(x_row, [i64(c * LANES)]), vector) for c in range(2)]
@@ -97,7 +98,13 @@ def _emit_dots(
         phi.add_incoming(value, loop)
     builder.cbranch(builder.icmp_signed("<", j_next, features), loop, done)
     builder.position_at_end(done)
-    return updated
+    results = []
+    for value in updated:
+        result = builder.phi(vector)
+        result.add_incoming(zero, entry)
+        result.add_incoming(value, loop)
+        results.append(result)
+    return results
 
 
 def _clipped(builder: ir.IRBuilder, r: int, rows: ir.Value) -> ir.Value:

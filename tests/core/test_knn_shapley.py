@@ -226,7 +226,7 @@ def test_distances_equal_in_the_packed_key_bits_are_ordered_by_their_full_keys(n
         np.testing.assert_allclose(knn_shapley(X, y, V, yv, k=k).values, expected, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("features", [1, 3, 4, 20, 21])
+@pytest.mark.parametrize("features", [0, 1, 3, 4, 20, 21])
 def test_distances_are_the_same_in_the_vector_blocks_and_the_scalar_last_columns(features):
     from dcai_assets.core.intrinsics import DOT_COLUMNS, DOT_ROWS
     from dcai_assets.core.knn_shapley import _batch_keys, _row_squares, squared_distances
