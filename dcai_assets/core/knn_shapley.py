@@ -94,6 +94,21 @@ def _distance_tile(
             a[i] = v_sq + xs[i] - 2.0 * a[i]
 
 
+@numba.njit(parallel=True, cache=True)
+def _transposed(X: np.ndarray) -> np.ndarray:
+    """X.T in C order, allocated by numba and filled by all threads, tile by tile (a plain copy
+    of the strided view took 133 ms at 1M x 20, most of it page faults on one thread). numpy backs
+    large arrays with transparent huge pages; with those, 1M-row valuations here took 1.40-1.94 s
+    instead of 1.43-1.54 s (six interleaved runs): slower in the median, far less predictable."""
+    n, f = X.shape
+    out = np.empty((f, n))
+    for t in numba.prange((n + _TILE - 1) // _TILE):
+        for i in range(t * _TILE, min(n, (t + 1) * _TILE)):
+            for j in range(f):
+                out[j, i] = X[i, j]
+    return out
+
+
 @numba.njit(cache=True)
 def _row_sq(V: np.ndarray, q: int) -> float:
     """|V[q]|^2, summed feature by feature."""
@@ -103,19 +118,11 @@ def _row_sq(V: np.ndarray, q: int) -> float:
     return total
 
 
-@numba.njit(cache=True)
-def _transposed(X: np.ndarray) -> np.ndarray:
-    """X.T in C order, allocated by numba. numpy backs large arrays with transparent huge pages;
-    with those, 1M-row valuations here took 1.40-1.94 s instead of 1.43-1.54 s (six interleaved
-    runs): slower in the median and far less predictable."""
-    return np.ascontiguousarray(X.T)
-
-
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def _row_squares(X: np.ndarray) -> np.ndarray:
     """|x|^2 of every row of X, as the kernel sums them."""
     out = np.empty(X.shape[0])
-    for i in range(X.shape[0]):
+    for i in numba.prange(X.shape[0]):
         out[i] = _row_sq(X, i)
     return out
 
@@ -525,10 +532,12 @@ def _row_values(
     cells: np.ndarray,
     cell_map: np.ndarray,
     values: np.ndarray,
-    loo: np.ndarray,
+    loo_index: np.ndarray,
+    loo_value: np.ndarray,
 ) -> None:
-    """Add ``weight`` x the exact Shapley and leave-one-out values of every training row for one
-    validation row, given its distance keys.
+    """Add ``weight`` x the exact Shapley values of every training row for one validation row to
+    ``values``, given its distance keys; its leave-one-out values, nonzero for the K nearest
+    rows only, go to ``loo_index`` and ``loo_value`` (K each).
 
     Each training row becomes one uint64: leading bits of (key - smallest), then its index, then
     whether its label matches; sorting these sorts by (distance, index) and carries the label
@@ -557,9 +566,10 @@ def _row_values(
     enter = 0.0
     if n > k:
         enter = float(head[k] & _ONE)
-    for r in range(min(k, n)):
+    for r in range(k):
         packed = head[r]
-        loo[(packed >> _ONE) & index_mask] += weight * (float(packed & _ONE) - enter) / k
+        loo_index[r] = (packed >> _ONE) & index_mask
+        loo_value[r] = weight * (float(packed & _ONE) - enter) / k
 
 
 @numba.njit(parallel=True, cache=True)
@@ -581,14 +591,17 @@ def _value_blocks(
 ) -> None:
     """Blocks ``first``..``last - 1`` of the validation rows (``block`` rows each), each thread
     taking a contiguous run of them with its scratch allocated once; each block sums in its own
-    buffer and the buffers are added to the totals in block order, so the result depends neither
-    on the thread count nor on how the blocks are split into calls. Memory: O(N x blocks) for the
-    buffers plus O(N x batch) per thread for distances."""
+    buffer (zeroed by its thread, page faults in parallel) and the buffers are added to the totals
+    in block order, so the result depends neither on the thread count nor on how the blocks are
+    split into calls. Memory: O(N x blocks) for the buffers plus O(N x batch) per thread for
+    distances; leave-one-out, K rows per validation row, is kept sparse."""
     n = XT.shape[1]
     m = V.shape[0]
     blocks = last - first
-    values = np.zeros((blocks, n))
-    loo = np.zeros((blocks, n))
+    offset = first * block
+    values = np.empty((blocks, n))
+    loo_index = np.empty((min(m, last * block) - offset, k), np.int64)
+    loo_value = np.empty((min(m, last * block) - offset, k))
     threads = max(1, min(blocks, threads))
     for t in numba.prange(threads):  # scratch once per thread: fresh pages cost page faults
         rows = min(batch, block)
@@ -603,18 +616,40 @@ def _value_blocks(
         cells = np.empty((4, (1 << _CELL_BITS) + 1), np.int64)
         cell_map = np.empty(1 << _CELL_BITS, np.uint16)
         for b in range(t * blocks // threads, (t + 1) * blocks // threads):  # each block in its buffer
+            values[b, :] = 0.0
             stop = min(m, (first + b + 1) * block)
             for start in range((first + b) * block, stop, batch):
                 end = min(stop, start + batch)
                 _batch_keys(V, start, XT, x_sq, keys[: end - start], bounds)
                 for q in range(end - start):
+                    row = start + q - offset
                     _row_values(
                         keys[q], bounds[q, 0], bounds[q, 1], y, yv[start + q], k, w[start + q], sorted_,
-                        buf, buf2, dropped, head, counts, cells, cell_map, values[b], loo[b],
+                        buf, buf2, dropped, head, counts, cells, cell_map, values[b], loo_index[row],
+                        loo_value[row],
                     )  # fmt: skip
-    for b in range(blocks):
-        total_values += values[b]
-        total_loo += loo[b]
+    for c in numba.prange((n + _TILE - 1) // _TILE):  # each column summed in block order
+        for b in range(blocks):
+            for i in range(c * _TILE, min(n, (c + 1) * _TILE)):
+                total_values[i] += values[b, i]
+    _add_sparse_blocks(loo_index, loo_value, block, total_loo)
+
+
+@numba.njit(cache=True)
+def _add_sparse_blocks(index: np.ndarray, value: np.ndarray, block: int, total: np.ndarray) -> None:
+    """``total += `` the sum of each block of ``block`` rows of (``index``, ``value``) pairs, block
+    by block: the same sums, in the same order, as dense per-block buffers would give."""
+    partial = np.zeros(total.shape[0])
+    for lo in range(0, index.shape[0], block):
+        hi = min(index.shape[0], lo + block)
+        for row in range(lo, hi):
+            for r in range(index.shape[1]):
+                partial[index[row, r]] += value[row, r]
+        for row in range(lo, hi):
+            for r in range(index.shape[1]):
+                i = index[row, r]
+                total[i] += partial[i]
+                partial[i] = 0.0
 
 
 def knn_shapley(
