@@ -47,6 +47,7 @@ _BLOCK = 64  # validation rows per block (each block sums into its own N-long bu
 _MIN_BLOCKS = 8  # small holdouts get smaller blocks, so that every core has some
 _MSD_FROM = 1 << 18  # from this N on, equal-size buckets sorted in cache (see _bucketed_values)
 _AHEAD = 32  # ranks ahead that the additions prefetch
+_SCATTER_AHEAD = 8  # rows ahead whose radix-pass destination is prefetched (see _radix_values)
 _SMALL = 32  # buckets up to this size are sorted by insertion alone
 _BUCKET_SIZE = 1 << 10  # the bucketed path aims at about 2^10 keys (8 KB, in L1) per bucket
 _CELL_BITS = 13  # and counts 2^13 cells of the top key bits to merge into such buckets
@@ -486,6 +487,9 @@ def _radix_values(
             dropped[i] = (keys[i] - smallest) & low_mask
     position = counts[0]
     for i in range(n):
+        j = min(i + _SCATTER_AHEAD, n - 1)  # where a later row goes, fetched for the write now
+        ahead = (((keys[j] - smallest) >> u_drop) << u_shift) | (np.uint64(j) << _ONE)
+        prefetch(ping, position[(ahead >> u_low) & mask])
         packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
         if y[i] == label:
             packed |= _ONE
@@ -497,6 +501,7 @@ def _radix_values(
         position = counts[d]
         digit_shift = np.uint64(low + d * width)
         for i in range(n):
+            prefetch(dst, position[(src[min(i + _SCATTER_AHEAD, n - 1)] >> digit_shift) & mask])
             packed = src[i]
             b = (packed >> digit_shift) & mask
             dst[position[b]] = packed
