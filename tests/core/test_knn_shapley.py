@@ -91,9 +91,11 @@ def test_the_same_values_in_one_block_or_many_and_on_one_or_two_threads():
             by_threads = []
             for threads in sorted({1, min(2, available)}):
                 numba.set_num_threads(threads)
-                by_threads.append(knn_shapley(X, y, V, yv, k=5, block=block).values)
-            assert all(np.array_equal(v, by_threads[0]) for v in by_threads)  # bit for bit
-            assert np.allclose(by_threads[0], one_block, atol=1e-12, rtol=0)  # summation order only
+                by_threads.append(knn_shapley(X, y, V, yv, k=5, block=block))
+            first = by_threads[0]
+            assert all(np.array_equal(r.values, first.values) for r in by_threads)  # bit for bit
+            assert all(np.array_equal(r.loo, first.loo) for r in by_threads)
+            assert np.allclose(first.values, one_block, atol=1e-12, rtol=0)  # summation order only
     finally:
         numba.set_num_threads(available)
 
