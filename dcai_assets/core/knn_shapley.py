@@ -190,6 +190,15 @@ def _batch_keys(
         bounds[q, 1] = lanes[q, 1].max()
 
 
+@numba.njit(cache=True, inline="always")
+def _packed(
+    keys: np.ndarray, i: int, smallest: np.uint64, u_drop: np.uint64, u_shift: np.uint64
+) -> np.uint64:
+    """Row ``i``'s sort item but for its label bit: the leading bits of (key - smallest), then
+    the row index (see :func:`_row_values`)."""
+    return (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+
+
 @numba.njit(cache=True)
 def _insertion_sort(a: np.ndarray, budget: int, shift: np.uint64) -> int:
     """Sort ``a`` in place; linear when ``a`` is nearly sorted, as after the radix passes. Past
@@ -410,7 +419,7 @@ def _bucketed_values(
     buckets = _equal_buckets(hist, n_cells, low, start, tops, cell_map)
     position[:buckets] = start[:buckets]
     for i in range(n):
-        packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+        packed = _packed(keys, i, smallest, u_drop, u_shift)
         if y[i] == label:
             packed |= _ONE
         b = cell_map[packed >> u_low]
@@ -465,12 +474,12 @@ def _radix_values(
     counts0, counts1 = counts[0], counts[1]
     if passes == 2:  # 64 <= N < 2^17, the usual case: without the generic inner loop
         for i in range(n):
-            packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+            packed = _packed(keys, i, smallest, u_drop, u_shift)
             counts0[(packed >> u_low) & mask] += 1
             counts1[(packed >> u_low1) & mask] += 1
     else:
         for i in range(n):
-            packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+            packed = _packed(keys, i, smallest, u_drop, u_shift)
             for d in range(passes):
                 counts[d, (packed >> np.uint64(low + d * width)) & mask] += 1
     for d in range(passes):
@@ -491,9 +500,9 @@ def _radix_values(
     position = counts[0]
     for i in range(n):
         j = min(i + _SCATTER_AHEAD, n - 1)  # where a later row goes, fetched for the write now
-        ahead = (((keys[j] - smallest) >> u_drop) << u_shift) | (np.uint64(j) << _ONE)
+        ahead = _packed(keys, j, smallest, u_drop, u_shift)
         prefetch(ping, position[(ahead >> u_low) & mask])
-        packed = (((keys[i] - smallest) >> u_drop) << u_shift) | (np.uint64(i) << _ONE)
+        packed = _packed(keys, i, smallest, u_drop, u_shift)
         if y[i] == label:
             packed |= _ONE
         b = (packed >> u_low) & mask
