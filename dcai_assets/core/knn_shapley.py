@@ -472,44 +472,33 @@ def _radix_values(
     counts[:passes, : 1 << width] = 0
     u_low, u_low1 = np.uint64(low), np.uint64(low + width)
     counts0, counts1 = counts[0], counts[1]
-    if passes == 2:  # 64 <= N < 2^17, the usual case: without the generic inner loop
-        for i in range(n):
-            packed = _packed(keys, i, smallest, u_drop, u_shift)
-            counts0[(packed >> u_low) & mask] += 1
+    # One read of the keys packs them in place (the row is not needed after) and counts the
+    # digits of every pass; what packing drops is kept aside for ties, by row index: the dropped
+    # bits when they fit uint16, else the whole keys in ``sorted_`` (a far outlier or an exact
+    # duplicate widens the range). Then every pass is the same scatter, ping-ponging between
+    # the row and ``buf`` (8% faster at 100k than packing in the first scatter).
+    keep_full = u_drop > np.uint64(_LOW_BITS)
+    low_mask = (_ONE << u_drop) - _ONE
+    for i in range(n):
+        packed = _packed(keys, i, smallest, u_drop, u_shift)
+        if keep_full:
+            sorted_[i] = keys[i]
+        else:
+            dropped[i] = (keys[i] - smallest) & low_mask
+        keys[i] = packed | np.uint64(y[i] == label)
+        counts0[(packed >> u_low) & mask] += 1
+        if passes > 1:
             counts1[(packed >> u_low1) & mask] += 1
-    else:
-        for i in range(n):
-            packed = _packed(keys, i, smallest, u_drop, u_shift)
-            for d in range(passes):
-                counts[d, (packed >> np.uint64(low + d * width)) & mask] += 1
+        for d in range(2, passes):
+            counts[d, (packed >> np.uint64(low + d * width)) & mask] += 1
     for d in range(passes):
         total = 0
         for b in range(1 << width):
             c = counts[d, b]
             counts[d, b] = total
             total += c
-    # Pass 0 reads the keys and builds the packed values. When the bits that packing drops fit
-    # ``dropped`` (by row index), the keys are not needed after it: the passes then alternate between
-    # ``buf`` and the keys' own row, and ``sorted_`` stays out of the cache (3-6% faster at 100k).
-    in_place = u_drop <= np.uint64(_LOW_BITS)
-    ping, pong = (buf[:n], keys) if in_place else (sorted_, buf[:n])
-    if in_place and u_drop > 0:  # read back only on ties; a loop of its own vectorises
-        low_mask = (_ONE << u_drop) - _ONE
-        for i in range(n):
-            dropped[i] = (keys[i] - smallest) & low_mask
-    position = counts[0]
-    for i in range(n):
-        j = min(i + _SCATTER_AHEAD, n - 1)  # where a later row goes, fetched for the write now
-        ahead = _packed(keys, j, smallest, u_drop, u_shift)
-        prefetch(ping, position[(ahead >> u_low) & mask])
-        packed = _packed(keys, i, smallest, u_drop, u_shift)
-        if y[i] == label:
-            packed |= _ONE
-        b = (packed >> u_low) & mask
-        ping[position[b]] = packed
-        position[b] += 1
-    src, dst = ping, pong
-    for d in range(1, passes):
+    src, dst = keys, buf[:n]
+    for d in range(passes):
         position = counts[d]
         digit_shift = np.uint64(low + d * width)
         for i in range(n):
@@ -521,11 +510,11 @@ def _radix_values(
         src, dst = dst, src
     ranked = src
     ties = _insertion_sort(ranked, 16 * n, u_shift)
-    if u_drop > 0 and ties:  # equal in the packed bits: order them by the dropped bits
-        if in_place:
-            _fix_truncated_ties(ranked, dropped, u_shift, index_mask)
+    if u_drop > 0 and ties:  # equal in the packed bits: order them by what packing dropped
+        if keep_full:
+            _fix_truncated_ties(ranked, sorted_, u_shift, index_mask)
         else:
-            _fix_truncated_ties(ranked, keys, u_shift, index_mask)
+            _fix_truncated_ties(ranked, dropped, u_shift, index_mask)
     first = min(k + 1, n)
     head[:first] = ranked[:first]
     _recursion(ranked, 0, n, 0, n, weight, np.zeros(2), index_mask, values, k)
