@@ -472,25 +472,26 @@ def _radix_values(
     counts[:passes, : 1 << width] = 0
     u_low, u_low1 = np.uint64(low), np.uint64(low + width)
     counts0, counts1 = counts[0], counts[1]
-    # One read of the keys packs them in place (the row is not needed after) and counts the
-    # digits of every pass; what packing drops is kept aside for ties, by row index: the dropped
-    # bits when they fit uint16, else the whole keys in ``sorted_`` (a far outlier or an exact
-    # duplicate widens the range). Then every pass is the same scatter, ping-ponging between
-    # the row and ``buf`` (8% faster at 100k than packing in the first scatter).
+    # The keys are packed in place (the row is not needed after), in a loop of their own that
+    # vectorises; a second loop counts the digits of every pass (together: 12% slower at 100k).
+    # What packing drops is kept aside for ties, by row index: the dropped bits when they fit
+    # uint16, else the whole keys in ``sorted_`` (a far outlier or an exact duplicate widens the
+    # range). Then every pass is the same scatter, between the row and ``buf``.
     keep_full = u_drop > np.uint64(_LOW_BITS)
+    if keep_full:
+        sorted_[:n] = keys
     low_mask = (_ONE << u_drop) - _ONE
     for i in range(n):
-        packed = _packed(keys, i, smallest, u_drop, u_shift)
-        if keep_full:
-            sorted_[i] = keys[i]
-        else:
-            dropped[i] = (keys[i] - smallest) & low_mask
-        keys[i] = packed | np.uint64(y[i] == label)
-        counts0[(packed >> u_low) & mask] += 1
-        if passes > 1:
-            counts1[(packed >> u_low1) & mask] += 1
-        for d in range(2, passes):
-            counts[d, (packed >> np.uint64(low + d * width)) & mask] += 1
+        dropped[i] = (keys[i] - smallest) & low_mask  # unused if keep_full
+        keys[i] = _packed(keys, i, smallest, u_drop, u_shift) | np.uint64(y[i] == label)
+    if passes == 2:  # 64 <= N < 2^17, the usual case: without the generic inner loop
+        for i in range(n):
+            counts0[(keys[i] >> u_low) & mask] += 1
+            counts1[(keys[i] >> u_low1) & mask] += 1
+    else:
+        for i in range(n):
+            for d in range(passes):
+                counts[d, (keys[i] >> np.uint64(low + d * width)) & mask] += 1
     for d in range(passes):
         total = 0
         for b in range(1 << width):
