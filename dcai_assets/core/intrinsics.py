@@ -124,6 +124,25 @@ def _store(builder: ir.IRBuilder, value: ir.Value, pointer: ir.Value) -> None:
     builder.store(value, builder.bitcast(pointer, value.type.as_pointer()), align=8)
 
 
+def _store_keys(
+    builder: ir.IRBuilder, vectors: list[ir.Value], target: ir.Value, streaming: ir.Value
+) -> None:
+    """Store ``vectors`` one after another at ``target``: non-temporal when ``streaming`` and
+    ``target`` is 64-byte aligned (what those stores need), plain stores otherwise."""
+    i64 = ir.IntType(64)
+    aligned = builder.icmp_unsigned("==", builder.and_(builder.ptrtoint(target, i64), i64(63)), i64(0))
+    offsets = [i64(c * vectors[0].type.count) for c in range(len(vectors))]
+    with builder.if_else(builder.and_(streaming, aligned)) as (around_cache, plain):
+        with around_cache:
+            hint = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+            for vector, offset in zip(vectors, offsets, strict=True):
+                pointer = builder.bitcast(builder.gep(target, [offset]), vector.type.as_pointer())
+                builder.store(vector, pointer, align=64).set_metadata("nontemporal", hint)
+        with plain:
+            for vector, offset in zip(vectors, offsets, strict=True):
+                _store(builder, vector, builder.gep(target, [offset]))
+
+
 def _splat(builder: ir.IRBuilder, scalar: ir.Value, vector: ir.VectorType) -> ir.Value:
     """``scalar`` in every lane of a vector."""
     i32 = ir.IntType(32)
@@ -159,15 +178,18 @@ def dot_block(typingctx, V, first, rows, XT, column, out, offset):
 
 
 @intrinsic
-def distance_keys_block(typingctx, V, first, rows, XT, column, x_sq, v_sq, keys, lanes):
+def distance_keys_block(typingctx, V, first, rows, XT, column, x_sq, v_sq, keys, lanes, streaming):
     """As :func:`dot_block`, but finished in registers: the squared distances
     ``v_sq[q] + x_sq[i] - 2 v.x`` (the same numbers as that formula in numba) as sortable keys
     (unsigned order = float order) in ``keys[q, column + i]``, q = min(r, rows - 1), and the
     running lane-wise smallest and largest key of row q in ``lanes[q, 0]`` and ``lanes[q, 1]``.
-    ``v_sq``, ``keys`` and ``lanes`` are indexed from row ``first`` of V (pass slices)."""
+    ``v_sq``, ``keys`` and ``lanes`` are indexed from row ``first`` of V (pass slices). With
+    ``streaming`` nonzero, rows of keys that start on a cache line are written around the cache
+    (non-temporal stores): keys that will be read back from memory anyway then cost no read
+    of the line before the write."""
 
     def codegen(context, builder, signature, args):
-        v_type, _, _, x_type, _, xsq_type, vsq_type, keys_type, lanes_type = signature.args
+        v_type, _, _, x_type, _, xsq_type, vsq_type, keys_type, lanes_type, _ = signature.args
         v_view = context.make_array(v_type)(context, builder, args[0])
         x_view = context.make_array(x_type)(context, builder, args[3])
         xsq_view = context.make_array(xsq_type)(context, builder, args[5])
@@ -175,6 +197,7 @@ def distance_keys_block(typingctx, V, first, rows, XT, column, x_sq, v_sq, keys,
         keys_view = context.make_array(keys_type)(context, builder, args[7])
         lanes_view = context.make_array(lanes_type)(context, builder, args[8])
         rows, column = args[2], args[4]
+        streaming = builder.icmp_signed("!=", args[9], ir.IntType(64)(0))
         sums = _emit_dots(context, builder, v_view, args[1], rows, x_view, column)
         i64 = ir.IntType(64)
         doubles = sums[0].type
@@ -199,6 +222,7 @@ def distance_keys_block(typingctx, V, first, rows, XT, column, x_sq, v_sq, keys,
             bounds = builder.gep(lanes_view.data, [builder.mul(row, i64(2 * LANES))])
             smallest = _load(builder, bounds, words)
             largest = _load(builder, builder.gep(bounds, [i64(LANES)]), words)
+            row_keys = []
             for c in range(2):
                 distance = builder.fsub(
                     builder.fadd(v_sq_r, x_sq_vectors[c]), builder.fmul(two, sums[2 * r + c])
@@ -207,13 +231,13 @@ def distance_keys_block(typingctx, V, first, rows, XT, column, x_sq, v_sq, keys,
                 negative = builder.sub(
                     ir.Constant(words, None), builder.lshr(bits, ir.Constant(words, [63] * LANES))
                 )
-                key = builder.xor(bits, builder.or_(negative, sign))
-                _store(builder, key, builder.gep(target, [i64(c * LANES)]))
-                smallest = builder.call(umin, [smallest, key])
-                largest = builder.call(umax, [largest, key])
+                row_keys.append(builder.xor(bits, builder.or_(negative, sign)))
+                smallest = builder.call(umin, [smallest, row_keys[c]])
+                largest = builder.call(umax, [largest, row_keys[c]])
+            _store_keys(builder, row_keys, target, streaming)
             _store(builder, smallest, bounds)
             _store(builder, largest, builder.gep(bounds, [i64(LANES)]))
         return context.get_dummy_value()
 
     i64 = types.int64
-    return types.void(V, i64, i64, XT, i64, x_sq, v_sq, keys, lanes), codegen
+    return types.void(V, i64, i64, XT, i64, x_sq, v_sq, keys, lanes, i64), codegen

@@ -52,6 +52,7 @@ _SMALL = 32  # buckets up to this size are sorted by insertion alone
 _BUCKET_SIZE = 1 << 10  # the bucketed path aims at about 2^10 keys (8 KB, in L1) per bucket
 _CELL_BITS = 13  # and counts 2^13 cells of the top key bits to merge into such buckets
 _PREFETCH_FROM = 1 << 17  # from this N on (values beyond L2), additions prefetch their lines
+_BATCH_BYTES = 1 << 28  # distance keys per thread, at most, for the default batch above _MSD_FROM
 _LOW_BITS = 16  # up to this many key bits dropped by packing are kept aside (uint16 per row)
 
 
@@ -163,13 +164,14 @@ def _batch_keys(
         lanes[q, 0, :] = np.uint64(0xFFFFFFFFFFFFFFFF)
         lanes[q, 1, :] = np.uint64(0)
     whole = n - n % DOT_COLUMNS
+    streaming = np.int64(n > _MSD_FROM)  # rows beyond the caches: stored around them (2-3% at 1M)
     for lo in range(0, n, _TILE):
         hi = min(n, lo + _TILE)
         for first in range(0, rows, DOT_ROWS):
             group = min(DOT_ROWS, rows - first)
             for c in range(lo, min(hi, whole), DOT_COLUMNS):
                 distance_keys_block(
-                    V, start + first, group, XT, c, x_sq, v_sq[first:], keys[first:], lanes[first:]
+                    V, start + first, group, XT, c, x_sq, v_sq[first:], keys[first:], lanes[first:], streaming
                 )  # fmt: skip
             if hi > whole:  # the last few columns, into the lanes' first column
                 tail = max(lo, whole)
@@ -668,7 +670,7 @@ def knn_shapley(
     *,
     val_weights: np.ndarray | None = None,
     block: int | None = None,
-    batch: int = 16,
+    batch: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ShapleyResult:
     """Exact KNN-Shapley and leave-one-out values of each training row.
@@ -677,7 +679,9 @@ def knn_shapley(
     the utility into a weighted accuracy, e.g. :func:`group_balanced_weights`. Validation rows are
     processed ``block`` at a time (default 64, fewer below 512 validation rows so that 8 blocks
     keep every core busy; the blocks, not the thread count, fix the order of the sums); memory is
-    O(N x number of blocks), never N_val x N_train.
+    O(N x number of blocks), never N_val x N_train. Their distances are computed ``batch`` rows
+    at a time, sharing each read of X (default: :func:`_default_batch`); neither changes the
+    values.
     ``progress``, if given, is called as ``progress(rows_done, rows_total)`` after each tenth or
     so of the validation rows (the values are the same with or without it).
 
@@ -711,6 +715,8 @@ def knn_shapley(
     n, m = X.shape[0], V.shape[0]
     if block is None:
         block = min(_BLOCK, -(-m // _MIN_BLOCKS))
+    if batch is None:
+        batch = _default_batch(n)
     block, batch, threads = int(max(1, block)), int(max(1, batch)), numba.get_num_threads()
     XT, x_sq = _transposed(X), _row_squares(X)
     w = np.ascontiguousarray(w)
@@ -725,6 +731,15 @@ def knn_shapley(
         if progress is not None:
             progress(min(m, last * block), m)
     return ShapleyResult(values=values, loo=loo)
+
+
+def _default_batch(n: int) -> int:
+    """Validation rows whose distances are computed together: 16, and from ``_MSD_FROM``
+    training rows on, where X and the keys are read from memory, 32 (4% faster at 1M rows) as
+    long as their keys take at most ``_BATCH_BYTES`` per thread."""
+    if n <= _MSD_FROM:
+        return 16
+    return int(max(DOT_ROWS, min(32, _BATCH_BYTES // (8 * n))))
 
 
 def group_balanced_weights(groups: np.ndarray) -> np.ndarray:
