@@ -253,6 +253,22 @@ def test_distances_are_the_same_in_the_vector_blocks_and_the_scalar_last_columns
     assert np.array_equal(bounds, np.stack([keys.min(axis=1), keys.max(axis=1)], axis=1))
 
 
+def test_keys_stored_around_the_cache_above_a_quarter_million_rows_are_the_same_numbers():
+    from dcai_assets.core.intrinsics import DOT_ROWS
+    from dcai_assets.core.knn_shapley import _MSD_FROM, _batch_keys, _row_squares, squared_distances
+
+    rng = np.random.default_rng(22)
+    n = _MSD_FROM + 3  # odd: rows of keys start on a cache line one time in eight (plain stores else)
+    X, V = rng.normal(size=(n, 4)), rng.normal(size=(DOT_ROWS + 1, 4))
+    XT, x_sq = np.ascontiguousarray(X.T), _row_squares(X)
+    dist = np.empty((len(V), n))
+    squared_distances(V, XT, x_sq, dist)
+    keys, bounds = np.empty((len(V), n), np.uint64), np.empty((len(V), 2), np.uint64)
+    _batch_keys(V, 0, XT, x_sq, keys, bounds)
+    assert np.array_equal(keys, dist.view(np.uint64) | np.uint64(1 << 63))  # all positive here
+    assert np.array_equal(bounds, np.stack([keys.min(axis=1), keys.max(axis=1)], axis=1))
+
+
 def test_a_validation_class_absent_from_training_gives_no_credit_to_any_row():
     X, y, V, _ = small_problem(n=8, n_val=2, classes=2, seed=4)
     absent = np.array([7, 7])  # no training row has class 7
