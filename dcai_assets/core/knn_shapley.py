@@ -734,9 +734,9 @@ def knn_shapley(
 
 
 def _default_batch(n: int) -> int:
-    """Validation rows whose distances are computed together: 16, and from ``_MSD_FROM``
-    training rows on, where X and the keys are read from memory, 32 (4% faster at 1M rows) as
-    long as their keys take at most ``_BATCH_BYTES`` per thread."""
+    """Validation rows whose distances are computed together: 16; above ``_MSD_FROM`` training
+    rows, where X and the keys are read from memory, 32 (4% faster at 1M rows) as long as their
+    keys take at most ``_BATCH_BYTES`` per thread, and never fewer than a register block."""
     if n <= _MSD_FROM:
         return 16
     return int(max(DOT_ROWS, min(32, _BATCH_BYTES // (8 * n))))
