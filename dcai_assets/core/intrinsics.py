@@ -137,7 +137,8 @@ def _store_keys(
             hint = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
             for vector, offset in zip(vectors, offsets, strict=True):
                 pointer = builder.bitcast(builder.gep(target, [offset]), vector.type.as_pointer())
-                builder.store(vector, pointer, align=64).set_metadata("nontemporal", hint)
+                width = 8 * vector.type.count  # bytes; each vector lies on a multiple of its size
+                builder.store(vector, pointer, align=width).set_metadata("nontemporal", hint)
         with plain:
             for vector, offset in zip(vectors, offsets, strict=True):
                 _store(builder, vector, builder.gep(target, [offset]))
