@@ -417,13 +417,11 @@ def _bucketed_values(
     hist, start, tops, position = cells[0], cells[1], cells[2], cells[3]
     hist[: n_cells + 1] = 0
     for i in range(n):
-        hist[(((keys[i] - smallest) >> u_drop) << u_shift) >> u_low] += 1
+        hist[_packed(keys, i, smallest, u_drop, u_shift) >> u_low] += 1
     buckets = _equal_buckets(hist, n_cells, low, start, tops, cell_map)
     position[:buckets] = start[:buckets]
     for i in range(n):
-        packed = _packed(keys, i, smallest, u_drop, u_shift)
-        if y[i] == label:
-            packed |= _ONE
+        packed = _packed(keys, i, smallest, u_drop, u_shift) | np.uint64(y[i] == label)
         b = cell_map[packed >> u_low]
         sorted_[position[b]] = packed
         position[b] += 1
@@ -680,8 +678,8 @@ def knn_shapley(
     processed ``block`` at a time (default 64, fewer below 512 validation rows so that 8 blocks
     keep every core busy; the blocks, not the thread count, fix the order of the sums); memory is
     O(N x number of blocks), never N_val x N_train. Their distances are computed ``batch`` rows
-    at a time, sharing each read of X (default: :func:`_default_batch`); neither changes the
-    values.
+    at a time, sharing each read of X (default 16; 32 above 2^18 training rows, within 256 MB of
+    keys per thread); neither changes the values.
     ``progress``, if given, is called as ``progress(rows_done, rows_total)`` after each tenth or
     so of the validation rows (the values are the same with or without it).
 
