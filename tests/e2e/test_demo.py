@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +52,39 @@ def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_version
     assert "| review | partition | carrier | flight | origin | sched_dep_time |" in out
     assert "review queue, ranked by the better of two doubts" in out
     assert (tmp_path / "data" / "lake" / "flights" / "importance_scores.parquet").exists()
+    readme_lineage_commands_run_on_the_demo(tmp_path / "data", env)
+    readme_importance_columns_exist(tmp_path / "data" / "lake" / "flights" / "importance_scores.parquet")
+
+
+def readme_lineage_commands_run_on_the_demo(data: Path, env: dict) -> None:
+    """The README's `dcai-assets lineage` block, with its `.data` pointed at this run's data."""
+    from tests.test_readme import shell_commands
+
+    commands = [c for c in shell_commands() if c.startswith("dcai-assets lineage")]
+    assert len(commands) >= 2
+    exe = Path(sys.executable).with_name("dcai-assets")
+    for command in commands:
+        args = [a.replace("sqlite:///.data/", f"sqlite:///{data}/") for a in shlex.split(command)[1:]]
+        if "--tracking-uri" not in args:
+            args += ["--tracking-uri", f"sqlite:///{data}/mlflow/mlflow.db"]
+        done = subprocess.run([str(exe), *args], cwd=PROJECT, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"README command `{command}`: {done.stdout}{done.stderr}"
+        assert done.stdout.strip(), f"README command `{command}` printed nothing"
+
+
+def readme_importance_columns_exist(path: Path) -> None:
+    """Every backticked column the README's asset table lists for importance scores exists."""
+    import pandas as pd
+
+    from tests.test_readme import README
+
+    row = next(line for line in README.splitlines() if line.startswith("| `<name>/importance_scores`"))
+    described = row.split("; metadata:")[0]
+    named = [n for n in re.findall(r"`([a-z_]+)`", described)]
+    columns = set(pd.read_parquet(path).columns)
+    assert {"importance", "review_rank", "label_source"} <= set(named)
+    assert not set(named) - columns, f"README names columns importance_scores lacks: {set(named) - columns}"
+    assert any(c.startswith("lf__") for c in columns)
 
 
 def test_demo_definitions_load_with_every_asset_and_check():
