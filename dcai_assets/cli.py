@@ -159,11 +159,11 @@ def partitions_list_command(args: argparse.Namespace) -> int:
 
 
 _PARTITIONS_HELP = """Dynamic partitions exist only once registered: the landing sensor registers each
-file it sees, but `dagster asset materialize --partition KEY` (and a launch from the UI) fails with
-"must have a PartitionsDefinition containing the passed partition key" for a key not registered
-yet. Register it first with `dcai-assets partitions add <module>:<SPEC> KEY`, or every key the
-source holds with `dcai-assets partitions sync <module>:<SPEC>`. Both use the instance in
-$DAGSTER_HOME."""
+file it sees, but `dagster asset materialize --partition KEY` fails with "must have a
+PartitionsDefinition containing the passed partition key" for a key not registered yet (the UI
+offers registered keys only). Register it first with
+`dcai-assets partitions add <module>:<SPEC> KEY`, or every key the source holds with
+`dcai-assets partitions sync <module>:<SPEC>`. Both use the instance in $DAGSTER_HOME."""
 
 
 def main(argv: list[str] | None = None) -> int:
