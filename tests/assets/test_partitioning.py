@@ -319,3 +319,26 @@ def test_dagster_asset_materialize_of_a_dynamic_partition_works_once_added(proje
     after = subprocess.run([*command, "--partition", "batch_1"], env=env, capture_output=True, text=True)
     assert after.returncode == 0, after.stderr[-2000:]
     assert (root / "lake" / "readings" / "raw_data" / "batch_1.parquet").exists()
+
+
+def test_the_previous_partition_of_the_drift_check_is_the_previous_month_not_the_previous_file(
+    tmp_path, resources
+):
+    landed = ["2014-02", "2013-01", "2013-05"]  # registration order
+    spec = make_spec(tmp_path, DynamicPartitions(), landed)
+    defs = dg.Definitions.merge(build_definitions(spec), dg.Definitions(resources=resources))
+    with dg.instance_for_test() as instance:
+        compared = {}
+        for key in landed:
+            land(spec, [key])
+            landing_sensor_tick(defs, instance)
+            result = defs.resolve_job_def("readings_ingest").execute_in_process(
+                instance=instance, partition_key=key
+            )
+            event = next(
+                e.materialization
+                for e in result.get_asset_materialization_events()
+                if e.materialization.asset_key == VALIDATED
+            )
+            compared[key] = event.metadata["compared_with_partition"].value
+        assert compared == {"2014-02": "none", "2013-01": "none", "2013-05": "2013-01"}
