@@ -59,6 +59,13 @@ class CallableSource:
     list_partitions: Callable[[], Sequence[str]] | None = None
 
 
+def _spelled(fmt: str) -> str:
+    """A strptime format as people write it: ``%Y-%m-%d`` -> ``YYYY-MM-DD``."""
+    for code, text in (("%Y", "YYYY"), ("%m", "MM"), ("%d", "DD"), ("%H", "HH"), ("%M", "MM")):
+        fmt = fmt.replace(code, text)
+    return fmt
+
+
 @dataclass(frozen=True)
 class TimeWindowPartitions:
     """Base of the time-window partitionings: one partition per window of ``unit``, from the first
@@ -100,14 +107,7 @@ class TimeWindowPartitions:
                     return datetime.strptime(value, fmt)
                 except ValueError:
                     pass
-        spelled = " or ".join(
-            f.replace("%Y", "YYYY")
-            .replace("%m", "MM")
-            .replace("%d", "DD")
-            .replace("%H", "HH")
-            .replace("%M", "MM")
-            for f in formats
-        )
+        spelled = " or ".join(_spelled(f) for f in formats)
         raise ValueError(f"{type(self).__name__}.{argument}: {value!r}; expected a string {spelled}")
 
     @property
@@ -121,13 +121,7 @@ class TimeWindowPartitions:
 
     @property
     def key_format_text(self) -> str:
-        return (
-            self.KEY_FORMAT.replace("%Y", "YYYY")
-            .replace("%m", "MM")
-            .replace("%d", "DD")
-            .replace("%H", "HH")
-            .replace("%M", "MM")
-        )
+        return _spelled(self.KEY_FORMAT)
 
 
 @dataclass(frozen=True)
