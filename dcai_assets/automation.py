@@ -20,7 +20,9 @@ class AutomationSpec:
     """How the pipeline runs itself.
 
     ``lookback_days``: partitions older than this are not re-run automatically (None = every
-    partition). ``label_model_cron``: when the label model is refitted on the partitions that
+    partition); it applies to time-window partitionings (hourly to monthly), whose partitions
+    Dagster knows the time of; static and dynamic partitions are all considered.
+    ``label_model_cron``: when the label model is refitted on the partitions that
     arrived since its last fit (it is also fitted when missing and when the LF code changes).
     ``retrain_cron``: an optional safety net, e.g. ``"0 4 * * *"``: retrain at that tick even if
     nothing upstream changed. ``sensor_interval_seconds``: how often the automation sensor

@@ -1,6 +1,8 @@
 """Command line: ``dcai-assets schema infer <module>:<SPEC>`` regenerates a dataset's schema file;
 ``dcai-assets lineage model NAME VERSION`` says what made a model version, and
-``dcai-assets lineage partition KEY`` which model versions used a partition."""
+``dcai-assets lineage partition KEY`` which model versions used a partition;
+``dcai-assets partitions add|sync|list <module>:<SPEC>`` registers and lists a dataset's
+partitions on the Dagster instance of ``$DAGSTER_HOME``."""
 
 from __future__ import annotations
 
@@ -101,6 +103,69 @@ def lineage_partition_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instance():
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise SystemExit(
+            "DAGSTER_HOME is not set; expected the directory of the Dagster instance to register the "
+            "partitions on (the one `dagster dev` and `dagster asset materialize` use)"
+        )
+    return dg.DagsterInstance.get()
+
+
+def _register(spec: DatasetSpec, keys: list[str]) -> int:
+    from dcai_assets.errors import DataInputError
+    from dcai_assets.partitions import dynamic_partitions_name, register_partitions
+
+    try:
+        with _instance() as instance:
+            new = register_partitions(instance, spec, keys)
+    except (ValueError, DataInputError) as e:
+        raise SystemExit(str(e)) from e
+    print(
+        f"registered {len(new)} new partitions of {spec.name} ({dynamic_partitions_name(spec)}); "
+        f"{len(keys) - len(new)} were already registered"
+    )
+    for key in new:
+        print(f"  + {key}")
+    return 0
+
+
+def partitions_add_command(args: argparse.Namespace) -> int:
+    return _register(load_spec(args.spec), list(args.keys))
+
+
+def partitions_sync_command(args: argparse.Namespace) -> int:
+    from dcai_assets.sensors import discover_partition_keys
+
+    spec = load_spec(args.spec)
+    keys, problems = discover_partition_keys(spec)
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    return _register(spec, keys)
+
+
+def partitions_list_command(args: argparse.Namespace) -> int:
+    from dcai_assets.partitions import partitions_def
+    from dcai_assets.spec import partition_order
+
+    spec = load_spec(args.spec)
+    with _instance() as instance:
+        keys = partitions_def(spec).get_partition_keys(dynamic_partitions_store=instance)
+    for key in partition_order(keys, spec.partitioning):
+        print(key)
+    return 0
+
+
+_PARTITIONS_HELP = """Dynamic partitions exist only once registered: the landing sensor registers each
+file it sees, but `dagster asset materialize --partition KEY` fails with "must have a
+PartitionsDefinition containing the passed partition key" for a key not registered yet (the UI
+offers registered keys only). Register it first with
+`dcai-assets partitions add <module>:<SPEC> KEY`, or every key the source holds with
+`dcai-assets partitions sync <module>:<SPEC>`. Both use the instance in $DAGSTER_HOME."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dcai-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +189,29 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--json", action="store_true", help="print JSON instead of tables")
     model.set_defaults(func=lineage_model_command)
     partition.set_defaults(func=lineage_partition_command)
+    partitions = commands.add_parser(
+        "partitions",
+        help="register dynamic partitions (before `dagster asset materialize --partition`), list them",
+        description=_PARTITIONS_HELP,
+    ).add_subparsers(dest="action", required=True)
+    add = partitions.add_parser(
+        "add", help="register partition keys of a dynamic dataset", description=_PARTITIONS_HELP
+    )
+    add.add_argument("spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS")
+    add.add_argument("keys", nargs="+", metavar="KEY", help="partition keys, e.g. batch_7 2024-05")
+    add.set_defaults(func=partitions_add_command)
+    sync = partitions.add_parser(
+        "sync",
+        help="register every key the source holds (landing files, or list_partitions)",
+        description=_PARTITIONS_HELP,
+    )
+    sync.add_argument("spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS")
+    sync.set_defaults(func=partitions_sync_command)
+    listing = partitions.add_parser(
+        "list", help="the dataset's partitions, oldest first (the order the model uses)"
+    )
+    listing.add_argument("spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS")
+    listing.set_defaults(func=partitions_list_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -10,7 +10,7 @@ from dcai_assets.assets.labeled import (
     build_labeled_set_asset,
 )
 from dcai_assets.assets.model import TRAINED_MODEL, build_trained_model_asset
-from dcai_assets.assets.raw import RAW_DATA, build_raw_asset
+from dcai_assets.assets.raw import RAW_DATA, REGISTER_HINT, build_raw_asset
 from dcai_assets.assets.validated import QUARANTINED_ROWS, VALIDATED_DATA, build_validated_assets
 from dcai_assets.automation import (
     AutomationSpec,
@@ -21,7 +21,7 @@ from dcai_assets.automation import (
 )
 from dcai_assets.partitions import asset_key
 from dcai_assets.sensors import build_landing_sensor
-from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
+from dcai_assets.spec import DatasetSpec, DynamicPartitions, ImportanceSpec, LabelingSpec, TrainingSpec
 
 
 def ingest_job_name(spec: DatasetSpec) -> str:
@@ -75,7 +75,8 @@ def build_definitions(
         selection=dg.AssetSelection.assets(
             asset_key(spec, RAW_DATA), asset_key(spec, VALIDATED_DATA), asset_key(spec, QUARANTINED_ROWS)
         ),
-        description=f"Read, validate and quarantine one partition of {spec.name}.",
+        description=f"Read, validate and quarantine one partition of {spec.name}."
+        + (REGISTER_HINT if isinstance(spec.partitioning, DynamicPartitions) else ""),
     )
     jobs = [ingest]
     if labeling is not None:

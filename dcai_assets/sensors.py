@@ -35,9 +35,9 @@ def scan_landing_directory(
 ) -> tuple[list[dg.RunRequest], list[str], list[str]]:
     """Compare the landing directory with ``cursor`` (updated in place).
 
-    ``is_open(key)`` says whether a daily partition exists yet; a file for a day still to come
-    is left for a later tick, not recorded. Returns (run requests, new partition keys, problems
-    found this tick).
+    ``is_open(key)`` says whether a time-window partition exists yet (its window has ended); a
+    file for a window still to come is left for a later tick, not recorded. Returns (run
+    requests, new partition keys, problems found this tick).
     """
     source = spec.source
     assert isinstance(source, LandingDirectory)
@@ -133,12 +133,9 @@ def build_landing_sensor(
     def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         cursor = _load_cursor(context.cursor)
         if isinstance(spec.source, CallableSource):
-            requests, new_keys, problems = _scan_callable(spec, cursor)
+            requests, new_keys, problems = _scan_callable(spec, cursor, _is_open(pdef))
         else:
-            is_open = None
-            if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
-                is_open = set(pdef.get_partition_keys()).__contains__
-            requests, new_keys, problems = scan_landing_directory(spec, cursor, is_open)
+            requests, new_keys, problems = scan_landing_directory(spec, cursor, _is_open(pdef))
         for problem in problems:  # reported once; the other files go on
             context.log.error(f"skipped: {problem}")
         if not requests and not problems and not new_keys:
@@ -154,7 +151,16 @@ def build_landing_sensor(
     return landing_sensor
 
 
-def _scan_callable(spec: DatasetSpec, cursor: dict) -> tuple[list[dg.RunRequest], list[str], list[str]]:
+def _is_open(pdef: dg.PartitionsDefinition) -> Callable[[str], bool] | None:
+    """For time windows: whether a key's window has ended, so that its partition exists."""
+    if isinstance(pdef, dg.TimeWindowPartitionsDefinition):
+        return pdef.has_partition_key
+    return None
+
+
+def _scan_callable(
+    spec: DatasetSpec, cursor: dict, is_open: Callable[[str], bool] | None = None
+) -> tuple[list[dg.RunRequest], list[str], list[str]]:
     source = spec.source
     assert isinstance(source, CallableSource)
     if source.list_partitions is None:
@@ -169,9 +175,42 @@ def _scan_callable(spec: DatasetSpec, cursor: dict) -> tuple[list[dg.RunRequest]
         except DataInputError as e:
             problems.append(str(e))
             continue
+        if is_open is not None and not is_open(key):
+            continue  # its window has not ended: picked up on a later tick
         seen.add(key)
         cursor["keys"].append(key)
         if isinstance(spec.partitioning, DynamicPartitions):
             new_keys.append(key)
         requests.append(dg.RunRequest(partition_key=key, run_key=f"{spec.name}:{key}"))
     return requests, new_keys, problems
+
+
+def discover_partition_keys(spec: DatasetSpec) -> tuple[list[str], list[str]]:
+    """Every partition key the spec's source holds now (files in the landing directory, or
+    ``CallableSource.list_partitions``), oldest first, and the problems of what was skipped."""
+    from dcai_assets.spec import partition_order
+
+    keys, problems = [], []
+    if isinstance(spec.source, CallableSource):
+        if spec.source.list_partitions is None:
+            return [], ["the source is a CallableSource without list_partitions; expected keys to be given"]
+        for key in spec.source.list_partitions():
+            try:
+                keys.append(check_partition_key(key, spec.partitioning))
+            except DataInputError as e:
+                problems.append(str(e))
+        return partition_order(keys, spec.partitioning), problems
+    directory = Path(spec.source.path)
+    if not directory.is_dir():
+        return [], [f"landing directory {str(directory)!r} does not exist; expected a directory of files"]
+    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    stems: dict[str, list[str]] = {}
+    for p in files:
+        if p.suffix in spec.source.suffixes:
+            stems.setdefault(p.stem, []).append(p.name)
+    for path in files:
+        try:
+            keys.append(_check_file(path, spec, stems))
+        except DataInputError as e:
+            problems.append(str(e))
+    return partition_order(keys, spec.partitioning), problems

@@ -4,16 +4,28 @@ where its schema lives. One spec is all `build_definitions` needs."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
 from dcai_assets.core.evaluation import PromotionGate
 from dcai_assets.core.labeling import LabelingFunctionSet
+from dcai_assets.core.partition_time import (
+    TIME_KEY_FORMATS,
+    add_units,
+    elapsed,
+    exists_locally,
+    first_window_start,
+    is_window_start,
+    order_keys,
+    parse_time_key,
+    window_containing,
+)
 from dcai_assets.errors import DataInputError
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
@@ -47,18 +59,165 @@ class CallableSource:
     list_partitions: Callable[[], Sequence[str]] | None = None
 
 
+def _spelled(fmt: str) -> str:
+    """A strptime format as people write it: ``%Y-%m-%d`` -> ``YYYY-MM-DD``."""
+    for code, text in (("%Y", "YYYY"), ("%m", "MM"), ("%d", "DD"), ("%H", "HH"), ("%M", "MM")):
+        fmt = fmt.replace(code, text)
+    return fmt
+
+
 @dataclass(frozen=True)
-class DailyPartitions:
-    """One partition per calendar day, keyed ``YYYY-MM-DD``."""
+class TimeWindowPartitions:
+    """Base of the time-window partitionings: one partition per window of ``unit``, from the first
+    window starting at or after ``start`` to the last one ending by ``end`` (open-ended when None),
+    on the wall clock of ``timezone`` (an IANA name). Keys are Dagster's: the window's start as
+    ``KEY_FORMAT``. A window becomes a partition once it has ended."""
 
     start: str
     end: str | None = None
     timezone: str = "UTC"
 
+    UNIT: ClassVar[str] = ""
+    KEY_FORMAT: ClassVar[str] = "%Y-%m-%d"
+    KEY_EXAMPLE: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        if not self.UNIT:
+            raise TypeError(
+                "TimeWindowPartitions is a base class; expected HourlyPartitions, DailyPartitions, "
+                "WeeklyPartitions or MonthlyPartitions"
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValueError(
+                f"{name}.timezone: {self.timezone!r} is not a known time zone; expected an IANA name "
+                "such as 'UTC' or 'Europe/Paris'"
+            ) from None
+        start = self._parse_bound("start", self.start)
+        if self.end is not None and self._parse_bound("end", self.end) <= start:
+            raise ValueError(f"{name}.end: {self.end!r} is not after start {self.start!r}")
+
+    def _parse_bound(self, argument: str, value: Any) -> datetime:
+        formats = ["%Y-%m-%d"] + (["%Y-%m-%d-%H:%M"] if self.UNIT == "hour" else [])
+        if isinstance(value, str):
+            for fmt in formats:
+                try:
+                    return datetime.strptime(value, fmt)
+                except ValueError:
+                    pass
+        spelled = " or ".join(_spelled(f) for f in formats)
+        raise ValueError(f"{type(self).__name__}.{argument}: {value!r}; expected a string {spelled}")
+
+    @property
+    def start_time(self) -> datetime:
+        """The wall-clock start of the first partition."""
+        return first_window_start(self._parse_bound("start", self.start), self.UNIT)
+
+    @property
+    def end_time(self) -> datetime | None:
+        return None if self.end is None else self._parse_bound("end", self.end)
+
+    @property
+    def key_format_text(self) -> str:
+        return _spelled(self.KEY_FORMAT)
+
+
+@dataclass(frozen=True)
+class HourlyPartitions(TimeWindowPartitions):
+    """One partition per hour, keyed ``YYYY-MM-DD-HH:MM`` (Dagster's hourly format), e.g. a file
+    ``2024-05-01-13:00.csv`` for 13:00-14:00. ``start``/``end``: ``YYYY-MM-DD`` or
+    ``YYYY-MM-DD-HH:MM``."""
+
+    UNIT: ClassVar[str] = "hour"
+    KEY_FORMAT: ClassVar[str] = "%Y-%m-%d-%H:%M"
+    KEY_EXAMPLE: ClassVar[str] = "2024-05-01-13:00"
+
+
+@dataclass(frozen=True)
+class DailyPartitions(TimeWindowPartitions):
+    """One partition per calendar day, keyed ``YYYY-MM-DD``."""
+
+    UNIT: ClassVar[str] = "day"
+    KEY_EXAMPLE: ClassVar[str] = "2024-05-01"
+
+
+@dataclass(frozen=True)
+class WeeklyPartitions(TimeWindowPartitions):
+    """One partition per week, starting on Sunday (Dagster's default) and keyed by that Sunday's
+    date ``YYYY-MM-DD``, e.g. ``2024-05-05.csv`` for 5-11 May 2024."""
+
+    UNIT: ClassVar[str] = "week"
+    KEY_EXAMPLE: ClassVar[str] = "2024-05-05"
+
+
+@dataclass(frozen=True)
+class MonthlyPartitions(TimeWindowPartitions):
+    """One partition per calendar month, keyed by its first day ``YYYY-MM-DD`` (Dagster's
+    format), e.g. ``2024-05-01.csv`` for May 2024."""
+
+    UNIT: ClassVar[str] = "month"
+    KEY_EXAMPLE: ClassVar[str] = "2024-05-01"
+
+
+PartitionOrder = Literal["time", "key"] | Callable[[str], Any] | None
+
+
+def _check_order(owner: str, order: Any) -> None:
+    if order is not None and order not in ("time", "key") and not callable(order):
+        raise ValueError(
+            f"{owner}.order: {order!r}; expected 'time', 'key', a callable giving each key's sort key, "
+            "or None (time when every key names one, else key order)"
+        )
+
 
 @dataclass(frozen=True)
 class DynamicPartitions:
-    """Batches keyed by whatever name the source gives them, registered as they arrive."""
+    """Batches keyed by whatever name the source gives them, registered as they arrive (by the
+    landing sensor, or ``dcai-assets partitions add/sync``).
+
+    ``order`` says which partitions are the newest (the model holds them out): None (default)
+    orders by the time the keys name when every key names one (``YYYY``, ``YYYY-MM``,
+    ``YYYY-MM-DD``, ``YYYY-MM-DD-HH:MM``, ``YYYY-MM-DDTHH:MM[:SS]``), else by natural key order
+    (``batch_2`` before ``batch_10``); ``"time"`` requires keys that name a time (others are
+    refused when they land); ``"key"`` is natural key order; a callable gives each key's sort
+    key. Never the order in which the keys were registered.
+    """
+
+    order: PartitionOrder = None
+
+    def __post_init__(self) -> None:
+        _check_order("DynamicPartitions", self.order)
+
+
+@dataclass(frozen=True)
+class StaticPartitions:
+    """A fixed list of partition keys, e.g. ``StaticPartitions(keys=["train_2019", "train_2020"])``.
+
+    ``order`` as for :class:`DynamicPartitions`, except that with None, keys that do not all name
+    a time keep the order in which they are listed here.
+    """
+
+    keys: Sequence[str]
+    order: PartitionOrder = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.keys, str) or not isinstance(self.keys, Sequence):
+            raise TypeError(
+                f"StaticPartitions.keys: {type(self.keys).__name__}; expected a list of partition keys, "
+                f"e.g. [{self.keys!r}]"
+            )
+        if not self.keys:
+            raise ValueError("StaticPartitions.keys: empty; expected at least one partition key")
+        for key in self.keys:
+            _check_safe_key(key, None)
+        duplicated = sorted({k for k in self.keys if list(self.keys).count(k) > 1})
+        if duplicated:
+            raise ValueError(
+                f"StaticPartitions.keys: {duplicated} listed more than once; expected unique keys"
+            )
+        _check_order("StaticPartitions", self.order)
 
 
 @dataclass(frozen=True)
@@ -161,7 +320,7 @@ class ImportanceSpec:
 
 
 Source = LandingDirectory | CallableSource
-Partitioning = DailyPartitions | DynamicPartitions
+Partitioning = TimeWindowPartitions | DynamicPartitions | StaticPartitions
 
 
 @dataclass(frozen=True)
@@ -175,7 +334,9 @@ class DatasetSpec:
     source:
         Where partitions come from.
     partitioning:
-        Daily time windows or dynamic batches.
+        Time windows (:class:`HourlyPartitions`, :class:`DailyPartitions`,
+        :class:`WeeklyPartitions`, :class:`MonthlyPartitions`), :class:`StaticPartitions` or
+        :class:`DynamicPartitions`.
     schema_path:
         The reviewable schema file (YAML) that validation compiles into a GX suite.
     key:
@@ -219,11 +380,7 @@ class DatasetSpec:
         return [self.key] if isinstance(self.key, str) else list(self.key)
 
 
-def check_partition_key(key: str, partitioning: Partitioning, *, file: str | None = None) -> str:
-    """Return ``key`` if it is a safe partition key for ``partitioning``; raise otherwise.
-
-    Keys end up in file paths, so separators, ``..`` and control characters are refused.
-    """
+def _check_safe_key(key: Any, file: str | None) -> None:
     if not isinstance(key, str) or not _KEY_PATTERN.match(key) or ".." in key:
         raise DataInputError(
             f"partition key {key!r} is not allowed (path separators, '..', spaces and "
@@ -232,26 +389,122 @@ def check_partition_key(key: str, partitioning: Partitioning, *, file: str | Non
             file=file,
             partition=key if isinstance(key, str) else repr(key),
         )
-    if isinstance(partitioning, DailyPartitions):
-        try:
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", key):
-                raise ValueError(key)
-            day = date.fromisoformat(key)
-        except ValueError:
+
+
+def check_partition_key(key: str, partitioning: Partitioning, *, file: str | None = None) -> str:
+    """Return ``key`` if it is a safe partition key for ``partitioning``; raise otherwise.
+
+    Keys end up in file paths, so separators, ``..`` and control characters are refused. A
+    time-window key must be the start of a window (in Dagster's format) inside start/end; a
+    static key one of the declared keys; a dynamic key with ``order="time"`` must name a time.
+    """
+    _check_safe_key(key, file)
+    if isinstance(partitioning, TimeWindowPartitions):
+        _check_time_window_key(key, partitioning, file)
+    elif isinstance(partitioning, StaticPartitions):
+        if key not in partitioning.keys:
+            shown = ", ".join(list(partitioning.keys)[:10]) + (" ..." if len(partitioning.keys) > 10 else "")
             raise DataInputError(
-                "file name is not a date",
-                expected="a daily partition key of the form YYYY-MM-DD, e.g. 2013-01-05.csv",
-                file=file,
-                partition=key,
-            ) from None
-        start = date.fromisoformat(partitioning.start)
-        end = date.fromisoformat(partitioning.end) if partitioning.end else None
-        if day < start or (end is not None and day >= end):
-            raise DataInputError(
-                "date is outside the partitions' range",
-                expected=f"a day from {partitioning.start}"
-                + (f" up to (not including) {partitioning.end}" if end else " on"),
+                "not one of the declared static partitions",
+                expected=f"one of {shown} (StaticPartitions.keys)",
                 file=file,
                 partition=key,
             )
+    elif (
+        isinstance(partitioning, DynamicPartitions)
+        and partitioning.order == "time"
+        and parse_time_key(key) is None
+    ):
+        raise DataInputError(
+            "partition key does not name a time, and DynamicPartitions(order='time') needs one",
+            expected=f"one of {TIME_KEY_FORMATS}, e.g. 2024-05 or 2024-05-01",
+            file=file,
+            partition=key,
+        )
     return key
+
+
+def _check_time_window_key(key: str, partitioning: TimeWindowPartitions, file: str | None) -> None:
+    unit, form = partitioning.UNIT, partitioning.key_format_text
+    example = f"{partitioning.KEY_EXAMPLE}{Path(file).suffix if file else ''}"
+    try:
+        if len(key) != len(partitioning.KEY_EXAMPLE):  # strptime accepts unpadded fields
+            raise ValueError(key)
+        start = datetime.strptime(key, partitioning.KEY_FORMAT)
+    except ValueError:
+        what = "a date" if unit != "hour" else "an hour"
+        raise DataInputError(
+            f"file name is not {what}" if file else f"partition key is not {what}",
+            expected=f"a{'n' if unit == 'hour' else ''} {_ADJECTIVE[unit]} partition key of the form "
+            f"{form}, e.g. {example}",
+            file=file,
+            partition=key,
+        ) from None
+    if not is_window_start(start, unit) or (
+        unit == "hour" and not exists_locally(start, partitioning.timezone)
+    ):
+        containing = window_containing(start, unit)
+        raise DataInputError(
+            f"{key} is not the start of a{'n' if unit == 'hour' else ''} {unit}"
+            + (f" in {partitioning.timezone}" if unit == "hour" else ""),
+            expected=f"the key of the {unit} it falls in: {_WINDOW_START[unit]}, e.g. "
+            f"{containing.strftime(partitioning.KEY_FORMAT)}",
+            file=file,
+            partition=key,
+        )
+    first, end = partitioning.start_time, partitioning.end_time
+    if start < first or (end is not None and add_units(start, unit) > end):
+        raise DataInputError(
+            "date is outside the partitions' range",
+            expected=f"a {unit} from {first.strftime(partitioning.KEY_FORMAT)}"
+            + (f" ending by {partitioning.end}" if end is not None else " on"),
+            file=file,
+            partition=key,
+        )
+
+
+_ADJECTIVE = {"hour": "hourly", "day": "daily", "week": "weekly", "month": "monthly"}
+_WINDOW_START = {
+    "hour": "minute 00",
+    "day": "the day",
+    "week": "the Sunday that starts it",
+    "month": "the month's first day",
+}
+
+
+def partition_order(keys: Iterable[str], partitioning: Partitioning) -> list[str]:
+    """``keys`` oldest first: the one ordering every "newest N partitions" goes through.
+
+    Time windows order by the window's start; dynamic and static partitions by their ``order``
+    setting (by the time the keys name when they all name one). Never registration order.
+    """
+    keys = list(dict.fromkeys(keys))
+    if isinstance(partitioning, TimeWindowPartitions):
+        return sorted(keys)  # Dagster's formats are fixed-width, most significant field first
+    if (
+        isinstance(partitioning, StaticPartitions)
+        and partitioning.order is None
+        and any(parse_time_key(k) is None for k in keys)
+    ):
+        declared = {k: i for i, k in enumerate(partitioning.keys)}
+        return sorted(keys, key=lambda k: (declared.get(k, len(declared)), k))
+    return order_keys(keys, partitioning.order)
+
+
+def partition_span(partitioning: Partitioning, key: str) -> timedelta | None:
+    """The time partition ``key`` covers (real time: 23 h for a daily partition over a DST
+    change), or None when it covers no known span (a batch name, an instant).
+
+    Time windows: their window. Dynamic and static keys that name a year, month, day or
+    Dagster-style hour span that unit (``2013-05``: 31 days). Call ``.total_seconds()`` or
+    divide by ``timedelta(days=1)`` for a number.
+    """
+    if isinstance(partitioning, TimeWindowPartitions):
+        check_partition_key(key, partitioning)
+        start = datetime.strptime(key, partitioning.KEY_FORMAT)
+        return elapsed(start, add_units(start, partitioning.UNIT), partitioning.timezone)
+    parsed = parse_time_key(key)
+    if parsed is None or parsed[1] is None:
+        return None
+    start, unit = parsed
+    return add_units(start, unit) - start

@@ -78,12 +78,8 @@ def walkthrough(tmp_path, monkeypatch) -> dict:
 
 def test_every_readme_shell_command_is_known_to_this_test():
     handled = (
-        "make ",
-        "dcai-assets schema infer",
-        "dcai-assets lineage",
-        "cp deploy/",
-        "docker compose",
-        "helm ",
+        *("make ", "dcai-assets schema infer", "dcai-assets lineage", "dcai-assets partitions"),
+        *("dagster asset materialize", "cp deploy/", "docker compose", "helm "),
     )
     unknown = [c for c in shell_commands() if not c.startswith(handled)]
     assert not unknown, f"README commands this test neither runs nor checks: {unknown}"
@@ -143,3 +139,42 @@ def test_readme_walkthrough_runs_end_to_end_on_a_real_instance(walkthrough, tmp_
     for column in [*named, "label_confidence", "label_source", "lf_set_version"]:
         assert column in labeled.columns
     assert set(labeled["label_source"]) <= {"gold", "label_model", "abstain"}
+
+
+def test_readme_partition_commands_register_dynamic_keys_then_materialize(walkthrough, tmp_path):
+    """The README's `partitions` block, run as written on the orders spec declared with
+    `DynamicPartitions()` (what the block is about), against a fresh `DAGSTER_HOME`."""
+    module = blocks("python")[0].replace('DailyPartitions(start="2024-01-01")', "DynamicPartitions()")
+    module = module.replace("    DailyPartitions,\n", "    DynamicPartitions,\n")
+    assert "DynamicPartitions()" in module
+    (tmp_path / "my_module.py").write_text(module)
+    for batch in ("batch_7", "batch_8"):
+        orders_day(DAYS[0]).to_csv(tmp_path / "landing" / "orders" / f"{batch}.csv", index=False)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(PROJECT)]),
+        "DAGSTER_HOME": str(home),
+    }
+    commands = [
+        c for c in shell_commands() if c.startswith(("dcai-assets partitions", "dagster asset materialize"))
+    ]
+    assert [c.split()[:3] for c in commands][-1] == ["dagster", "asset", "materialize"]
+    for command in commands:
+        words = shlex.split(command)
+        exe = Path(sys.executable).with_name(words[0])
+        done = subprocess.run(
+            [str(exe), *words[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, f"README command `{command}`: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+    listed = subprocess.run(
+        [str(Path(sys.executable).with_name("dcai-assets")), "partitions", "list", "my_module:orders"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "batch_7" in listed and "batch_8" in listed
+    assert (tmp_path / "lake" / "orders" / "raw_data" / "batch_7.parquet").exists()

@@ -15,7 +15,7 @@ from dcai_assets.core.labeling import ABSTAIN, apply_lfs, gold_indices
 from dcai_assets.core.lf_analysis import dependent_pairs, lf_alerts, lf_summary, summary_markdown
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.partitions import asset_key, partitions_def
-from dcai_assets.spec import DatasetSpec, LabelingSpec
+from dcai_assets.spec import DatasetSpec, LabelingSpec, partition_order
 
 LABEL_MODEL = "label_model"
 LABELED_SET = "labeled_set"
@@ -192,7 +192,10 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
         out["label_source"] = source
         out["lf_set_version"] = lf_set.version
 
-        keys = context.assets_def.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+        registered = context.assets_def.partitions_def.get_partition_keys(
+            dynamic_partitions_store=context.instance
+        )
+        keys = partition_order(registered, spec.partitioning)
         previous_key, previous = artifacts.latest_before(spec.name, "lf_stats", partition, keys)
         estimated = model.accuracies_ if isinstance(model, LabelModel) else None
         summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated, previous_coverage=previous)

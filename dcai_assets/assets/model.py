@@ -23,7 +23,7 @@ from dcai_assets.core.training import (
 from dcai_assets.model_registry import PARTITION_COLUMN, evaluate_model, log_and_register
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
-from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec
+from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec, partition_order
 from dcai_assets.tracking import MlflowTracking
 
 TRAINED_MODEL = "trained_model"
@@ -114,7 +114,8 @@ def build_trained_model_asset(
         mlflow_tracking: MlflowTracking,
         artifacts: ArtifactStore,
     ) -> dg.Output[pd.DataFrame]:
-        in_order = partitions_def(spec).get_partition_keys(dynamic_partitions_store=context.instance)
+        registered = partitions_def(spec).get_partition_keys(dynamic_partitions_store=context.instance)
+        in_order = partition_order(registered, spec.partitioning)  # by time, not registration
         all_keys = [k for k in in_order if k in labeled]
         window = all_keys[-training.window :] if training.window else all_keys
         if len(window) <= training.holdout_partitions:

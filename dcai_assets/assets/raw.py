@@ -6,7 +6,13 @@ import pandas as pd
 from dcai_assets.core.reading import file_digest, find_partition_file, frame_digest, read_table_file
 from dcai_assets.metadata import column_schema, preview
 from dcai_assets.partitions import asset_key, partitions_def
-from dcai_assets.spec import CallableSource, DatasetSpec, LandingDirectory, check_partition_key
+from dcai_assets.spec import (
+    CallableSource,
+    DatasetSpec,
+    DynamicPartitions,
+    LandingDirectory,
+    check_partition_key,
+)
 
 RAW_DATA = "raw_data"
 
@@ -30,8 +36,16 @@ def load_raw_partition(spec: DatasetSpec, key: str) -> tuple[pd.DataFrame, str, 
     return frame, getattr(source.load, "__qualname__", "callable"), frame_digest(frame)
 
 
+REGISTER_HINT = (
+    " Dynamic partitions exist once registered: the landing sensor registers each file it sees; "
+    "to materialize a key by hand first run `dcai-assets partitions add <module>:<SPEC> KEY` "
+    "(or `partitions sync` for every landing file), else Dagster refuses the key."
+)
+
+
 def build_raw_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     """The partitioned ``<dataset>/raw_data`` asset."""
+    hint = REGISTER_HINT if isinstance(spec.partitioning, DynamicPartitions) else ""
 
     @dg.asset(
         key=asset_key(spec, RAW_DATA),
@@ -42,7 +56,7 @@ def build_raw_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         code_version="raw-v1",
         description=(
             f"{spec.description or spec.name}: each partition exactly as it arrived, "
-            "versioned by a SHA-256 of its content."
+            "versioned by a SHA-256 of its content." + hint
         ),
     )
     def raw_data(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:

@@ -31,7 +31,7 @@ from dcai_assets.core.verdicts import (
 from dcai_assets.metadata import column_schema, preview
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
-from dcai_assets.spec import DatasetSpec
+from dcai_assets.spec import DatasetSpec, partition_order
 
 VALIDATED_DATA = "validated_data"
 QUARANTINED_ROWS = "quarantined_rows"
@@ -55,7 +55,10 @@ def _display_path(path: str | Path) -> str:
 def _previous_profile(
     context: dg.AssetExecutionContext, spec: DatasetSpec, artifacts: ArtifactStore
 ) -> tuple[str | None, dict[str, ReferenceProfile] | None]:
-    keys = context.assets_def.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+    registered = context.assets_def.partitions_def.get_partition_keys(
+        dynamic_partitions_store=context.instance
+    )
+    keys = partition_order(registered, spec.partitioning)
     previous, stored = artifacts.latest_before(spec.name, "profiles", context.partition_key, keys)
     if stored is None:
         return None, None

@@ -107,3 +107,41 @@ def test_a_file_for_a_day_that_has_not_begun_waits_for_a_later_tick(readings_spe
         result = tick(open_ended, instance)
         assert [r.partition_key for r in result.run_requests] == ["2024-01-10"]
         assert f"{tomorrow}.csv" not in json.loads(result.cursor)["files"]  # seen again later
+
+
+def test_partitions_sync_discovers_callable_source_keys_oldest_first_and_names_bad_ones(tmp_path):
+    from dcai_assets import CallableSource, DatasetSpec, DynamicPartitions
+    from dcai_assets.sensors import discover_partition_keys
+
+    spec = DatasetSpec(
+        name="readings",
+        source=CallableSource(load=sensor_readings, list_partitions=lambda: ["2014-02", "../x", "2013-01"]),
+        partitioning=DynamicPartitions(),
+        schema_path=tmp_path / "s.yaml",
+    )
+    keys, problems = discover_partition_keys(spec)
+    assert keys == ["2013-01", "2014-02"]
+    assert len(problems) == 1 and "partition '../x'" in problems[0]
+
+
+def test_a_callable_key_whose_window_has_not_ended_waits_for_a_later_tick(tmp_path):
+    from datetime import date, timedelta
+
+    from dcai_assets import CallableSource, DailyPartitions, DatasetSpec
+
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    spec = DatasetSpec(
+        name="readings",
+        source=CallableSource(load=sensor_readings, list_partitions=lambda: ["2024-01-10", tomorrow]),
+        partitioning=DailyPartitions(start="2024-01-01"),
+        schema_path=tmp_path / "s.yaml",
+    )
+    with dg.instance_for_test() as instance:
+        defs = dg.Definitions.merge(
+            build_definitions(spec),
+            dg.Definitions(resources={"artifacts": ArtifactStore(base_dir=str(tmp_path))}),
+        )
+        context = dg.build_sensor_context(instance=instance, definitions=defs)
+        result = defs.resolve_sensor_def("readings_landing_sensor").evaluate_tick(context)
+        assert [r.partition_key for r in result.run_requests] == ["2024-01-10"]
+        assert json.loads(result.cursor)["keys"] == ["2024-01-10"]  # tomorrow is seen again later

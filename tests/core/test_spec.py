@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from dcai_assets.errors import DataInputError
@@ -94,3 +96,188 @@ def test_a_single_string_as_reference_window_is_refused():
             schema_path="orders.yaml",
             reference="2024-01-05",
         )
+
+
+# --- which partitions are the newest: the partition's time, never registration order ---
+
+
+def test_dynamic_partitions_are_ordered_by_the_month_they_name_not_by_registration():
+    from dcai_assets.spec import partition_order
+
+    registered = ["2014-02", "2013-01", "2013-05"]  # files landed out of order
+
+    assert partition_order(registered, DynamicPartitions()) == ["2013-01", "2013-05", "2014-02"]
+
+
+def test_dynamic_keys_of_mixed_time_spellings_are_ordered_by_time():
+    from dcai_assets.spec import partition_order
+
+    keys = ["2013-05-02T08:30", "2013", "2013-05-02-07:00", "2013-04", "2013-05-01"]
+
+    assert partition_order(keys, DynamicPartitions()) == [
+        "2013",
+        "2013-04",
+        "2013-05-01",
+        "2013-05-02-07:00",
+        "2013-05-02T08:30",
+    ]
+
+
+def test_dynamic_keys_that_are_not_all_times_fall_back_to_natural_key_order():
+    from dcai_assets.spec import partition_order
+
+    keys = ["batch_10", "batch_2", "batch_1"]
+
+    assert partition_order(keys, DynamicPartitions()) == ["batch_1", "batch_2", "batch_10"]
+    assert partition_order(["b", "2013-01", "a"], DynamicPartitions()) == ["2013-01", "a", "b"]
+
+
+def test_dynamic_order_can_be_key_order_or_a_callable():
+    from dcai_assets.spec import partition_order
+
+    keys = ["2013-05", "2013-01", "2014-02"]
+    by_suffix = DynamicPartitions(order=lambda k: k.split("-")[1])
+
+    assert partition_order(["v10", "v9"], DynamicPartitions(order="key")) == ["v9", "v10"]
+    assert partition_order(keys, by_suffix) == ["2013-01", "2014-02", "2013-05"]
+
+
+def test_dynamic_order_time_refuses_keys_that_name_no_time():
+    with pytest.raises(DataInputError, match="does not name a time"):
+        check_partition_key("batch_7", DynamicPartitions(order="time"), file="batch_7.csv")
+    assert check_partition_key("2013-02", DynamicPartitions(order="time")) == "2013-02"
+
+
+def test_an_unknown_order_setting_is_refused():
+    with pytest.raises(ValueError, match=r"DynamicPartitions\.order: 'newest'"):
+        DynamicPartitions(order="newest")
+
+
+def test_static_partitions_keep_their_declared_order_unless_every_key_names_a_time():
+    from dcai_assets.spec import StaticPartitions, partition_order
+
+    named = StaticPartitions(keys=["pilot", "rollout", "general"])
+    dated = StaticPartitions(keys=["2021", "2019", "2020"])
+
+    assert partition_order(["general", "pilot", "rollout"], named) == ["pilot", "rollout", "general"]
+    assert partition_order(list(dated.keys), dated) == ["2019", "2020", "2021"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "error", "match"),
+    [
+        ("pilot", TypeError, "expected a list of partition keys"),
+        ([], ValueError, "empty"),
+        (["a", "a"], ValueError, r"\['a'\] listed more than once"),
+        (["ok", "a/b"], DataInputError, "not allowed"),
+    ],
+)
+def test_static_partitions_refuse_bad_key_lists(keys, error, match):
+    from dcai_assets.spec import StaticPartitions
+
+    with pytest.raises(error, match=match):
+        StaticPartitions(keys=keys)
+
+
+def test_a_static_key_outside_the_declared_list_is_refused_naming_them():
+    from dcai_assets.spec import StaticPartitions
+
+    with pytest.raises(DataInputError) as info:
+        check_partition_key("other", StaticPartitions(keys=["pilot", "rollout"]), file="other.csv")
+
+    assert "not one of the declared static partitions" in str(info.value)
+    assert "pilot, rollout" in str(info.value)
+
+
+# --- monthly, weekly and hourly windows: Dagster's keys, checked like Dagster cuts them ---
+
+
+def _windows():
+    from dcai_assets.spec import HourlyPartitions, MonthlyPartitions, WeeklyPartitions
+
+    return [
+        DailyPartitions(start="2024-01-01", end="2024-03-01"),
+        WeeklyPartitions(start="2024-01-03", end="2024-03-15"),
+        MonthlyPartitions(start="2013-01-15", end="2013-06-15", timezone="America/New_York"),
+        HourlyPartitions(start="2024-03-30", end="2024-04-01-05:00", timezone="Europe/Paris"),
+    ]
+
+
+@pytest.mark.parametrize("partitioning", _windows(), ids=lambda p: type(p).__name__)
+def test_time_window_keys_accepted_are_exactly_dagsters_partition_keys(tmp_path, partitioning):
+    from datetime import datetime, timedelta
+
+    from dcai_assets.partitions import partitions_def
+
+    spec = DatasetSpec(
+        name="x", source=LandingDirectory(tmp_path), partitioning=partitioning, schema_path="s"
+    )
+    dagster_keys = set(partitions_def(spec).get_partition_keys())
+    step, t = (
+        (timedelta(hours=1), datetime(2024, 3, 29))
+        if partitioning.UNIT == "hour"
+        else (
+            timedelta(days=1),
+            datetime(2012, 12, 1) if partitioning.UNIT == "month" else datetime(2023, 12, 20),
+        )
+    )
+    accepted = set()
+    for _ in range(240):  # every hour or day around the range, so misaligned ones too
+        key = t.strftime(partitioning.KEY_FORMAT)
+        with contextlib.suppress(DataInputError):
+            accepted.add(check_partition_key(key, partitioning))
+        t += step
+
+    assert dagster_keys and accepted == dagster_keys
+
+
+def test_a_monthly_key_that_is_not_the_first_of_the_month_names_the_right_key():
+    from dcai_assets.spec import MonthlyPartitions
+
+    with pytest.raises(DataInputError) as info:
+        check_partition_key("2013-05-15", MonthlyPartitions(start="2013-01-01"), file="2013-05-15.csv")
+
+    assert "not the start of a month" in str(info.value)
+    assert "the month's first day, e.g. 2013-05-01" in str(info.value)
+
+
+def test_an_hourly_file_name_is_dagsters_hourly_key():
+    from dcai_assets.spec import HourlyPartitions
+
+    hourly = HourlyPartitions(start="2024-01-01")
+
+    assert check_partition_key("2024-01-01-13:00", hourly, file="2024-01-01-13:00.csv") == "2024-01-01-13:00"
+    with pytest.raises(DataInputError, match=r"YYYY-MM-DD-HH:MM, e.g. 2024-05-01-13:00.csv"):
+        check_partition_key("2024-01-01T13", hourly, file="2024-01-01T13.csv")
+    with pytest.raises(DataInputError, match=r"not the start of an hour.*e\.g\. 2024-01-01-13:00"):
+        check_partition_key("2024-01-01-13:30", hourly)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"start": "01/02/2024"}, "MonthlyPartitions.start: '01/02/2024'; expected a string YYYY-MM-DD"),
+        ({"start": "2024-01-01", "timezone": "Mars/Olympus"}, "not a known time zone"),
+        ({"start": "2024-02-01", "end": "2024-01-01"}, "is not after start"),
+    ],
+)
+def test_time_window_settings_are_validated(kwargs, match):
+    from dcai_assets.spec import MonthlyPartitions
+
+    with pytest.raises(ValueError, match=match):
+        MonthlyPartitions(**kwargs)
+
+
+def test_partition_span_is_the_real_length_of_the_window():
+    from datetime import timedelta
+
+    from dcai_assets.spec import HourlyPartitions, MonthlyPartitions, WeeklyPartitions, partition_span
+
+    assert partition_span(MonthlyPartitions(start="2013-01-01"), "2013-02-01") == timedelta(days=28)
+    assert partition_span(WeeklyPartitions(start="2024-01-01"), "2024-01-07") == timedelta(days=7)
+    assert partition_span(HourlyPartitions(start="2024-01-01"), "2024-01-01-05:00") == timedelta(hours=1)
+    paris = DailyPartitions(start="2024-01-01", timezone="Europe/Paris")
+    assert partition_span(paris, "2024-03-31") == timedelta(hours=23)  # clocks go forward
+    assert partition_span(DynamicPartitions(), "2013-05") == timedelta(days=31)
+    assert partition_span(DynamicPartitions(), "2012") == timedelta(days=366)
+    assert partition_span(DynamicPartitions(), "batch_7") is None
