@@ -171,6 +171,9 @@ class TableSchema:
         data = _prune(asdict(self))
         header = "# Schema as code for dcai_assets. Review changes like code; regenerate with\n"
         header += "#   dcai-assets schema infer <module:spec>\n"
+        header += "# enforce: warn = inferred from the reference window (rows outside are reported and\n"
+        header += "# kept); quarantine = declared (rows outside are quarantined). row_count_enforce: warn\n"
+        header += "# (inferred) or block (declared). Declare in the spec's schema_overrides, or edit here.\n"
         if self.note:
             header += f"# {self.note}\n"
         return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
