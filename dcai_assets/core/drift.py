@@ -101,7 +101,7 @@ def linf_noise_threshold(shares: Mapping[str, float], n: int, n_reference: int |
     smallest distance ``c`` with P(max |share - reference share| > c) <= ``alpha``. Returns 1.0
     when no distance can be told from noise (no values).
     """
-    from scipy.stats import binom
+    from scipy.special import bdtr, bdtrc  # binomial cdf and survival function
 
     m = round(effective_size(n, n_reference))
     p = np.array([v for v in shares.values() if v > 0], dtype=float)
@@ -110,8 +110,12 @@ def linf_noise_threshold(shares: Mapping[str, float], n: int, n_reference: int |
     p = p / p.sum()
 
     def tail(c: float) -> float:
-        above = binom.sf(np.floor(m * (p + c) + 1e-9), m, p)  # P(X/m - p > c)
-        below = binom.cdf(np.ceil(m * (p - c) - 1e-9) - 1, m, p)  # P(p - X/m > c)
+        hi = np.floor(m * (p + c) + 1e-9)  # P(X/m - p > c) = P(X > hi)
+        lo = np.ceil(m * (p - c) - 1e-9) - 1  # P(p - X/m > c) = P(X <= lo)
+        above = np.where(hi >= m, 0.0, bdtrc(np.clip(hi, 0, m), m, p))
+        above = np.where(hi < 0, 1.0, above)
+        below = np.where(lo < 0, 0.0, bdtr(np.clip(lo, 0, m), m, p))
+        below = np.where(lo >= m, 1.0, below)
         return float(np.sum(above + below))
 
     lo, hi = 0.0, 1.0
@@ -135,14 +139,14 @@ def jsd_noise_threshold(
     small n it keeps the heavier tail that empty bins give. Seeded: the same inputs give the same
     threshold. Capped at 1.0 (no divergence can be told from noise).
     """
-    from scipy.stats import chi2
+    from scipy.special import chdtri  # inverse chi-square survival function
 
     q = np.asarray(bin_frequencies, dtype=float)
     q = q[q > 0]
     if n < 1 or len(q) < 2:
         return 1.0 if n < 1 else 0.0
     q = q / q.sum()
-    rng = np.random.default_rng([n, n_reference or 0, len(q)])
+    rng = np.random.default_rng([n, n_reference or 0, len(q)])  # seeded: reproducible verdicts
     cur = rng.multinomial(n, q, size=draws) / n
     ref = rng.multinomial(n_reference, q, size=draws) / n_reference if n_reference else np.tile(q, (draws, 1))
     m = 0.5 * (cur + ref)
@@ -157,7 +161,7 @@ def jsd_noise_threshold(
     if mean <= 0 or var <= 0:
         return min(1.0, drawn)
     scale, dof = var / (2 * mean), 2 * mean**2 / var  # scale * chi2(dof) has this mean and variance
-    return float(min(1.0, max(drawn, scale * chi2.isf(alpha, dof))))
+    return float(min(1.0, max(drawn, scale * chdtri(dof, alpha))))
 
 
 def _judged(
