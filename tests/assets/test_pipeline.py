@@ -211,3 +211,37 @@ def test_factory_works_for_a_second_dataset_with_dynamic_batches_from_a_callable
         )
         assert result.success
         assert instance.get_materialized_partitions(dg.AssetKey(["orders", "validated_data"])) == {"batch_3"}
+
+
+def test_schema_infer_learns_rows_per_day_skips_the_label_and_marks_inferred_bounds(tmp_path, monkeypatch):
+    from dcai_assets.cli import main
+    from dcai_assets.core.schema import TableSchema
+
+    (tmp_path / "weekly_spec.py").write_text(
+        "import pandas as pd\n"
+        "from dcai_assets import CallableSource, DatasetSpec, DailyPartitions\n"
+        "from tests.conftest import sensor_readings\n"
+        "def load(day):\n"
+        "    frame = sensor_readings(day)\n"
+        "    return frame.assign(checked=['ok', None, None, None] * (len(frame) // 4))\n"
+        "SPEC = DatasetSpec(\n"
+        "    name='weekly', source=CallableSource(load=load),\n"
+        "    partitioning=DailyPartitions(start='2024-01-01'),\n"
+        f"    schema_path={str(tmp_path / 'weekly.yaml')!r}, key='reading_id', label='checked',\n"
+        "    reference=['2024-01-01', '2024-01-02', '2024-01-03'],\n"
+        "    schema_overrides={'__table__': {'max_rows_per_day': 1000}, 'count': {'min': 0}},\n"
+        ")\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["schema", "infer", "weekly_spec:SPEC"]) == 0
+
+    schema = TableSchema.load(tmp_path / "weekly.yaml")
+    assert (schema.min_rows_per_day, schema.max_rows_per_day) == (100.0, 1000)  # 200 a day, -50%
+    assert schema.row_count_enforce == "block"  # a bound was declared
+    assert schema.row_bounds(7.0) == (700, 7000)  # a week's worth
+    assert schema.column("checked").reference is None  # the label is not a feature
+    assert schema.column("site").enforce == {"allowed_values": "warn"}
+    assert schema.column("count").enforce == {"min": "quarantine", "max": "warn"}
+    assert schema.reference_partitions == ["2024-01-01", "2024-01-02", "2024-01-03"]
