@@ -34,7 +34,6 @@ class ColumnDrift:
     n: int | None = None  # non-null values measured in the partition
     n_reference: int | None = None  # values behind the reference profile (None: not recorded)
     noise_threshold: float | None = None  # the distance sampling noise reaches with chance alpha
-
     max_distance: float = 1.0  # the largest distance this reference allows
 
     @property

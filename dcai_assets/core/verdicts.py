@@ -30,11 +30,23 @@ WARNING_CHECKS = (NO_DRIFT_FROM_REFERENCE, NO_DRIFT_FROM_PREVIOUS)
 CHECK_DESCRIPTIONS = {
     COLUMNS_MATCH_SCHEMA: "Every schema column is present; no unexpected columns.",
     DTYPES_MATCH_SCHEMA: "Values parse as the schema's dtypes; unparseable rows are quarantined.",
-    ROW_COUNT_IN_BOUNDS: "The partition's row count is within the schema's bounds.",
+    ROW_COUNT_IN_BOUNDS: (
+        "The partition's row count is within the schema's bounds (per day of its span for time "
+        "partitions); bounds inferred from the reference window only warn."
+    ),
     NULL_RATES_WITHIN_LIMITS: "Null rates are within each column's allowed fraction.",
-    VALUES_WITHIN_DOMAIN: "Values are in their allowed sets and ranges; keys are unique.",
-    NO_DRIFT_FROM_REFERENCE: "Feature distributions are close to the reference window.",
-    NO_DRIFT_FROM_PREVIOUS: "Feature distributions are close to the previous partition.",
+    VALUES_WITHIN_DOMAIN: (
+        "Values are in their allowed sets and ranges (declared: rows quarantined; inferred from "
+        "the reference window: reported and kept); keys are unique."
+    ),
+    NO_DRIFT_FROM_REFERENCE: (
+        "Feature distributions are close to the reference window, beyond what sampling noise "
+        "explains at the partition's size."
+    ),
+    NO_DRIFT_FROM_PREVIOUS: (
+        "Feature distributions are close to the previous partition, beyond what sampling noise "
+        "explains at both partitions' sizes."
+    ),
 }
 
 
