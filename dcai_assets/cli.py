@@ -45,20 +45,45 @@ def reference_frames(spec: DatasetSpec) -> dict[str, pd.DataFrame]:
     return {k: load_raw_partition(spec, k)[0] for k in tqdm(list(spec.reference), desc="reading reference")}
 
 
+def reference_spans(spec: DatasetSpec, keys: list[str]) -> dict[str, float] | None:
+    """Days each reference partition covers, when the spec's partitions are time windows and
+    every key is one of them; None otherwise (row-count bounds are then per partition)."""
+    from dcai_assets.assets.validated import partition_span_days
+    from dcai_assets.partitions import partitions_def
+
+    pdef = partitions_def(spec)
+    spans = {k: partition_span_days(pdef, k) for k in keys}
+    return None if any(v is None for v in spans.values()) else spans
+
+
 def infer_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     frames = reference_frames(spec)
-    schema = infer_schema(frames, key=spec.key_columns, overrides=spec.schema_overrides)
+    spans = reference_spans(spec, list(frames))
+    try:
+        schema = infer_schema(
+            frames, key=spec.key_columns, label=spec.label, spans=spans, overrides=spec.schema_overrides
+        )
+    except ValueError as e:
+        raise SystemExit(f"spec {args.spec!r}: {e}") from e
     out = Path(args.out or spec.schema_path)
     schema.save(out)
     print(f"wrote {out}: {len(schema.columns)} columns, {schema.note}")
+    low, high = schema.row_bounds()
+    per_day = (
+        f", {schema.min_rows_per_day:g}–{schema.max_rows_per_day:g} rows per day"
+        if schema.min_rows_per_day is not None and schema.max_rows_per_day is not None
+        else ""
+    )
+    print(f"  rows: {low:,}–{high:,} per partition{per_day} ({schema.row_count_enforce})")
     for c in schema.columns:
-        extra = f" values={len(c.allowed_values)}" if c.allowed_values else ""
-        bounds = f" range=[{c.min:g}, {c.max:g}]" if c.min is not None and c.max is not None else ""
-        print(
-            f"  {c.name:<24} {c.dtype:<9} nulls<={c.max_null_fraction:<6g}{bounds}{extra}"
-            f" drift<={c.drift_threshold}"
-        )
+        how = {r: c.enforcement(r) for r in ("allowed_values", "min", "max")}
+        extra = f" values={len(c.allowed_values)}({how['allowed_values']})" if c.allowed_values else ""
+        bounds = ""
+        if c.min is not None and c.max is not None:
+            bounds = f" range=[{c.min:g}, {c.max:g}]({how['min']}/{how['max']})"
+        drift = f" drift<={c.drift_threshold}" if c.reference is not None else " not drift-checked"
+        print(f"  {c.name:<24} {c.dtype:<9} nulls<={c.max_null_fraction:<6g}{bounds}{extra}{drift}")
     return 0
 
 

@@ -344,10 +344,16 @@ class DatasetSpec:
     label:
         Column holding gold labels, if the data has any (may be partially filled).
     reference:
-        The window a schema is inferred from: a callable returning ``{partition: DataFrame}``,
-        or partition keys to read from ``source``.
+        The window a schema is inferred from (`dcai-assets schema infer`): a callable returning
+        ``{partition: DataFrame}``, or partition keys to read from ``source``. Value sets, ranges
+        and row counts inferred from it only warn; validation warns when the schema file was
+        inferred from other partitions than these keys.
     schema_overrides:
-        Per-column settings applied on top of inference (e.g. ``{"hour": {"min": 0, "max": 23}}``).
+        Settings declared on top of inference, per column (e.g. ``{"hour": {"min": 0, "max":
+        23}}``) and for the table under ``"__table__"`` (``min_rows``, ``max_rows``,
+        ``min_rows_per_day``, ``max_rows_per_day``, ``row_count_enforce``,
+        ``max_quarantine_fraction``, ``drift_false_alarm_rate``). A declared set, ``min`` or
+        ``max`` quarantines rows outside it; a declared row bound blocks the partition.
     """
 
     name: str

@@ -17,13 +17,16 @@ FLIGHTS = DatasetSpec(
     key=["carrier", "flight", "origin", "sched_dep_time"],
     label="late_checked",  # hand-checked outcome on ~5% of flights; the rest is labeled by LFs
     reference=reference_window,
-    # Clock times are HHMM; reference days cannot show every legitimate value, so say it here.
+    # What is known rather than seen: clock times are HHMM, flight numbers have four digits, a
+    # flight covers some distance. Declared bounds quarantine rows outside them; bounds inferred
+    # from the January reference window only warn.
     schema_overrides={
         "sched_dep_time": {"min": 0, "max": 2359},
         "sched_arr_time": {"min": 0, "max": 2359},
         "dep_time": {"min": 0, "max": 2400},
         "arr_time": {"min": 0, "max": 2400},
         "flight": {"min": 1, "max": 9999},
+        "distance": {"min": 1},
     },
     owners=["team:data-platform"],
 )

@@ -52,6 +52,37 @@ def _display_path(path: str | Path) -> str:
         return str(path)
 
 
+def partition_span_days(pdef: dg.PartitionsDefinition, key: str) -> float | None:
+    """Days a time-window partition covers (31 for January, 1/24 for an hour); None for dynamic
+    or static partitions, or a key outside the definition."""
+    if not isinstance(pdef, dg.TimeWindowPartitionsDefinition):
+        return None
+    try:
+        window = pdef.time_window_for_partition_key(key)
+    except Exception:  # a key that is not one of this definition's windows
+        return None
+    return (window.end - window.start).total_seconds() / 86_400.0
+
+
+def not_features(spec: DatasetSpec) -> list[str]:
+    """Columns that are never drift-checked: the label (gold) column and a single-column key."""
+    ids = spec.key_columns if len(spec.key_columns) == 1 else []  # parts of a composite key are features
+    return [c for c in (spec.label, *ids) if c]
+
+
+def _reference_mismatch(spec: DatasetSpec, schema: TableSchema) -> str | None:
+    """Says so when the schema was inferred from another window than the spec's reference."""
+    if callable(spec.reference) or spec.reference is None or not schema.reference_partitions:
+        return None
+    wanted = [str(k) for k in spec.reference]
+    if sorted(wanted) == sorted(schema.reference_partitions):
+        return None
+    return (
+        f"the schema was inferred from partitions {schema.reference_partitions[:3]}... but "
+        f"DatasetSpec.reference lists {wanted[:3]}...; regenerate the schema"
+    )
+
+
 def _previous_profile(
     context: dg.AssetExecutionContext, spec: DatasetSpec, artifacts: ArtifactStore
 ) -> tuple[str | None, dict[str, ReferenceProfile] | None]:
@@ -67,14 +98,23 @@ def _previous_profile(
 
 def _drift_table(ref: list[ColumnDrift], prev: list[ColumnDrift], prev_key: str | None) -> str:
     by_prev = {d.column: d for d in prev}
-    head = f"| feature | metric | vs reference | vs {prev_key or 'previous'} | threshold | drifted |"
-    lines = [head, "|---|---|---|---|---|---|"]
+    head = (
+        f"| feature | metric | n | vs reference | vs {prev_key or 'previous'} | threshold "
+        "| of which sampling noise | drifted |"
+    )
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     for d in sorted(ref, key=lambda d: d.distance / max(d.threshold or 1, 1e-12), reverse=True):
         p = by_prev.get(d.column)
         flag = "⚠" if d.drifted or (p is not None and p.drifted) else ""
+        if d.undetermined:
+            flag = f"too few values (n={d.n})"
         threshold = f"{d.threshold:.3f}" if d.threshold is not None else "-"
+        noise = f"{d.noise_threshold:.3f}" if d.noise_threshold is not None else "-"
         vs_prev = f"{p.distance:.3f}" if p else "-"
-        lines.append(f"| `{d.column}` | {d.metric} | {d.distance:.3f} | {vs_prev} | {threshold} | {flag} |")
+        lines.append(
+            f"| `{d.column}` | {d.metric} | {d.n if d.n is not None else '-'} | {d.distance:.3f} "
+            f"| {vs_prev} | {threshold} | {noise} | {flag} |"
+        )
     measured = [d for d in ref if d.threshold]
     chart = bar_chart_svg(
         [d.column for d in measured],
@@ -150,16 +190,27 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         key = context.partition_key
         schema = TableSchema.load(spec.schema_path)
+        mismatch = _reference_mismatch(spec, schema)
+        if mismatch:
+            context.log.warning(f"partition {key}: {mismatch}")
+        span = partition_span_days(pdef, key)
         conf = conform(raw, schema)
         context.log.info(f"partition {key}: running the GX suite on {conf.rows_in:,} rows")
-        suite = run_suite(conf.coerced, schema, name=spec.name)
-        verdicts = column_verdicts(conf, suite, schema, schema_file)
+        suite = run_suite(conf.coerced, schema, name=spec.name, span_days=span)
+        verdicts = column_verdicts(conf, suite, schema, schema_file, span_days=span)
 
         ranks = artifacts.feature_importance_ranks(spec.name)
-        ref_drift = drift_report(conf.valid, schema.columns)
+        drift_settings = {"false_alarm_rate": schema.drift_false_alarm_rate, "exclude": not_features(spec)}
+        ref_drift = drift_report(conf.valid, schema.columns, **drift_settings)
         prev_key, prev_profile = _previous_profile(context, spec, artifacts)
         prev_drift = (
-            drift_report(conf.valid, schema.columns, prev_profile, against=f"previous partition {prev_key}")
+            drift_report(
+                conf.valid,
+                schema.columns,
+                prev_profile,
+                against=f"previous partition {prev_key}",
+                **drift_settings,
+            )
             if prev_profile
             else []
         )
@@ -199,6 +250,8 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
                 "checks": dg.MetadataValue.md(_summary_table(verdicts)),
                 "drift": dg.MetadataValue.md(_drift_table(ref_drift, prev_drift, prev_key)),
                 "compared_with_partition": prev_key or "none",
+                "row_bounds": schema.describe_row_bounds(span),
+                "reference_window": ", ".join(schema.reference_partitions) or "not recorded",
                 "schema_version": schema_version(spec),
                 "gx_result": dg.MetadataValue.path(str(gx_path)),
                 "gx_success": suite.success,

@@ -1,6 +1,7 @@
 """Bring a raw partition to its schema, row by row: coerce dtypes, and find the rows that break a
 row-level rule (unparseable value, null where not allowed, value outside its set or range,
-duplicate key). Nothing is dropped: failing rows go to quarantine with their reason."""
+duplicate key). Nothing is dropped: failing rows go to quarantine with their reason. A set or
+range marked ``enforce: warn`` (inferred from the reference window) only reports its rows."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class ColumnProblem:
     count: int
     expected: str
     examples: list[tuple[int, object]] = field(default_factory=list)
+    enforce: str = "quarantine"  # "warn": the rows are reported and kept (an inferred bound)
 
 
 @dataclass
@@ -156,6 +158,7 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
             ok = cast.isna() | cast.astype(str).isin(allowed)
             out = ~ok.to_numpy()
             if out.any():
+                enforce = col.enforcement("allowed_values")
                 problems.append(
                     ColumnProblem(
                         col.name,
@@ -163,9 +166,11 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
                         int(out.sum()),
                         "one of the allowed values",
                         _examples(cast, out),
+                        enforce,
                     )
                 )
-                failing.append((out, col.name + ": " + _text(cast[out]) + " not in allowed values"))
+                if enforce == "quarantine":
+                    failing.append((out, col.name + ": " + _text(cast[out]) + " not in allowed values"))
         if col.is_numeric and (col.min is not None or col.max is not None):
             x = cast.to_numpy(dtype=float, na_value=np.nan)
             with np.errstate(invalid="ignore"):
@@ -173,6 +178,7 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
                 high = x > col.max if col.max is not None else np.zeros(n, bool)
             for mask, word, bound in ((low, "below min", col.min), (high, "above max", col.max)):
                 if mask.any():
+                    enforce = col.enforcement(word.split()[1])
                     problems.append(
                         ColumnProblem(
                             col.name,
@@ -180,9 +186,11 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
                             int(mask.sum()),
                             f"{word.split()[0]} {word.split()[1]} {bound:g}",
                             _examples(cast, mask),
+                            enforce,
                         )
                     )
-                    failing.append((mask, col.name + ": " + _text(cast[mask]) + f" {word} {bound:g}"))
+                    if enforce == "quarantine":
+                        failing.append((mask, col.name + ": " + _text(cast[mask]) + f" {word} {bound:g}"))
     frame = pd.DataFrame(coerced, index=raw.index)
 
     keys = [k for k in schema.key if k in raw.columns]

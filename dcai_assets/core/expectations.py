@@ -48,17 +48,17 @@ class SuiteResult:
         return None
 
 
-def build_suite(schema: TableSchema, name: str = "dcai_schema"):
-    """The GX ExpectationSuite that the schema file stands for."""
+def build_suite(schema: TableSchema, name: str = "dcai_schema", span_days: float | None = None):
+    """The GX ExpectationSuite that the schema file stands for; the row-count bounds are those of
+    a partition covering ``span_days`` days (None: span unknown)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     suite = gx.ExpectationSuite(name=name)
     # Missing and extra columns are judged by conformance, on the file's own columns: the frame GX
     # sees has been brought to the schema's columns already.
-    suite.add_expectation(
-        gxe.ExpectTableRowCountToBeBetween(min_value=schema.min_rows, max_value=schema.max_rows)
-    )
+    min_rows, max_rows = schema.row_bounds(span_days)
+    suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=min_rows, max_value=max_rows))
     row_mostly = 1.0 - schema.max_quarantine_fraction
     for col in schema.columns:
         null_mostly = 1.0 - col.max_null_fraction if col.nullable else row_mostly
@@ -83,9 +83,15 @@ def _clip(mostly: float) -> float:
 
 
 def run_suite(
-    frame: pd.DataFrame, schema: TableSchema, *, name: str = "dcai_schema", result_format: str = "BASIC"
+    frame: pd.DataFrame,
+    schema: TableSchema,
+    *,
+    name: str = "dcai_schema",
+    result_format: str = "BASIC",
+    span_days: float | None = None,
 ) -> SuiteResult:
-    """Validate ``frame`` (already coerced to the schema's dtypes) with an ephemeral GX context.
+    """Validate ``frame`` (already coerced to the schema's dtypes) with an ephemeral GX context;
+    ``span_days`` is the partition's time span, for the row-count bounds.
 
     ``BASIC`` keeps the run fast on large partitions (example rows come from conformance);
     ``SUMMARY`` or ``COMPLETE`` add GX's own unexpected-row indices to the kept result.
@@ -100,7 +106,7 @@ def run_suite(
     batch = asset.add_batch_definition_whole_dataframe(name="whole").get_batch(
         batch_parameters={"dataframe": frame}
     )
-    result = batch.validate(build_suite(schema, name), result_format=result_format)
+    result = batch.validate(build_suite(schema, name, span_days), result_format=result_format)
     outcomes = []
     for r in result.results:
         cfg = r.expectation_config

@@ -30,11 +30,23 @@ WARNING_CHECKS = (NO_DRIFT_FROM_REFERENCE, NO_DRIFT_FROM_PREVIOUS)
 CHECK_DESCRIPTIONS = {
     COLUMNS_MATCH_SCHEMA: "Every schema column is present; no unexpected columns.",
     DTYPES_MATCH_SCHEMA: "Values parse as the schema's dtypes; unparseable rows are quarantined.",
-    ROW_COUNT_IN_BOUNDS: "The partition's row count is within the schema's bounds.",
+    ROW_COUNT_IN_BOUNDS: (
+        "The partition's row count is within the schema's bounds (per day of its span for time "
+        "partitions); bounds inferred from the reference window only warn."
+    ),
     NULL_RATES_WITHIN_LIMITS: "Null rates are within each column's allowed fraction.",
-    VALUES_WITHIN_DOMAIN: "Values are in their allowed sets and ranges; keys are unique.",
-    NO_DRIFT_FROM_REFERENCE: "Feature distributions are close to the reference window.",
-    NO_DRIFT_FROM_PREVIOUS: "Feature distributions are close to the previous partition.",
+    VALUES_WITHIN_DOMAIN: (
+        "Values are in their allowed sets and ranges (declared: rows quarantined; inferred from "
+        "the reference window: reported and kept); keys are unique."
+    ),
+    NO_DRIFT_FROM_REFERENCE: (
+        "Feature distributions are close to the reference window, beyond what sampling noise "
+        "explains at the partition's size."
+    ),
+    NO_DRIFT_FROM_PREVIOUS: (
+        "Feature distributions are close to the previous partition, beyond what sampling noise "
+        "explains at both partitions' sizes."
+    ),
 }
 
 
@@ -105,9 +117,16 @@ def _ordinal(n: int) -> str:
 
 
 def column_verdicts(
-    conf: Conformance, suite: SuiteResult, schema: TableSchema, schema_file: str
+    conf: Conformance,
+    suite: SuiteResult,
+    schema: TableSchema,
+    schema_file: str,
+    *,
+    span_days: float | None = None,
 ) -> list[Verdict]:
-    """Verdicts of the schema checks (columns, dtypes, row count, nulls, domains)."""
+    """Verdicts of the schema checks (columns, dtypes, row count, nulls, domains). Bounds
+    inferred from the reference window (``enforce: warn``, ``row_count_enforce: warn``) give WARN
+    findings, never ERROR; ``span_days`` is the partition's time span (row-count bounds)."""
     n = max(conf.rows_in, 1)
     limit = schema.max_quarantine_fraction
     by_rule: dict[str, list[ColumnProblem]] = {}
@@ -167,15 +186,20 @@ def column_verdicts(
         (o for o in suite.outcomes if o.expectation == "expect_table_row_count_to_be_between"), None
     )
     if outcome is not None and not outcome.success:
-        bound = f"{schema.min_rows:,}–{schema.max_rows:,}" if schema.max_rows else f"≥ {schema.min_rows:,}"
+        bound = schema.describe_row_bounds(span_days)
+        declared = schema.row_count_enforce == "block"
+        tail = "" if declared else " (bounds inferred from the reference window: a warning only)"
         rows.findings.append(
             Finding(
                 "(table)",
                 f"{conf.rows_in:,} rows",
                 bound,
-                f"partition has {conf.rows_in:,} rows; expected {bound}",
-                "check that the file is complete (a partial export?), or adjust min_rows/max_rows in "
-                + schema_file,
+                f"partition has {conf.rows_in:,} rows; expected {bound}{tail}",
+                "check that the file is complete (a partial export?); to change the bounds, set "
+                "schema_overrides={'__table__': {'min_rows_per_day': ..., 'max_rows_per_day': ...}} "
+                "(or min_rows/max_rows for partitions without a time span) in the spec, which "
+                "also makes them blocking, and regenerate " + schema_file,
+                severity="ERROR" if declared else "WARN",
             )
         )
 
@@ -217,6 +241,8 @@ def column_verdicts(
         frac = p.count / n
         within = o.success if o is not None else frac <= limit
         examples = ", ".join(f"{v!r} (row {r})" for r, v in p.examples[:2])
+        inferred = p.enforce == "warn"
+        rule = "allowed_values" if p.rule == "allowed_values" else p.expected.split()[1]
         if p.rule == "allowed_values":
             what = "outside the allowed set"
             new = p.examples[0][1] if p.examples else "<value>"
@@ -227,14 +253,23 @@ def column_verdicts(
         else:
             what = p.expected
             action = f"fix upstream, or widen `min`/`max` of `{p.column}` in {schema_file}"
+        if inferred:
+            what += " inferred from the reference window"
+            outcome_text = "rows kept (an inferred bound warns; a declared one quarantines)"
+            action += (
+                f"; to quarantine such rows, declare the rule: schema_overrides={{{p.column!r}: "
+                f"{{{rule!r}: ...}}}} in the spec, or `enforce: {{{rule}: quarantine}}` in {schema_file}"
+            )
+        else:
+            outcome_text = "rows quarantined"
         domain.findings.append(
             Finding(
                 p.column,
                 f"{p.count} values ({_pct(frac)})",
-                f"at most {_pct(limit)}",
-                f"`{p.column}` has {p.count} values {what}, e.g. {examples}; rows quarantined",
+                "reported (inferred)" if inferred else f"at most {_pct(limit)}",
+                f"`{p.column}` has {p.count} values {what}, e.g. {examples}; {outcome_text}",
                 action,
-                severity="WARN" if within else "ERROR",
+                severity="WARN" if within or inferred else "ERROR",
             )
         )
     for p in by_rule.get("duplicate_key", []):

@@ -10,7 +10,12 @@ import pytest
 
 from dcai_assets import build_definitions
 from dcai_assets.core.reading import file_digest
-from dcai_assets.core.verdicts import COLUMNS_MATCH_SCHEMA, NO_DRIFT_FROM_REFERENCE, NULL_RATES_WITHIN_LIMITS
+from dcai_assets.core.verdicts import (
+    COLUMNS_MATCH_SCHEMA,
+    NO_DRIFT_FROM_REFERENCE,
+    NULL_RATES_WITHIN_LIMITS,
+    VALUES_WITHIN_DOMAIN,
+)
 from tests.conftest import sensor_readings
 
 RAW = dg.AssetKey(["readings", "raw_data"])
@@ -70,11 +75,11 @@ def test_quarantine_keeps_every_failing_row_with_its_reason(readings_spec, resou
     day = sensor_readings("2024-01-12")
     day["count"] = day["count"].astype(object)
     day.loc[3, "count"] = "seven"
-    day.loc[5, "site"] = "moon"
+    day.loc[5, "count"] = -4  # below the declared min 0
     day.loc[8, "reading_id"] = day.loc[9, "reading_id"]
     day.to_csv(landing / "2024-01-12.csv", index=False)
     with dg.instance_for_test() as instance:
-        run_ingest(readings_spec, resources, instance, "2024-01-12")
+        run_ingest(declared(readings_spec, {"count": {"min": 0}}), resources, instance, "2024-01-12")
         md = metadata(instance, VALIDATED, "2024-01-12")
         assert md["rows_in"] == md["rows_valid"] + md["rows_quarantined"] == 200
         quarantine = pd.read_parquet(
@@ -83,9 +88,43 @@ def test_quarantine_keeps_every_failing_row_with_its_reason(readings_spec, resou
         assert len(quarantine) == md["rows_quarantined"] == 3
         reasons = " | ".join(quarantine["_quarantine_reason"])
         assert "count: not an integer ('seven')" in reasons
-        assert "site: 'moon' not in allowed values" in reasons
+        assert "count: '-4' below min 0" in reasons
         assert "reading_id: duplicate key" in reasons
         assert "seven" in quarantine["count"].tolist()  # raw value kept as read
+
+
+def declared(spec, overrides: dict):
+    """The spec with its schema re-inferred from the reference week plus ``overrides``."""
+    from dataclasses import replace
+
+    from dcai_assets import infer_schema
+    from tests.conftest import REFERENCE_DAYS
+
+    frames = {d: sensor_readings(d) for d in REFERENCE_DAYS}
+    infer_schema(frames, key=spec.key_columns, overrides=overrides).save(spec.schema_path)
+    return replace(spec, schema_overrides=overrides)
+
+
+def test_a_value_the_reference_never_saw_is_reported_and_kept_without_blocking(
+    readings_spec, resources, landing
+):
+    day = sensor_readings("2024-01-16")
+    day.loc[5, "site"] = "moon"  # a site the reference week never saw
+    day.loc[6, "count"] = 75  # above the reference's largest count
+    day.to_csv(landing / "2024-01-16.csv", index=False)
+    with dg.instance_for_test() as instance:
+        result = run_ingest(readings_spec, resources, instance, "2024-01-16")
+        assert result.success  # nothing blocks downstream
+        check = checks_by_name(result)[VALUES_WITHIN_DOMAIN]
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        assert "`site` has 1 values outside the allowed set inferred from the reference window" in (
+            check.description
+        )
+        findings = check.metadata["findings"].value
+        assert "'moon' (row 5)" in findings and "75 (row 6)" in findings and "rows kept" in findings
+        md = metadata(instance, VALIDATED, "2024-01-16")
+        assert (md["rows_in"], md["rows_valid"], md["rows_quarantined"]) == (200, 200, 0)
+        assert md["row_bounds"] == "100–300"
 
 
 def test_renamed_column_is_caught_by_name(readings_spec, resources, landing):
@@ -172,3 +211,37 @@ def test_factory_works_for_a_second_dataset_with_dynamic_batches_from_a_callable
         )
         assert result.success
         assert instance.get_materialized_partitions(dg.AssetKey(["orders", "validated_data"])) == {"batch_3"}
+
+
+def test_schema_infer_learns_rows_per_day_skips_the_label_and_marks_inferred_bounds(tmp_path, monkeypatch):
+    from dcai_assets.cli import main
+    from dcai_assets.core.schema import TableSchema
+
+    (tmp_path / "weekly_spec.py").write_text(
+        "import pandas as pd\n"
+        "from dcai_assets import CallableSource, DatasetSpec, DailyPartitions\n"
+        "from tests.conftest import sensor_readings\n"
+        "def load(day):\n"
+        "    frame = sensor_readings(day)\n"
+        "    return frame.assign(checked=['ok', None, None, None] * (len(frame) // 4))\n"
+        "SPEC = DatasetSpec(\n"
+        "    name='weekly', source=CallableSource(load=load),\n"
+        "    partitioning=DailyPartitions(start='2024-01-01'),\n"
+        f"    schema_path={str(tmp_path / 'weekly.yaml')!r}, key='reading_id', label='checked',\n"
+        "    reference=['2024-01-01', '2024-01-02', '2024-01-03'],\n"
+        "    schema_overrides={'__table__': {'max_rows_per_day': 1000}, 'count': {'min': 0}},\n"
+        ")\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["schema", "infer", "weekly_spec:SPEC"]) == 0
+
+    schema = TableSchema.load(tmp_path / "weekly.yaml")
+    assert (schema.min_rows_per_day, schema.max_rows_per_day) == (100.0, 1000)  # 200 a day, -50%
+    assert schema.row_count_enforce == "block"  # a bound was declared
+    assert schema.row_bounds(7.0) == (700, 7000)  # a week's worth
+    assert schema.column("checked").reference is None  # the label is not a feature
+    assert schema.column("site").enforce == {"allowed_values": "warn"}
+    assert schema.column("count").enforce == {"min": "quarantine", "max": "warn"}
+    assert schema.reference_partitions == ["2024-01-01", "2024-01-02", "2024-01-03"]

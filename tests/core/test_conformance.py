@@ -156,3 +156,37 @@ def test_a_clean_partition_quarantines_nothing():
     assert result.rows_quarantined == 0
     assert result.problems == []
     assert result.rows_valid == 3
+
+
+def test_rows_outside_bounds_marked_warn_are_reported_and_kept():
+    inferred = TableSchema(
+        columns=[
+            ColumnSchema("flight_id", "int64", nullable=False),
+            ColumnSchema(
+                "carrier", "string", allowed_values=["AA", "UA"], enforce={"allowed_values": "warn"}
+            ),
+            ColumnSchema("dep_delay", "int64", min=0, max=100, enforce={"min": "quarantine", "max": "warn"}),
+        ]
+    )
+    raw = pd.DataFrame(
+        {"flight_id": [1, 2, 3, 4], "carrier": ["AA", "HA", "UA", "UA"], "dep_delay": [5, 500, -3, 7]}
+    )
+
+    conf = conform(raw, inferred)
+
+    assert conf.rows_in == conf.rows_valid + conf.rows_quarantined
+    # only the declared min quarantines: a rare carrier and a long delay the reference never saw stay
+    assert conf.quarantine["flight_id"].tolist() == [3]
+    assert conf.quarantine[REASON_COLUMN].tolist() == ["dep_delay: '-3' below min 0"]
+    reported = {(p.column, p.rule, p.enforce, p.count) for p in conf.problems}
+    assert reported == {
+        ("carrier", "allowed_values", "warn", 1),
+        ("dep_delay", "range", "warn", 1),
+        ("dep_delay", "range", "quarantine", 1),
+    }
+    assert [p.examples for p in conf.problems if p.column == "carrier"] == [[(1, "HA")]]
+
+
+def test_an_unknown_enforcement_is_refused_naming_the_column():
+    with pytest.raises(ValueError, match="column 'carrier': enforce allowed_values: 'drop'"):
+        ColumnSchema("carrier", "string", allowed_values=["AA"], enforce={"allowed_values": "drop"})

@@ -48,10 +48,12 @@ def schema() -> TableSchema:
     return infer_schema(reference, key=["flight_id"], overrides={"dep_delay": {"max_null_fraction": 0.1}})
 
 
-def verdicts_for(raw: pd.DataFrame, schema: TableSchema) -> dict[str, Verdict]:
+def verdicts_for(
+    raw: pd.DataFrame, schema: TableSchema, span_days: float | None = None
+) -> dict[str, Verdict]:
     conf = conform(raw, schema)
-    suite = run_suite(conf.coerced, schema, name="flights")
-    return {v.check: v for v in column_verdicts(conf, suite, schema, SCHEMA_FILE)}
+    suite = run_suite(conf.coerced, schema, name="flights", span_days=span_days)
+    return {v.check: v for v in column_verdicts(conf, suite, schema, SCHEMA_FILE, span_days=span_days)}
 
 
 def test_a_clean_partition_passes_every_verdict(schema):
@@ -138,25 +140,104 @@ def test_a_few_values_outside_the_allowed_set_warn_without_blocking(schema):
     )
 
 
-def test_many_values_outside_the_allowed_set_block(schema):
+def test_many_values_outside_a_declared_set_block_and_are_quarantined():
+    reference = {f"2024-01-0{d}": flights(d) for d in (1, 2, 3)}
+    declared = infer_schema(
+        reference, key=["flight_id"], overrides={"carrier": {"allowed_values": ["UA", "AA", "DL"]}}
+    )
     raw = flights(4)
     raw.loc[:39, "carrier"] = "ZZ"  # 20%
 
-    verdict = verdicts_for(raw, schema)[VALUES_WITHIN_DOMAIN]
+    conf = conform(raw, declared)
+    verdict = verdicts_for(raw, declared)[VALUES_WITHIN_DOMAIN]
 
     assert verdict.severity == "ERROR"
+    assert "rows quarantined" in verdict.findings[0].message
+    assert conf.rows_quarantined == 40
 
 
-def test_too_few_rows_fail_the_row_count_check(schema):
+def test_values_outside_an_inferred_set_or_range_warn_and_the_rows_stay_valid(schema):
+    raw = flights(4)
+    raw.loc[:39, "carrier"] = "ZZ"  # 20%: a new carrier the 3-day reference never saw
+    raw.loc[40, "distance"] = 5000.0  # above the inferred max
+
+    conf = conform(raw, schema)
+    verdict = verdicts_for(raw, schema)[VALUES_WITHIN_DOMAIN]
+
+    assert verdict.severity == "WARN"
+    assert not verdict.passed
+    assert [f.column for f in verdict.findings] == ["carrier", "distance"]
+    carrier = verdict.findings[0]
+    assert carrier.message.startswith(
+        "`carrier` has 40 values outside the allowed set inferred from the reference window, "
+        "e.g. 'ZZ' (row 0), 'ZZ' (row 1); rows kept"
+    )
+    assert "enforce: {allowed_values: quarantine}" in carrier.action
+    assert "above max" in verdict.findings[1].message and "5000.0 (row 40)" in verdict.findings[1].message
+    assert "enforce: {max: quarantine}" in verdict.findings[1].action
+    assert (conf.rows_in, conf.rows_valid, conf.rows_quarantined) == (200, 200, 0)
+
+
+def test_too_few_rows_warn_when_the_bounds_are_inferred(schema):
     raw = flights(4, rows=20)
 
     verdict = verdicts_for(raw, schema)[ROW_COUNT_IN_BOUNDS]
 
-    assert verdict.severity == "ERROR"
+    assert verdict.severity == "WARN"
     assert verdict.findings[0].message == (
-        f"partition has 20 rows; expected {schema.min_rows:,}–{schema.max_rows:,}"
+        f"partition has 20 rows; expected {schema.min_rows:,}–{schema.max_rows:,} "
+        "(bounds inferred from the reference window: a warning only)"
     )
     assert schema.min_rows == 100
+
+
+def test_too_few_rows_block_when_the_spec_declares_the_bounds():
+    reference = {f"2024-01-0{d}": flights(d) for d in (1, 2, 3)}
+    declared = infer_schema(reference, key=["flight_id"], overrides={"__table__": {"min_rows": 50}})
+
+    verdict = verdicts_for(flights(4, rows=20), declared)[ROW_COUNT_IN_BOUNDS]
+
+    assert verdict.severity == "ERROR"
+    assert verdict.findings[0].message == f"partition has 20 rows; expected 50–{declared.max_rows:,}"
+
+
+def _monthly(month: int, rows_per_day: float) -> tuple[str, pd.DataFrame, float]:
+    start = pd.Timestamp(2022, 1, 1) + pd.DateOffset(months=month)
+    days = float((start + pd.DateOffset(months=1) - start).days)
+    rng = np.random.default_rng(month)
+    rows = int(rows_per_day * days)
+    frame = pd.DataFrame(
+        {"amount": rng.gamma(2.0, 30.0, rows).round(2), "channel": rng.choice(["web", "shop"], rows)}
+    )
+    return start.strftime("%Y-%m"), frame, days
+
+
+def test_row_count_bounds_scale_with_the_span_and_no_monthly_partition_of_a_growing_table_blocks():
+    # 24 monthly partitions of a table growing 4% a month; the reference is its first 3 months.
+    months = [_monthly(m, 40.0 * 1.04**m) for m in range(24)]
+    spans = {key: days for key, _, days in months}
+    schema = infer_schema({key: frame for key, frame, _ in months[:3]}, spans=spans)
+
+    blocked, warned = [], []
+    for key, frame, days in months:
+        verdict = verdicts_for(frame, schema, span_days=days)[ROW_COUNT_IN_BOUNDS]
+        (
+            blocked
+            if verdict.severity == "ERROR" and not verdict.passed
+            else warned
+            if not verdict.passed
+            else []
+        ).append(key)
+
+    assert blocked == []
+    assert warned == [key for key, frame, days in months if len(frame) > schema.max_rows_per_day * days]
+    assert len(warned) > 0  # the growth is reported, as a warning
+    # February's bounds are 28 days' worth, a 31-day month's 31 days' worth
+    assert schema.row_bounds(28.0)[1] < schema.row_bounds(31.0)[1]
+    assert schema.row_bounds(31.0) == (
+        int(np.floor(schema.min_rows_per_day * 31)),
+        int(np.ceil(schema.max_rows_per_day * 31)),
+    )
 
 
 def test_run_suite_reports_each_expectation_with_counts(schema):

@@ -168,3 +168,77 @@ def test_loading_a_schema_file_with_an_unknown_column_key_names_the_file(schema,
 def test_loading_a_missing_schema_file_says_how_to_create_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="schema infer"):
         TableSchema.load(tmp_path / "nope.yaml")
+
+
+def test_inferred_sets_and_ranges_warn_and_declared_ones_quarantine(reference, tmp_path):
+    schema = infer_schema(reference, key=["trip_id"], overrides={"passengers": {"min": 1}})
+
+    assert schema.column("zone").enforce == {"allowed_values": "warn"}
+    assert schema.column("temperature").enforce == {"min": "warn", "max": "warn"}
+    assert schema.column("passengers").enforce == {"min": "quarantine", "max": "warn"}
+    text = schema.to_yaml()
+    assert "enforce:\n    allowed_values: warn" in text
+    assert TableSchema.load(schema.save(tmp_path / "s.yaml")).column("passengers").enforce == {
+        "min": "quarantine",
+        "max": "warn",
+    }
+
+
+def test_an_inferred_rule_can_be_declared_enforced_without_changing_its_bound(reference):
+    schema = infer_schema(reference, overrides={"zone": {"enforce": {"allowed_values": "quarantine"}}})
+
+    assert schema.column("zone").allowed_values == ["east", "north", "south"]
+    assert schema.column("zone").enforce == {"allowed_values": "quarantine"}
+
+
+def test_inferred_row_count_bounds_warn_and_table_overrides_declare_them(reference):
+    inferred = infer_schema(reference)
+    declared = infer_schema(reference, overrides={"__table__": {"min_rows": 10, "max_rows": 500}})
+
+    assert inferred.row_count_enforce == "warn"
+    assert (declared.min_rows, declared.max_rows, declared.row_count_enforce) == (10, 500, "block")
+    assert declared.row_bounds(1.0) == (10, 500)  # no per-day bounds left to override them
+
+
+def test_row_count_bounds_are_learnt_per_day_when_the_spans_are_known(reference):
+    # 40, 50 and 60 rows over 1, 1 and 2 days: 40 to 50 rows a day, widened by 50%
+    schema = infer_schema(reference, spans={"2024-01-01": 1.0, "2024-01-02": 1.0, "2024-01-03": 2.0})
+
+    assert (schema.min_rows_per_day, schema.max_rows_per_day) == (15.0, 75.0)
+    assert schema.row_bounds(31.0) == (465, 2325)  # a monthly partition
+    assert schema.row_bounds(1 / 24) == (0, 4)  # an hourly one
+    assert schema.row_bounds(None) == (20, 90)  # a dynamic one: the per-partition bounds
+    assert "15.0–75.0 rows per day × 31 days" in schema.describe_row_bounds(31.0)
+
+
+def test_a_declared_per_day_bound_replaces_the_learnt_one(reference):
+    schema = infer_schema(
+        reference,
+        spans={k: 1.0 for k in reference},
+        overrides={"__table__": {"max_rows_per_day": 1000, "row_count_enforce": "warn"}},
+    )
+
+    assert schema.max_rows_per_day == 1000
+    assert schema.row_count_enforce == "warn"
+
+
+def test_bad_table_overrides_and_spans_are_refused_naming_the_setting(reference):
+    with pytest.raises(ValueError, match=r"__table__.*max_row"):
+        infer_schema(reference, overrides={"__table__": {"max_row": 5}})
+    with pytest.raises(ValueError, match="row_count_enforce: 'error'"):
+        infer_schema(reference, overrides={"__table__": {"row_count_enforce": "error"}})
+    with pytest.raises(ValueError, match="spans: no span for reference partitions"):
+        infer_schema(reference, spans={"2024-01-01": 1.0})
+    with pytest.raises(ValueError, match="span_days: 0"):
+        infer_schema(reference).row_bounds(0)
+
+
+def test_the_label_column_gets_no_drift_profile_and_the_window_is_recorded(reference):
+    schema = infer_schema(reference, key=["trip_id"], label="zone")
+
+    assert schema.column("zone").reference is None
+    assert schema.column("zone").drift_threshold is None
+    assert schema.column("zone").allowed_values == ["east", "north", "south"]  # still validated
+    assert schema.reference_partitions == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    with pytest.raises(ValueError, match=r"label column.*'outcome'"):
+        infer_schema(reference, label="outcome")
