@@ -224,8 +224,8 @@ def report(outcome: Outcome) -> None:
         f"  careless LF ranked {outcome.rank} of {outcome.lfs} by the per-LF table (goal 1); "
         f"{outcome.old_rank} by the old rule (lowest mean row value first)"
     )
-    shown = ["rank", "lf", "coverage", "label_accuracy", "label_gold", "wrong_labels", "wrong_labels_low"]
-    shown += ["value_sum", "value_mean", "status"]
+    shown = ["rank", "lf", "coverage", "labels", "label_accuracy", "label_gold", "wrong_labels"]
+    shown += ["others_accuracy", "excess_wrong_labels", "value_sum", "value_mean", "status"]
     print(outcome.table[shown].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     cells = ", ".join(f"{name} {p:.3f}" for name, p in outcome.precision.items())
     print(

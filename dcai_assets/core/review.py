@@ -133,6 +133,10 @@ class LabelingFunctionReview:
       labels it sets are right;
     - ``wrong_labels`` [``wrong_labels_low``, ``wrong_labels_high``]: ``labels`` x (1 - label
       accuracy), the wrong labels it set (NaN without gold rows to judge);
+    - ``others_accuracy``: the accuracy on gold rows of the labels the other LFs set (rows where
+      its vote was not the label); ``excess_wrong_labels``: ``labels`` x (``others_accuracy`` -
+      ``label_accuracy_high``), the wrong labels it set beyond what the others' accuracy gives,
+      at least (negative: it is better than the rest);
     - ``value_sum``, ``value_mean``, ``harmful_share``: the KNN-Shapley values of its ``labels``
       rows (summed, mean, share negative);
     - ``status``: ``ok``, or why a figure is missing or thin (``too few gold rows (n=...)``).
@@ -149,9 +153,9 @@ class LabelingFunctionReview:
         head = (
             "| rank | LF | polarity | coverage | disagrees with label model | acc. vs gold (n) "
             "| labels set | their acc. vs gold [interval] (n) | wrong labels [interval] "
-            "| value sum | value mean | status |"
+            "| beyond the others' acc. | value sum | value mean | status |"
         )
-        lines = [head, "|" + "---|" * 12]
+        lines = [head, "|" + "---|" * 13]
         for r in self.table.itertuples(index=False):
             cells = [
                 str(r.rank),
@@ -166,6 +170,7 @@ class LabelingFunctionReview:
                 "-"
                 if np.isnan(r.wrong_labels)
                 else f"{r.wrong_labels:,.0f} [{r.wrong_labels_low:,.0f}, {r.wrong_labels_high:,.0f}]",
+                "-" if np.isnan(r.excess_wrong_labels) else f"{r.excess_wrong_labels:+,.0f}",
                 "-" if np.isnan(r.value_sum) else f"{r.value_sum:+.3g}",
                 "-" if np.isnan(r.value_mean) else f"{r.value_mean:+.2e}",
                 r.status,
@@ -214,12 +219,15 @@ def per_labeling_function(
     confidence : level of the accuracy intervals.
     min_gold : fewer gold rows than this behind an LF's label accuracy flag it as thin.
 
-    Ranking: by ``wrong_labels_low``, the wrong labels an LF set at least (its labels x (1 - the
-    upper bound of their accuracy on gold rows), rounded down), most first; ties (LFs with no or
-    thin gold evidence, all 0) by ``value_sum``, lowest first. The lower bound, not the point
-    estimate, so that an LF with two unlucky gold rows is not named first; the sum, not the mean,
-    because a careless LF harms through many rows, each a little, while an accurate LF in a hard
-    region has low values whatever its labels.
+    Ranking: by ``excess_wrong_labels``, the wrong labels an LF set beyond what the labels the
+    other LFs set would have had at their accuracy: its labels x (``others_accuracy`` - the upper
+    bound of its label accuracy), most first; an LF with no gold rows to judge counts as 0 (after
+    those shown to be worse than the rest, before those shown not to be), and ties go by
+    ``value_sum``, lowest first. Beyond the others, not the count alone, since a large accurate LF sets many
+    wrong labels just by being large; the upper bound, not the point estimate, so that an LF with
+    two unlucky gold rows is not named first; the summed value, not the mean, because a careless
+    LF harms through many rows, each a little, while an accurate LF in a hard region has low
+    values whatever its labels.
     """
     votes = np.asarray(votes)
     if votes.ndim != 2:
@@ -242,6 +250,7 @@ def per_labeling_function(
     values = arrays["values"].astype(float)
     has_gold = gold != ABSTAIN
     trained = np.isfinite(values)
+    set_and_judged = has_gold & (lf_label != ABSTAIN)  # gold rows with a label from the LFs
     records = []
     for j, name in enumerate(names):
         vote = votes[:, j].astype(np.int64)
@@ -257,6 +266,8 @@ def per_labeling_function(
         acc_low, acc_high = wilson_interval(correct, int(judged.sum()), confidence)
         lab_low, lab_high = wilson_interval(label_correct, label_gold, confidence)
         label_accuracy = label_correct / label_gold if label_gold else np.nan
+        others = set_and_judged & ~(voted & chosen)
+        others_accuracy = float((lf_label[others] == gold[others]).mean()) if others.any() else np.nan
         labels = int(labeled.sum())
         own = values[labeled]
         if not labels:
@@ -289,6 +300,8 @@ def per_labeling_function(
                 "wrong_labels": labels * (1 - label_accuracy),
                 "wrong_labels_low": float(np.floor(labels * (1 - lab_high))) if label_gold else np.nan,
                 "wrong_labels_high": float(np.ceil(labels * (1 - lab_low))) if label_gold else np.nan,
+                "others_accuracy": others_accuracy,
+                "excess_wrong_labels": labels * (others_accuracy - lab_high) if label_gold else np.nan,
                 "value_sum": float(own.sum()) if labels else np.nan,
                 "value_mean": float(own.mean()) if labels else np.nan,
                 "harmful_share": float((own < 0).mean()) if labels else np.nan,
@@ -297,7 +310,7 @@ def per_labeling_function(
         )
     table = pd.DataFrame(records)
     key = table.assign(
-        _wrong=-table["wrong_labels_low"].fillna(0.0), _value=table["value_sum"].fillna(np.inf)
+        _wrong=-table["excess_wrong_labels"].fillna(0.0), _value=table["value_sum"].fillna(np.inf)
     )
     table = table.loc[key.sort_values(["_wrong", "_value"], kind="stable").index].reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, m + 1))
@@ -315,8 +328,9 @@ def per_labeling_function(
             "and an LF voting another class reads as always wrong. Add gold rows of the other classes"
         )
     rule = (
-        f"wrong labels each LF set, at least: its labels x (1 - the upper {confidence:.0%} bound of "
-        "their accuracy on gold rows), most first; ties by the summed value of its rows, lowest first"
+        "wrong labels each LF set beyond the other LFs' accuracy, at least: its labels x (accuracy of "
+        f"the others' labels on gold rows - the upper {confidence:.0%} bound of its own), most first; "
+        "ties by the summed value of its rows, lowest first"
     )
     return LabelingFunctionReview(table=table, ranked_by=rule, warnings=tuple(warnings))
 

@@ -85,18 +85,18 @@ def test_actions_name_the_relabel_the_learned_rule_and_keep_gold():
     assert actions[5] == "likely mislabeled: relabel as late"  # the model disagrees, though not harmful
 
 
-def careless_and_careful(seed: int = 0) -> dict:
-    """LF votes on 20,000 rows (10% gold) of two classes: `careless` labels 4,000 rows alone at
-    60% accuracy, each wrong row harming the model a little; `careful` labels 800 rows at 91%
-    accuracy in a hard region, where even its right rows sit on the boundary (values of more
-    negative mean); `broad` labels the rest at 97%."""
+def careless_and_careful(careless: float = 0.60, broad: float = 0.97, seed: int = 0) -> dict:
+    """LF votes on 20,000 rows (10% gold) of two classes: `careless` labels 4,000 rows alone (60%
+    accurate by default), each wrong row harming the model a little; `careful` labels 800 rows at
+    91% accuracy in a hard region, where even its right rows sit on the boundary (values of more
+    negative mean); `broad` labels the other 15,200 (97% accurate by default)."""
     rng = np.random.default_rng(seed)
     n = 20_000
     y = rng.integers(0, 2, n)
     votes = np.full((n, 3), -1)
     who = np.full(n, 2)
     who[:4_000], who[4_000:4_800] = 0, 1
-    for j, accuracy in enumerate([0.60, 0.91, 0.97]):
+    for j, accuracy in enumerate([careless, 0.91, broad]):
         rows = who == j
         right = rng.random(n) < accuracy
         votes[rows, j] = np.where(right, y, 1 - y)[rows]
@@ -130,7 +130,21 @@ def test_the_per_lf_view_names_the_careless_lf_first_not_the_accurate_one_with_l
     assert table.loc["careless", "wrong_labels"] == wrong
     assert table.loc["careless", "wrong_labels_low"] < wrong < table.loc["careless", "wrong_labels_high"]
     assert table["rank"].tolist() == [1, 2, 3]
-    assert "wrong labels" in review.ranked_by
+    assert "beyond the other LFs" in review.ranked_by
+
+
+def test_a_large_fairly_accurate_lf_setting_more_wrong_labels_ranks_after_a_careless_smaller_one():
+    case = careless_and_careful(careless=0.80, broad=0.94)
+
+    review = per_labeling_function(
+        case["votes"], case["gold"], case["lf_label"], case["values"], names=["careless", "careful", "broad"],
+        classes=CLASSES,
+    )  # fmt: skip
+
+    table = review.table.set_index("lf")
+    assert table.loc["broad", "wrong_labels"] > table.loc["careless", "wrong_labels"]  # by count alone
+    assert review.table["lf"].iloc[0] == "careless"
+    assert table.loc["broad", "excess_wrong_labels"] < 0 < table.loc["careless", "excess_wrong_labels"]
 
 
 def test_the_per_lf_view_reports_gold_accuracy_and_disagreement_with_the_label_model():
