@@ -14,7 +14,7 @@ exact KNN-Shapley against the gold rows of the holdout, as the importance asset 
   at random.
 
 An example is a bundle of what a spec declares (``Example``); adding a dataset is one line in
-``EXAMPLES``.
+``EXAMPLES``. ``--variants`` also plants other careless rules in the demo.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +97,20 @@ def flights() -> Example:
 
 
 EXAMPLES: list[Callable[[], Example]] = [flights]
+
+
+def flights_variants() -> list[Example]:
+    """The demo with other careless rules in place of the default one (``--variants``)."""
+    from jobs.flights_labeling import LATE, ON_TIME
+
+    base = flights()
+    rules = [
+        careless_rule("distance", 500, ON_TIME),
+        careless_rule("distance", 1200, ON_TIME),
+        careless_rule("sched_dep_time", 1300, ON_TIME),
+        careless_rule("air_time", 60, LATE),  # right less than half the time: the label model overrules it
+    ]
+    return [replace(base, name=f"flights, {rule.name}", careless=rule) for rule in rules]
 
 
 @dataclass(frozen=True)
@@ -235,8 +249,11 @@ def report(outcome: Outcome) -> None:
 
 
 def main() -> int:
-    for build in EXAMPLES:
-        report(run(build()))
+    examples = [build() for build in EXAMPLES]
+    if "--variants" in sys.argv[1:]:
+        examples += flights_variants()
+    for example in examples:
+        report(run(example))
     return 0
 
 

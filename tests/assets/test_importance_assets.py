@@ -197,9 +197,8 @@ def checked_readings(day: str) -> pd.DataFrame:
     return frame.assign(checked=np.where(checked, truth, None))
 
 
-def test_gold_rows_are_left_out_of_the_review_queue_and_the_per_lf_table_judges_lfs_by_them(
-    tmp_path, landing, resources, tracking
-):
+def checked_definitions(tmp_path, landing, resources, tracking, pipeline, features):
+    """Readings with a sparse hand-checked `checked` column as gold labels."""
     schema_path = tmp_path / "schemas" / "checked.yaml"
     infer_schema({d: checked_readings(d) for d in REFERENCE_DAYS}, key=["reading_id"]).save(schema_path)
     spec = DatasetSpec(
@@ -210,23 +209,33 @@ def test_gold_rows_are_left_out_of_the_review_queue_and_the_per_lf_table_judges_
         key="reading_id",
         label="checked",
     )
-    defs = dg.Definitions.merge(
+    return dg.Definitions.merge(
         build_definitions(
             spec,
             labeling=LabelingSpec(lfs=LFS, gold_column="checked"),
-            training=TrainingSpec(pipeline=logistic_pipeline, features=FEATURES, holdout_partitions=1),
+            training=TrainingSpec(pipeline=pipeline, features=features, holdout_partitions=1),
             importance=ImportanceSpec(k=5),
         ),
         dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
     )
+
+
+def land_checked_and_score(defs, instance, landing) -> dg.ExecuteInProcessResult:
+    for day in DAYS:
+        checked_readings(day).to_csv(landing / f"{day}.csv", index=False)
+        defs.resolve_job_def("readings_ingest").execute_in_process(instance=instance, partition_key=day)
+    defs.resolve_job_def("readings_fit_label_model").execute_in_process(instance=instance)
+    for day in DAYS:
+        defs.resolve_job_def("readings_label").execute_in_process(instance=instance, partition_key=day)
+    return train_and_score(defs, instance)
+
+
+def test_gold_rows_are_left_out_of_the_review_queue_and_the_per_lf_table_judges_lfs_by_them(
+    tmp_path, landing, resources, tracking
+):
+    defs = checked_definitions(tmp_path, landing, resources, tracking, nan_passing_pipeline, NUMBERS)
     with dg.instance_for_test() as instance:
-        for day in DAYS:
-            checked_readings(day).to_csv(landing / f"{day}.csv", index=False)
-            defs.resolve_job_def("readings_ingest").execute_in_process(instance=instance, partition_key=day)
-        defs.resolve_job_def("readings_fit_label_model").execute_in_process(instance=instance)
-        for day in DAYS:
-            defs.resolve_job_def("readings_label").execute_in_process(instance=instance, partition_key=day)
-        result = train_and_score(defs, instance)
+        result = land_checked_and_score(defs, instance, landing)
         assert result.success
         scores = pd.read_parquet(tmp_path / "lake" / "readings" / "importance_scores.parquet")
         gold = scores["label_source"] == "gold"
@@ -238,5 +247,18 @@ def test_gold_rows_are_left_out_of_the_review_queue_and_the_per_lf_table_judges_
         assert md["review_queue_gold_rows"].value == f"left out: {int(gold.sum())} hand-checked rows"
         table = md["by_labeling_function"].value
         assert "| rank | LF | polarity | coverage | disagrees with label model |" in table
-        assert "Ranked by wrong labels each LF set, at least" in table
+        assert "Ranked by wrong labels each LF set beyond the other LFs' accuracy" in table
         assert md["most_harmful_lf"].value in LFS.names
+
+
+def test_a_gold_row_model_that_meets_an_unseen_category_leaves_the_queue_without_it(
+    tmp_path, landing, resources, tracking
+):
+    defs = checked_definitions(tmp_path, landing, resources, tracking, logistic_pipeline, FEATURES)
+    with dg.instance_for_test() as instance:
+        result = land_checked_and_score(defs, instance, landing)
+        assert result.success
+        logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+        assert any("review queue without a model of the gold rows: it cannot score" in m for m in logged)
+        scores = pd.read_parquet(tmp_path / "lake" / "readings" / "importance_scores.parquet")
+        assert scores["trusted_confidence"].isna().all()
