@@ -242,7 +242,11 @@ def per_labeling_function(
         raise ValueError(f"names: {len(names)} names; expected {m}, one per column of votes")
     k = len(classes)
     for key, array in {"votes": votes, "gold": arrays["gold"], "lf_label": arrays["lf_label"]}.items():
-        if array.size and (np.nanmin(array) < ABSTAIN or np.nanmax(array) >= k):
+        if array.dtype.kind not in "iu" and not (np.isfinite(array) & (array == np.round(array))).all():
+            raise ValueError(
+                f"{key}: non-integer or NaN values; expected class indices, -1 where there is none"
+            )
+        if array.size and (array.min() < ABSTAIN or array.max() >= k):
             raise ValueError(
                 f"{key}: values outside -1..{k - 1}; expected class indices of {list(classes)} or -1"
             )

@@ -200,6 +200,13 @@ def test_the_per_lf_view_rejects_arrays_of_different_lengths():
         )
 
 
+def test_the_per_lf_view_rejects_nan_gold_labels():
+    with pytest.raises(ValueError, match="gold: non-integer or NaN values; expected class indices, -1"):
+        per_labeling_function(
+            np.zeros((2, 1)), np.array([0.0, np.nan]), np.zeros(2), np.zeros(2), names=["a"], classes=CLASSES
+        )
+
+
 def test_gold_rows_are_left_out_of_the_review_order():
     importance = np.array([-0.5, 0.1, -0.2, 0.3])
     gold = np.array([True, False, False, False])
