@@ -229,3 +229,27 @@ def test_three_classes_get_actions_and_review_ranks():
     ]
     ranks = review_ranks(np.zeros(4), np.array([0.2, 0.9, 0.5, 0.1]))
     assert ranks.tolist() == [2, 4, 3, 1]
+
+
+def test_the_per_lf_view_names_a_careless_lf_among_three_classes():
+    rng = np.random.default_rng(5)
+    n = 12_000
+    y = rng.choice(3, n, p=[0.5, 0.3, 0.2])
+    votes = np.full((n, 3), -1)
+    who = rng.choice(3, n, p=[0.25, 0.15, 0.6])  # one LF votes on each row
+    for j, accuracy in enumerate([0.55, 0.9, 0.95]):
+        rows = who == j
+        wrong = (y + rng.integers(1, 3, n)) % 3
+        votes[rows, j] = np.where(rng.random(n) < accuracy, y, wrong)[rows]
+    gold = np.where(rng.random(n) < 0.1, y, -1)
+    lf_label = votes.max(axis=1)
+    values = np.where(lf_label == y, 1e-4, -1e-4)
+    values[who == 1] -= 1e-3  # the accurate LF's rows lie in a hard region
+
+    review = per_labeling_function(
+        votes, gold, lf_label, values, names=["careless", "careful", "broad"], classes=["rain", "sun", "fog"]
+    )
+
+    assert review.table["lf"].tolist()[0] == "careless"
+    assert review.table.set_index("lf").loc["careless", "polarity"] == "rain, sun, fog"
+    assert review.warnings == ()
