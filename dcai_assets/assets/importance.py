@@ -410,15 +410,29 @@ def _lf_review(
 
 
 def _lf_review_metadata(review: LabelingFunctionReview) -> dict:
+    """The per-LF table, its rule and warnings, a chart of what it is ranked by, and the LF it
+    names first as its own entry (only when the gold rows show that LF worse than the rest)."""
     table = review.table
-    judged = table["wrong_labels"].notna().any()
-    chart = (
-        bar_chart_svg(table["lf"], table["wrong_labels"].fillna(0), "estimated wrong labels each LF set")
-        if judged
-        else bar_chart_svg(
+    judged = table["excess_wrong_labels"].notna().any()
+    if judged:
+        chart = bar_chart_svg(
+            table["lf"],
+            table["excess_wrong_labels"].fillna(0),
+            "wrong labels each LF set beyond the other LFs' accuracy, at least",
+        )
+    else:
+        chart = bar_chart_svg(
             table["lf"], table["value_sum"].fillna(0), "summed value of the rows each LF labeled"
         )
-    )
+    first = table.iloc[0]
+    if judged and first["excess_wrong_labels"] > 0:
+        named, excess = str(first["lf"]), float(first["excess_wrong_labels"])
+    elif judged:
+        named = "none: no LF's labels are shown less accurate on gold rows than the other LFs'"
+        excess = 0.0
+    else:
+        named = f"undetermined: no gold rows to judge the LFs by (lowest summed row value: `{first['lf']}`)"
+        excess = "undetermined: no gold rows"
     warnings = "".join(f"\n\nWARNING: {w}" for w in review.warnings)
     return {
         "by_labeling_function": dg.MetadataValue.md(
@@ -426,10 +440,8 @@ def _lf_review_metadata(review: LabelingFunctionReview) -> dict:
             + f"\n\nRanked by {review.ranked_by}.{warnings}\n\n"
             + svg_markdown(chart, "per labeling function")
         ),
-        "most_harmful_lf": str(table["lf"].iloc[0]) if len(table) else "none",
-        "most_harmful_lf_wrong_labels": float(table["wrong_labels"].iloc[0])
-        if judged
-        else "undetermined: no gold rows",
+        "most_harmful_lf": named,
+        "most_harmful_lf_excess_wrong_labels": excess,
     }
 
 

@@ -248,7 +248,8 @@ def test_gold_rows_are_left_out_of_the_review_queue_and_the_per_lf_table_judges_
         table = md["by_labeling_function"].value
         assert "| rank | LF | polarity | coverage | disagrees with label model |" in table
         assert "Ranked by wrong labels each LF set beyond the other LFs' accuracy" in table
-        assert md["most_harmful_lf"].value in LFS.names
+        named = md["most_harmful_lf"].value
+        assert named in LFS.names or named.startswith("none: no LF's labels are shown less accurate")
 
 
 def test_a_gold_row_model_that_meets_an_unseen_category_leaves_the_queue_without_it(
