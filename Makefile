@@ -62,6 +62,7 @@ benchmark: $(VENV)/.installed
 	$(PY) benchmarks/retrain.py
 	$(PY) benchmarks/knn_shapley_speed.py
 	$(PY) benchmarks/data_debugging.py
+	$(PY) benchmarks/careless_lf.py
 	$(PY) benchmarks/automation_latency.py
 	$(PY) benchmarks/backfill_parallel.py
 

@@ -134,23 +134,23 @@ def main() -> int:
     rule = (train["origin"] == "EWR") & train["sched_dep_time"].between(1500, 1859)
     noisy = np.where(rule, 1, clean)
     run("2. a careless rule labels every EWR departure 15:00-18:59 late", train, holdout, noisy)
-    # The per-LF aggregate with the careless rule among the demo's LFs: it should come first.
-    votes = apply_lfs(FLIGHT_LFS, train).matrix
-    columns = [f"lf__{n}" for n in FLIGHT_LFS.names] + ["lf__ewr_afternoon_is_late"]
-    scores = pd.DataFrame(np.column_stack([votes, np.where(rule, 1, -1)]), columns=columns)
+    # The per-LF view with the careless rule among the demo's LFs: it should come first. The
+    # labels here are set directly, not by a label model, and no training row is gold, so the
+    # table ranks by the summed value of the rows each LF labeled (see careless_lf.py for the
+    # full pipeline, with gold rows).
+    votes = np.column_stack([apply_lfs(FLIGHT_LFS, train).matrix, np.where(rule, 1, -1)])
+    names = [*FLIGHT_LFS.names, "ewr_afternoon_is_late"]
     model, _ = fit_score(train, noisy, holdout)
-    scores["importance"] = knn_shapley(
+    values = knn_shapley(
         dense(model, train), noisy, dense(model, holdout), holdout["y"].to_numpy(), k=5
     ).values
-    scores["label"] = np.array(CLASSES)[noisy]
-    table = per_labeling_function(scores, columns, CLASSES)
-    print("\n  per-LF aggregate in scenario 2 (lowest mean importance first):")
-    for r in table.itertuples(index=False):
-        print(
-            f"    {r.lf:<28} rows {r.rows_supported:>6,}  harmful {r.harmful_share:.2f}  "
-            f"mean {r.mean_importance:+.2e}"
-        )
-    print(f"  first: {table['lf'].iloc[0]}")
+    review = per_labeling_function(
+        votes, np.full(len(noisy), -1), noisy, values, names=names, classes=CLASSES
+    )
+    print("\n  per-LF view in scenario 2 (no gold rows: lowest summed value first):")
+    for r in review.table.itertuples(index=False):
+        print(f"    {r.lf:<28} rows {r.labels:>6,}  harmful {r.harmful_share:.2f}  sum {r.value_sum:+.3f}")
+    print(f"  first: {review.table['lf'].iloc[0]}")
     return 0
 
 

@@ -305,12 +305,15 @@ class ImportanceSpec:
     is the group-balanced accuracy over that column (each group counts the same). With
     ``shards`` > 1, the holdout is split into that many shards valued as separate steps (in
     parallel under a multiprocess or Kubernetes executor) and summed: the same values, to
-    rounding, since the value is a weighted sum over holdout rows."""
+    rounding, since the value is a weighted sum over holdout rows. Gold rows are hand-checked,
+    so the review queue leaves them out unless ``review_gold`` (then they are ranked too, and
+    their suggested action says to keep the gold label)."""
 
     k: int = 5
     group: str | None = None
     review_rows: int = 25
     shards: int = 1
+    review_gold: bool = False
 
     def __post_init__(self) -> None:
         if self.k < 1:

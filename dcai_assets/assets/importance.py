@@ -9,16 +9,17 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dcai_assets.assets.labeled import LABELED_SET, LF_COLUMN_PREFIX
+from dcai_assets.assets.labeled import LABELED_SET, LF_COLUMN_PREFIX, PROBA_COLUMN_PREFIX
 from dcai_assets.assets.model import TRAINED_MODEL
 from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.core.review import (
+    LabelingFunctionReview,
     given_label_probability,
     histogram_markdown,
     per_labeling_function,
     per_partition,
-    review_order,
+    review_ranks,
     suggested_actions,
 )
 from dcai_assets.core.training import TrainingError, fit_pipeline
@@ -203,11 +204,7 @@ def build_importance_asset(
         labels = train["label"].astype(str).to_numpy()
         own = given_label_probability(v.pipeline, train[features], labels)
         trusted_model = _trusted_model(context, training, features, train, v.held)
-        trusted = (
-            given_label_probability(trusted_model, train[features], labels)
-            if trusted_model is not None
-            else None
-        )
+        trusted, trusted_predicted = _trusted_doubts(context, trusted_model, train[features], labels)
         scores = train[[PARTITION_COLUMN, *keys, "label", "label_source", *lf_columns]].copy()
         scores["label"] = labels
         scores["predicted"] = predicted
@@ -221,14 +218,16 @@ def build_importance_asset(
             labels,
             predicted,
             scores["label_source"],
-            trusted_model.predict(train[features]).astype(str) if trusted_model is not None else None,
+            trusted_predicted,
         )
-        review = np.empty(len(scores), dtype=np.int64)
-        review[review_order(values, own, trusted)] = np.arange(1, len(scores) + 1)
-        scores["review_rank"] = review  # 1 = inspect first
-        scores = scores.sort_values("review_rank")
-        queue = scores[scores["label_source"] != "gold"].head(importance.review_rows)  # gold is checked
-        lf_table = per_labeling_function(scores, lf_columns, classes)
+        gold_rows = (scores["label_source"] == "gold").to_numpy()
+        exclude = None if importance.review_gold else gold_rows  # gold is hand-checked already
+        scores["review_rank"] = pd.array(review_ranks(values, own, trusted, exclude=exclude), dtype="Int64")
+        scores = scores.sort_values("review_rank", na_position="last")  # 1 = inspect first
+        queue = scores[scores["review_rank"].notna()].head(importance.review_rows)
+        lf_review = _lf_review(train, v.held, values, lf_columns, labeling.lfs.names, classes)
+        for warning in lf_review.warnings:
+            context.log.warning(f"per-LF table: {warning}")
         sorted_values = scores["importance"].to_numpy()
         part_table = per_partition(scores, PARTITION_COLUMN)
         table = scores.reset_index(names="_row")
@@ -248,6 +247,9 @@ def build_importance_asset(
                 "harmful_rows": int((scores["importance"] < 0).sum()),
                 "seconds": round(seconds, 2),
                 "review_queue": dg.MetadataValue.md(_queue_markdown(queue, keys)),
+                "review_queue_gold_rows": "ranked, marked as gold"
+                if importance.review_gold
+                else (f"left out: {int(gold_rows.sum())} hand-checked rows"),
                 "review_queue_ranks_by": (
                     "the better of two doubts about each label (the model's own p(label) and that of "
                     "the same pipeline fitted on gold rows only), halved for harmful rows"
@@ -263,18 +265,7 @@ def build_importance_asset(
                     + "\n\n"
                     + histogram_markdown(sorted_values)
                 ),
-                "by_labeling_function": dg.MetadataValue.md(
-                    _table_markdown(lf_table, ["lf", "rows_supported", "harmful_share", "mean_importance"])
-                    + "\n\n"
-                    + svg_markdown(
-                        bar_chart_svg(
-                            lf_table["lf"],
-                            lf_table["mean_importance"],
-                            "mean importance of the rows each LF labeled",
-                        ),
-                        "mean importance per labeling function",
-                    )
-                ),
+                **_lf_review_metadata(lf_review),
                 "by_partition": dg.MetadataValue.md(
                     _table_markdown(
                         part_table.reset_index(),
@@ -380,6 +371,78 @@ def _trusted_model(
     except TrainingError as e:
         context.log.warning(f"review queue without a model of the gold rows: {e}")
         return None
+
+
+def _trusted_doubts(context, model, X: pd.DataFrame, labels: np.ndarray):
+    """The gold-row model's p(label) and prediction for each training row; (None, None) without
+    that model, or when it cannot score rows it never saw the like of (an unknown category)."""
+    if model is None:
+        return None, None
+    try:
+        return given_label_probability(model, X, labels), model.predict(X).astype(str)
+    except ValueError as e:
+        context.log.warning(
+            f"review queue without a model of the gold rows: it cannot score the window ({e})"
+        )
+        return None, None
+
+
+def _lf_review(
+    train: pd.DataFrame,
+    held: pd.DataFrame,
+    values: np.ndarray,
+    lf_columns: list[str],
+    names: list[str],
+    classes: list[str],
+) -> LabelingFunctionReview:
+    """The per-LF table over the model's window (valued rows) and holdout (gold to judge by)."""
+    rows = pd.concat([train, held], ignore_index=True)
+    votes = rows[lf_columns].to_numpy(dtype=np.int64)
+    proba = rows[[f"{PROBA_COLUMN_PREFIX}{c}" for c in classes]].to_numpy(dtype=float)
+    covered = (votes != -1).any(axis=1)
+    lf_label = np.where(covered, np.nan_to_num(proba, nan=-1.0).argmax(axis=1), -1)
+    index = {c: i for i, c in enumerate(classes)}
+    gold = np.where(
+        rows["label_source"].to_numpy() == "gold", rows["label"].astype(str).map(index).fillna(-1), -1
+    ).astype(np.int64)
+    row_values = np.concatenate([values, np.full(len(held), np.nan)])
+    return per_labeling_function(votes, gold, lf_label, row_values, names=names, classes=classes)
+
+
+def _lf_review_metadata(review: LabelingFunctionReview) -> dict:
+    """The per-LF table, its rule and warnings, a chart of what it is ranked by, and the LF it
+    names first as its own entry (only when the gold rows show that LF worse than the rest)."""
+    table = review.table
+    judged = table["excess_wrong_labels"].notna().any()
+    if judged:
+        chart = bar_chart_svg(
+            table["lf"],
+            table["excess_wrong_labels"].fillna(0),
+            "wrong labels each LF set beyond the other LFs' accuracy, at least",
+        )
+    else:
+        chart = bar_chart_svg(
+            table["lf"], table["value_sum"].fillna(0), "summed value of the rows each LF labeled"
+        )
+    first = table.iloc[0]
+    if judged and first["excess_wrong_labels"] > 0:
+        named, excess = str(first["lf"]), float(first["excess_wrong_labels"])
+    elif judged:
+        named = "none: no LF's labels are shown less accurate on gold rows than the other LFs'"
+        excess = 0.0
+    else:
+        named = f"undetermined: no gold rows to judge the LFs by (lowest summed row value: `{first['lf']}`)"
+        excess = "undetermined: no gold rows"
+    warnings = "".join(f"\n\nWARNING: {w}" for w in review.warnings)
+    return {
+        "by_labeling_function": dg.MetadataValue.md(
+            review.markdown()
+            + f"\n\nRanked by {review.ranked_by}.{warnings}\n\n"
+            + svg_markdown(chart, "per labeling function")
+        ),
+        "most_harmful_lf": named,
+        "most_harmful_lf_excess_wrong_labels": excess,
+    }
 
 
 def _queue_markdown(queue: pd.DataFrame, keys: list[str]) -> str:

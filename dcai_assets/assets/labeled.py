@@ -39,6 +39,16 @@ def _gold(
     return gold_indices(frame[column], labeling.lfs.classes, column=column, partition=partition)
 
 
+def _coverage_snapshot(stored: dict | None) -> tuple[dict[str, float] | None, int | None]:
+    """Each LF's coverage in a stored partition and its row count (None in the older format,
+    a bare {lf: coverage} mapping)."""
+    if stored is None:
+        return None, None
+    if "coverage" in stored and isinstance(stored["coverage"], dict):
+        return stored["coverage"], int(stored["rows"])
+    return stored, None
+
+
 def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.AssetsDefinition:
     """``<dataset>/label_model``: LF accuracies and class balance, fitted on all usable partitions."""
     lf_set = labeling.lfs
@@ -92,7 +102,11 @@ def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.Ass
         estimated = model.accuracies_ if isinstance(model, LabelModel) else None
         summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated)
         dependent = (
-            dependent_pairs(L, estimated, lf_set.names, lf_set.cardinality) if estimated is not None else []
+            dependent_pairs(
+                L, estimated, lf_set.names, lf_set.cardinality, class_balance=model.class_balance_
+            )
+            if estimated is not None
+            else []
         )
         for alert in dependent:
             context.log.warning(alert)
@@ -196,7 +210,8 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
             dynamic_partitions_store=context.instance
         )
         keys = partition_order(registered, spec.partitioning)
-        previous_key, previous = artifacts.latest_before(spec.name, "lf_stats", partition, keys)
+        previous_key, stored = artifacts.latest_before(spec.name, "lf_stats", partition, keys)
+        previous, previous_rows = _coverage_snapshot(stored)
         estimated = model.accuracies_ if isinstance(model, LabelModel) else None
         summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated, previous_coverage=previous)
         alerts = lf_alerts(
@@ -206,10 +221,10 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
             previous_partition=previous_key,
             errors=votes.errors,
             rows=len(out),
+            previous_rows=previous_rows,
         )
-        artifacts.write(
-            spec.name, "lf_stats", partition, dict(zip(summary["lf"], summary["coverage"], strict=True))
-        )
+        coverage = dict(zip(summary["lf"], summary["coverage"], strict=True))
+        artifacts.write(spec.name, "lf_stats", partition, {"rows": len(out), "coverage": coverage})
         for alert in alerts:
             context.log.warning(f"partition {partition}: {alert}")
 

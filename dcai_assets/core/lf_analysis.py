@@ -4,15 +4,24 @@ accuracy against gold and as the label model estimates it), and alerts that say 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet
 
-# A coverage change is worth an alert when it is both large in points and large relative to before.
+# A coverage change is worth an alert when it is large in points and relative to before (what
+# matters), and unlikely to be sampling noise: a two-proportion z-test at COVERAGE_ALERT_ALPHA,
+# Bonferroni-corrected over the LFs, so a partition of noise alerts about once in 100.
 COVERAGE_ALERT_POINTS = 0.05
 COVERAGE_ALERT_RATIO = 0.5
+COVERAGE_ALERT_ALPHA = 0.01
+# A pair of LFs is dependent when it votes the same class on DEPENDENCE_MARGIN more rows than
+# LFs independent given the class would, and a one-sided binomial z-test at DEPENDENCE_ALPHA
+# (Bonferroni-corrected over the pairs) says it is not chance.
+DEPENDENCE_MARGIN = 0.25
+DEPENDENCE_ALPHA = 0.001
 
 
 def lf_summary(
@@ -39,6 +48,7 @@ def lf_summary(
         row = {
             "lf": lf.name,
             "polarity": ", ".join(lf_set.classes[c] for c in np.unique(L[mine, j])),
+            "votes": int(mine.sum()),
             "coverage": float(mine.mean()) if n else 0.0,
             "coverage_change": np.nan,
             "overlaps": float(overlap.mean()) if n else 0.0,
@@ -66,10 +76,20 @@ def lf_alerts(
     previous_partition: str | None = None,
     errors: Mapping[str, list[int]] | None = None,
     rows: int = 0,
+    previous_rows: int | None = None,
 ) -> list[str]:
     """Actionable alerts: coverage shifts (naming the columns the LF reads), LF errors, zero
-    coverage, and LFs that only ever agree."""
+    coverage, and LFs that only ever agree.
+
+    A coverage shift alerts only when it is large (``COVERAGE_ALERT_POINTS`` and
+    ``COVERAGE_ALERT_RATIO``) and significant for the two partitions' sizes (``rows`` today,
+    ``previous_rows`` before: the same as today when not known), so small partitions do not
+    alert on sampling noise.
+    """
     alerts: list[str] = []
+    today = rows or _rows(summary)
+    before = previous_rows or today
+    z_alert = NormalDist().inv_cdf(1 - COVERAGE_ALERT_ALPHA / (2 * max(len(summary), 1)))
     uses = {lf.name: lf.uses for lf in lf_set.lfs}
     if rows and (summary["coverage"] == 0).all():
         alerts.append(
@@ -80,7 +100,10 @@ def lf_alerts(
         was = (previous or {}).get(rec.lf)
         if was is not None:
             delta = rec.coverage - was
-            if abs(delta) >= COVERAGE_ALERT_POINTS and abs(delta) >= COVERAGE_ALERT_RATIO * max(was, 1e-9):
+            large = abs(delta) >= COVERAGE_ALERT_POINTS and abs(delta) >= COVERAGE_ALERT_RATIO * max(
+                was, 1e-9
+            )
+            if large and _two_proportion_z(rec.coverage, today, was, before) >= z_alert:
                 columns = ", ".join(f"`{c}`" for c in uses.get(rec.lf, ()))
                 hint = (
                     f": did the {columns} column{'s' if len(uses[rec.lf]) > 1 else ''} change?"
@@ -109,6 +132,21 @@ def lf_alerts(
     return alerts
 
 
+def _rows(summary: pd.DataFrame) -> int:
+    """The partition's row count, read back from an LF's votes and coverage (0 if none voted)."""
+    voted = summary[summary["coverage"] > 0]
+    return round(float((voted["votes"] / voted["coverage"]).max())) if len(voted) else 0
+
+
+def _two_proportion_z(p1: float, n1: int, p2: float, n2: int) -> float:
+    """|z| of the difference of two proportions under the pooled null (0 when undefined)."""
+    if n1 <= 0 or n2 <= 0:
+        return 0.0
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return float(abs(p1 - p2) / se) if se > 0 else (np.inf if p1 != p2 else 0.0)
+
+
 def summary_markdown(summary: pd.DataFrame) -> str:
     """The LF table for the Dagster UI."""
     head = "| LF | polarity | coverage | vs previous | overlaps | conflicts | acc. vs gold (n) | est. acc. |"
@@ -130,30 +168,76 @@ def dependent_pairs(
     names: Sequence[str],
     cardinality: int,
     *,
+    class_balance: Sequence[float] | None = None,
     min_overlap: int = 50,
-    margin: float = 0.1,
+    margin: float = DEPENDENCE_MARGIN,
+    alpha: float = DEPENDENCE_ALPHA,
 ) -> list[str]:
-    """Pairs of LFs that agree far more often than two independent LFs of their accuracy would.
+    """Pairs of LFs that vote the same class on more rows than LFs independent given the true
+    class would: the label model assumes independence, so it counts such a pair's evidence twice.
 
-    The label model assumes LFs err independently; a dependent pair is counted twice. Expected
-    agreement of independent LFs with accuracies a and b: ab + (1-a)(1-b)/(k-1).
+    Each LF is modelled from what is known of it: how often it votes each class (its coverage
+    and polarity, as observed) and its accuracy, its errors spread over the other classes in
+    proportion to ``class_balance`` (as the label model estimates it
+    from the votes when not given). That gives
+    P(vote | class) and so the expected number of rows two independent LFs vote the same class
+    on; agreement that abstaining together explains (two one-sided LFs of one polarity always
+    agree where both vote) is expected, not an alert. A pair alerts when it votes together on at
+    least ``min_overlap`` rows, ``margin`` more than expected, and a one-sided binomial z-test at
+    ``alpha`` (Bonferroni over the pairs) rejects independence.
     """
-    voted = L != ABSTAIN
+    L = np.asarray(L)
+    n, m = L.shape
+    if len(accuracies) != m or len(names) != m:
+        raise ValueError(
+            f"accuracies and names: {len(accuracies)} and {len(names)} values; expected one per LF "
+            f"column of L ({m})"
+        )
+    if n == 0 or m < 2:
+        return []
+    balance = _class_balance(L, cardinality) if class_balance is None else np.asarray(class_balance, float)
+    given = [_vote_given_class(L[:, j], float(accuracies[j]), balance, cardinality) for j in range(m)]
+    z_alert = NormalDist().inv_cdf(1 - alpha / (m * (m - 1) / 2))
     alerts = []
-    m = L.shape[1]
     for j in range(m):
         for other in range(j + 1, m):
-            both = voted[:, j] & voted[:, other]
-            if both.sum() < min_overlap:
+            together = int(((L[:, j] == L[:, other]) & (L[:, j] != ABSTAIN)).sum())
+            if together < min_overlap:
                 continue
-            observed = float((L[both, j] == L[both, other]).mean())
-            a, b = accuracies[j], accuracies[other]
-            expected = a * b + (1 - a) * (1 - b) / (cardinality - 1)
-            if observed - expected > margin:
+            # Expected rows both vote the same class: n * sum over y, c of P(y) P(c | y) P(c | y).
+            p = float(np.einsum("y,cy,cy->", balance, given[j], given[other]))
+            expected = n * p
+            se = np.sqrt(max(n * p * (1 - p), 1e-12))
+            if together >= (1 + margin) * expected and (together - expected) / se >= z_alert:
+                ratio = f"{together / expected:.1f}x" if expected > 0 else "infinitely more"
                 alerts.append(
-                    f"LFs `{names[j]}` and `{names[other]}` agree on {observed:.0%} of the "
-                    f"{int(both.sum()):,} rows both vote on, where independent LFs of their accuracy "
-                    f"would agree on {expected:.0%}: the label model counts their evidence twice. "
-                    "Merge them, or drop one"
+                    f"LFs `{names[j]}` and `{names[other]}` vote the same class on {together:,} of "
+                    f"{n:,} rows, where LFs independent given the true class, with their coverage and "
+                    f"accuracy, would on {expected:,.0f} ({ratio}): the label model counts their evidence "
+                    "twice. Merge them, or drop one"
                 )
     return alerts
+
+
+def _class_balance(L: np.ndarray, cardinality: int) -> np.ndarray:
+    """The class balance the label model estimates from the votes alone."""
+    from dcai_assets.core.label_model import LabelModel
+
+    return LabelModel(cardinality).fit(L).class_balance_
+
+
+def _vote_given_class(votes: np.ndarray, accuracy: float, balance: np.ndarray, k: int) -> np.ndarray:
+    """P(vote = c | class = y) as a (k, k) array, from the LF's observed rate of voting each
+    class, its accuracy, and the class balance (errors split over the other classes by it)."""
+    rate = np.array([(votes == c).mean() for c in range(k)])
+    a = float(np.clip(accuracy if np.isfinite(accuracy) else 1.0 / k, 1e-6, 1 - 1e-6))
+    joint = np.empty((k, k))  # joint[c, y] = P(vote c, class y)
+    for c in range(k):
+        others = balance.copy()
+        others[c] = 0.0
+        others = others / others.sum() if others.sum() > 0 else others
+        joint[c] = (1 - a) * rate[c] * others
+        joint[c, c] = a * rate[c]
+    given = joint / np.maximum(balance, 1e-12)[None, :]
+    total = given.sum(axis=0)  # P(any vote | y): at most 1, or the estimates disagree
+    return given / np.maximum(total, 1.0)[None, :]

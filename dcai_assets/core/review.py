@@ -4,9 +4,13 @@ and aggregates per partition and per labeling function so a bad day or a bad rul
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
+
+ABSTAIN = -1
 
 
 def suggested_actions(
@@ -72,6 +76,28 @@ def review_order(
     return np.lexsort((importance, score))
 
 
+def review_ranks(
+    importance: np.ndarray,
+    confidence: np.ndarray | None = None,
+    trusted_confidence: np.ndarray | None = None,
+    *,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each row's place in the review queue (1 = inspect first, as ``review_order`` ranks them),
+    NaN for the rows ``exclude`` marks (gold rows: hand-checked already), which are neither
+    ranked nor compared with."""
+    importance = np.asarray(importance, dtype=float)
+    n = len(importance)
+    keep = np.ones(n, dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
+    if len(keep) != n:
+        raise ValueError(f"exclude: {len(keep)} rows; expected {n}, one per row of importance")
+    pick = [None if c is None else np.asarray(c, dtype=float)[keep] for c in (confidence, trusted_confidence)]
+    ranks = np.full(n, np.nan)
+    rows = np.flatnonzero(keep)
+    ranks[rows[review_order(importance[keep], *pick)]] = np.arange(1, len(rows) + 1)
+    return ranks
+
+
 def _fractional_rank(values: np.ndarray) -> np.ndarray:
     """The share of values strictly smaller than each one (0 = smallest); equal values tie."""
     return np.searchsorted(np.sort(values), values, side="left") / max(len(values), 1)
@@ -91,25 +117,226 @@ def per_partition(scores: pd.DataFrame, partition_column: str) -> pd.DataFrame:
     return table.sort_values("mean_importance")
 
 
+@dataclass(frozen=True)
+class LabelingFunctionReview:
+    """The per-LF view of the labels a model was trained on.
+
+    ``table`` has one row per LF, most harmful first (``rank`` 1), with columns:
+
+    - ``lf``, ``polarity`` (the classes it votes), ``votes`` and ``coverage`` (rows it voted on);
+    - ``disagreement``: the share of its votes the label model decided otherwise;
+    - ``gold_votes``, ``gold_correct``, ``accuracy`` [``accuracy_low``, ``accuracy_high``]: its
+      votes on gold rows, and their accuracy with a Wilson interval;
+    - ``labels``: training rows without gold whose label is its vote (it set or shared it);
+    - ``label_gold``, ``label_accuracy`` [``label_accuracy_low``, ``label_accuracy_high``]: the
+      same on the gold rows where its vote was what the label model chose, i.e. how often the
+      labels it sets are right;
+    - ``wrong_labels`` [``wrong_labels_low``, ``wrong_labels_high``]: ``labels`` x (1 - label
+      accuracy), the wrong labels it set (NaN without gold rows to judge);
+    - ``others_accuracy``: the accuracy on gold rows of the labels the other LFs set (rows where
+      its vote was not the label); ``excess_wrong_labels``: ``labels`` x (``others_accuracy`` -
+      ``label_accuracy_high``), the wrong labels it set beyond what the others' accuracy gives,
+      at least (negative: it is better than the rest);
+    - ``value_sum``, ``value_mean``, ``harmful_share``: the KNN-Shapley values of its ``labels``
+      rows (summed, mean, share negative);
+    - ``status``: ``ok``, or why a figure is missing or thin (``too few gold rows (n=...)``).
+
+    ``ranked_by`` states the rule; ``warnings`` what weakens the whole table.
+    """
+
+    table: pd.DataFrame
+    ranked_by: str
+    warnings: tuple[str, ...]
+
+    def markdown(self) -> str:
+        """The table for the Dagster UI: counts next to every rate."""
+        head = (
+            "| rank | LF | polarity | coverage | disagrees with label model | acc. vs gold (n) "
+            "| labels set | their acc. vs gold [interval] (n) | wrong labels [interval] "
+            "| beyond the others' acc. | value sum | value mean | status |"
+        )
+        lines = [head, "|" + "---|" * 13]
+        for r in self.table.itertuples(index=False):
+            cells = [
+                str(r.rank),
+                f"`{r.lf}`",
+                r.polarity or "-",
+                f"{r.coverage:.1%} ({r.votes:,})",
+                _pct(r.disagreement),
+                f"{_pct(r.accuracy)} ({r.gold_votes})",
+                f"{r.labels:,}",
+                f"{_pct(r.label_accuracy)} [{_pct(r.label_accuracy_low)}, {_pct(r.label_accuracy_high)}] "
+                f"({r.label_gold})",
+                "-"
+                if np.isnan(r.wrong_labels)
+                else f"{r.wrong_labels:,.0f} [{r.wrong_labels_low:,.0f}, {r.wrong_labels_high:,.0f}]",
+                "-" if np.isnan(r.excess_wrong_labels) else f"{r.excess_wrong_labels:+,.0f}",
+                "-" if np.isnan(r.value_sum) else f"{r.value_sum:+.3g}",
+                "-" if np.isnan(r.value_mean) else f"{r.value_mean:+.2e}",
+                r.status,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+def _pct(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.0%}"
+
+
+def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN, NaN without trials)."""
+    if total <= 0:
+        return np.nan, np.nan
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def per_labeling_function(
-    scores: pd.DataFrame, lf_columns: Sequence[str], classes: Sequence[str]
-) -> pd.DataFrame:
-    """Per LF: over the rows whose label it voted for, how many there are, the share that is
-    harmful and the mean value; the LF with the lowest mean comes first."""
+    votes: np.ndarray,
+    gold: np.ndarray,
+    lf_label: np.ndarray,
+    values: np.ndarray,
+    *,
+    names: Sequence[str],
+    classes: Sequence[str],
+    confidence: float = 0.95,
+    min_gold: int = 10,
+) -> LabelingFunctionReview:
+    """Which labeling function put the most wrong labels into the training set.
+
+    Parameters
+    ----------
+    votes : (n, m) class indices each LF voted, ``-1`` = abstain; rows of the model's training
+        window and holdout.
+    gold : (n,) the gold class index, ``-1`` where there is none.
+    lf_label : (n,) the class the label model chose from the votes, ``-1`` where no LF voted.
+    values : (n,) each training row's KNN-Shapley value; NaN for rows the model was not trained
+        on (holdout rows).
+    names, classes : the LFs (one per column of ``votes``) and the classes.
+    confidence : level of the accuracy intervals.
+    min_gold : fewer gold rows than this behind an LF's label accuracy flag it as thin.
+
+    Ranking: by ``excess_wrong_labels``, the wrong labels an LF set beyond what the labels the
+    other LFs set would have had at their accuracy: its labels x (``others_accuracy`` - the upper
+    bound of its label accuracy), most first; an LF with no gold rows to judge counts as 0 (after
+    those shown to be worse than the rest, before those shown not to be), and ties go by
+    ``value_sum``, lowest first. Beyond the others, not the count alone, since a large accurate LF sets many
+    wrong labels just by being large; the upper bound, not the point estimate, so that an LF with
+    two unlucky gold rows is not named first; the summed value, not the mean, because a careless
+    LF harms through many rows, each a little, while an accurate LF in a hard region has low
+    values whatever its labels.
+    """
+    votes = np.asarray(votes)
+    if votes.ndim != 2:
+        raise ValueError(f"votes: {votes.ndim} dimensions; expected a (rows x LFs) matrix")
+    n, m = votes.shape
+    arrays = {"gold": gold, "lf_label": lf_label, "values": values}
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    for key, array in arrays.items():
+        if array.shape != (n,):
+            raise ValueError(f"{key}: {len(array)} rows; expected {n}, one per row of votes")
+    if len(names) != m:
+        raise ValueError(f"names: {len(names)} names; expected {m}, one per column of votes")
+    k = len(classes)
+    for key, array in {"votes": votes, "gold": arrays["gold"], "lf_label": arrays["lf_label"]}.items():
+        if array.dtype.kind not in "iu" and not (np.isfinite(array) & (array == np.round(array))).all():
+            raise ValueError(
+                f"{key}: non-integer or NaN values; expected class indices, -1 where there is none"
+            )
+        if array.size and (array.min() < ABSTAIN or array.max() >= k):
+            raise ValueError(
+                f"{key}: values outside -1..{k - 1}; expected class indices of {list(classes)} or -1"
+            )
+    gold, lf_label = arrays["gold"].astype(np.int64), arrays["lf_label"].astype(np.int64)
+    values = arrays["values"].astype(float)
+    has_gold = gold != ABSTAIN
+    trained = np.isfinite(values)
+    set_and_judged = has_gold & (lf_label != ABSTAIN)  # gold rows with a label from the LFs
     records = []
-    label_index = pd.Series(scores["label"]).map({c: i for i, c in enumerate(classes)}).to_numpy()
-    for column in lf_columns:
-        supports = scores[column].to_numpy() == label_index
-        values = scores["importance"].to_numpy()[supports]
+    for j, name in enumerate(names):
+        vote = votes[:, j].astype(np.int64)
+        voted = vote != ABSTAIN
+        chosen = vote == lf_label
+        decided = voted & (lf_label != ABSTAIN)
+        judged = voted & has_gold
+        label_judged = judged & chosen
+        labeled = voted & chosen & ~has_gold & trained
+        correct = int((vote[judged] == gold[judged]).sum())
+        label_correct = int((vote[label_judged] == gold[label_judged]).sum())
+        label_gold = int(label_judged.sum())
+        acc_low, acc_high = wilson_interval(correct, int(judged.sum()), confidence)
+        lab_low, lab_high = wilson_interval(label_correct, label_gold, confidence)
+        label_accuracy = label_correct / label_gold if label_gold else np.nan
+        others = set_and_judged & ~(voted & chosen)
+        others_accuracy = float((lf_label[others] == gold[others]).mean()) if others.any() else np.nan
+        labels = int(labeled.sum())
+        own = values[labeled]
+        if not labels:
+            status = "sets no training label"
+        elif not label_gold:
+            status = "no gold rows where its vote was the label"
+        elif label_gold < min_gold:
+            status = f"too few gold rows (n={label_gold} < {min_gold}): accuracy uncertain"
+        else:
+            status = "ok"
         records.append(
             {
-                "lf": column.removeprefix("lf__"),
-                "rows_supported": int(supports.sum()),
-                "harmful_share": float((values < 0).mean()) if len(values) else np.nan,
-                "mean_importance": float(values.mean()) if len(values) else np.nan,
+                "lf": name,
+                "polarity": ", ".join(str(classes[c]) for c in np.unique(vote[voted])),
+                "votes": int(voted.sum()),
+                "coverage": float(voted.mean()) if n else np.nan,
+                "disagreement": float((vote[decided] != lf_label[decided]).mean())
+                if decided.any()
+                else np.nan,
+                "gold_votes": int(judged.sum()),
+                "gold_correct": correct,
+                "accuracy": correct / judged.sum() if judged.any() else np.nan,
+                "accuracy_low": acc_low,
+                "accuracy_high": acc_high,
+                "labels": labels,
+                "label_gold": label_gold,
+                "label_accuracy": label_accuracy,
+                "label_accuracy_low": lab_low,
+                "label_accuracy_high": lab_high,
+                "wrong_labels": labels * (1 - label_accuracy),
+                "wrong_labels_low": float(np.floor(labels * (1 - lab_high))) if label_gold else np.nan,
+                "wrong_labels_high": float(np.ceil(labels * (1 - lab_low))) if label_gold else np.nan,
+                "others_accuracy": others_accuracy,
+                "excess_wrong_labels": labels * (others_accuracy - lab_high) if label_gold else np.nan,
+                "value_sum": float(own.sum()) if labels else np.nan,
+                "value_mean": float(own.mean()) if labels else np.nan,
+                "harmful_share": float((own < 0).mean()) if labels else np.nan,
+                "status": status,
             }
         )
-    return pd.DataFrame(records).sort_values("mean_importance", na_position="last").reset_index(drop=True)
+    table = pd.DataFrame(records)
+    key = table.assign(
+        _wrong=-table["excess_wrong_labels"].fillna(0.0), _value=table["value_sum"].fillna(np.inf)
+    )
+    table = table.loc[key.sort_values(["_wrong", "_value"], kind="stable").index].reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, m + 1))
+    warnings = []
+    judged_classes = np.unique(gold[has_gold & (votes != ABSTAIN).any(axis=1)])
+    if not (has_gold & (votes != ABSTAIN).any(axis=1)).any():
+        warnings.append(
+            "no gold rows where an LF voted: accuracies and wrong labels are unknown, so the LFs are "
+            "ranked by the summed value of the rows they labeled alone. Add gold labels"
+        )
+    elif len(judged_classes) == 1:
+        only = classes[int(judged_classes[0])]
+        warnings.append(
+            f"every gold row an LF voted on is `{only}`: accuracies are measured on that class alone, "
+            "and an LF voting another class reads as always wrong. Add gold rows of the other classes"
+        )
+    rule = (
+        "wrong labels each LF set beyond the other LFs' accuracy, at least: its labels x (accuracy of "
+        f"the others' labels on gold rows - the upper {confidence:.0%} bound of its own), most first; "
+        "ties by the summed value of its rows, lowest first"
+    )
+    return LabelingFunctionReview(table=table, ranked_by=rule, warnings=tuple(warnings))
 
 
 def histogram_markdown(values: np.ndarray, bins: int = 12, width: int = 40) -> str:

@@ -6,12 +6,21 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from dcai_assets import ImportanceSpec, LabelingSpec, TrainingSpec, build_definitions
+from dcai_assets import (
+    DailyPartitions,
+    DatasetSpec,
+    ImportanceSpec,
+    LabelingSpec,
+    LandingDirectory,
+    TrainingSpec,
+    build_definitions,
+    infer_schema,
+)
 from dcai_assets.assets import importance as importance_assets
 from dcai_assets.core.reading import frame_digest
 from tests.assets.test_labeling_assets import LFS
 from tests.assets.test_training_assets import FEATURES, land_and_label, logistic_pipeline
-from tests.conftest import sensor_readings
+from tests.conftest import REFERENCE_DAYS, sensor_readings
 
 DAYS = ["2024-01-10", "2024-01-11", "2024-01-12"]
 NUMBERS = ["temperature", "humidity", "count"]
@@ -178,3 +187,79 @@ def test_a_missing_labeled_partition_of_the_window_is_a_clear_error(
         )
         assert not result.success
         assert "missing labeled partitions ['2024-01-10']" in failure_message(result)
+
+
+def checked_readings(day: str) -> pd.DataFrame:
+    """A day of readings where an operator checked about 30% of them by hand (`checked`)."""
+    frame = sensor_readings(day)
+    truth = np.where(frame["temperature"] + (frame["humidity"] - 55) / 10 > 21.5, "alert", "normal")
+    checked = np.random.default_rng(int(day.replace("-", ""))).random(len(frame)) < 0.3
+    return frame.assign(checked=np.where(checked, truth, None))
+
+
+def checked_definitions(tmp_path, landing, resources, tracking, pipeline, features):
+    """Readings with a sparse hand-checked `checked` column as gold labels."""
+    schema_path = tmp_path / "schemas" / "checked.yaml"
+    infer_schema({d: checked_readings(d) for d in REFERENCE_DAYS}, key=["reading_id"]).save(schema_path)
+    spec = DatasetSpec(
+        name="readings",
+        source=LandingDirectory(path=landing),
+        partitioning=DailyPartitions(start="2024-01-01", end="2024-03-01"),
+        schema_path=schema_path,
+        key="reading_id",
+        label="checked",
+    )
+    return dg.Definitions.merge(
+        build_definitions(
+            spec,
+            labeling=LabelingSpec(lfs=LFS, gold_column="checked"),
+            training=TrainingSpec(pipeline=pipeline, features=features, holdout_partitions=1),
+            importance=ImportanceSpec(k=5),
+        ),
+        dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
+    )
+
+
+def land_checked_and_score(defs, instance, landing) -> dg.ExecuteInProcessResult:
+    for day in DAYS:
+        checked_readings(day).to_csv(landing / f"{day}.csv", index=False)
+        defs.resolve_job_def("readings_ingest").execute_in_process(instance=instance, partition_key=day)
+    defs.resolve_job_def("readings_fit_label_model").execute_in_process(instance=instance)
+    for day in DAYS:
+        defs.resolve_job_def("readings_label").execute_in_process(instance=instance, partition_key=day)
+    return train_and_score(defs, instance)
+
+
+def test_gold_rows_are_left_out_of_the_review_queue_and_the_per_lf_table_judges_lfs_by_them(
+    tmp_path, landing, resources, tracking
+):
+    defs = checked_definitions(tmp_path, landing, resources, tracking, nan_passing_pipeline, NUMBERS)
+    with dg.instance_for_test() as instance:
+        result = land_checked_and_score(defs, instance, landing)
+        assert result.success
+        scores = pd.read_parquet(tmp_path / "lake" / "readings" / "importance_scores.parquet")
+        gold = scores["label_source"] == "gold"
+        assert gold.sum() > 50
+        assert scores.loc[gold, "review_rank"].isna().all()
+        assert sorted(scores.loc[~gold, "review_rank"]) == list(range(1, int((~gold).sum()) + 1))
+        md = result.get_asset_materialization_events()[0].materialization.metadata
+        assert "| gold |" not in md["review_queue"].value
+        assert md["review_queue_gold_rows"].value == f"left out: {int(gold.sum())} hand-checked rows"
+        table = md["by_labeling_function"].value
+        assert "| rank | LF | polarity | coverage | disagrees with label model |" in table
+        assert "Ranked by wrong labels each LF set beyond the other LFs' accuracy" in table
+        named = md["most_harmful_lf"].value
+        assert named in LFS.names or named.startswith("none: no LF's labels are shown less accurate")
+
+
+def test_a_gold_row_model_that_meets_an_unseen_category_leaves_the_queue_without_it(
+    tmp_path, landing, resources, tracking
+):
+    defs = checked_definitions(tmp_path, landing, resources, tracking, logistic_pipeline, FEATURES)
+    with dg.instance_for_test() as instance:
+        result = land_checked_and_score(defs, instance, landing)
+        assert result.success
+        logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+        assert any("review queue without a model of the gold rows: it cannot score" in m for m in logged)
+        scores = pd.read_parquet(tmp_path / "lake" / "readings" / "importance_scores.parquet")
+        assert scores["trusted_confidence"].isna().all()

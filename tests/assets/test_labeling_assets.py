@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -10,7 +12,7 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from dagster._core.loader import LoadingContextForTest
 
 from dcai_assets import ABSTAIN, LabelingFunctionSet, LabelingSpec, build_definitions, labeling_function
-from dcai_assets.assets.labeled import LABELS_COVER_ROWS
+from dcai_assets.assets.labeled import LABELS_COVER_ROWS, LF_COVERAGE_STABLE
 from tests.conftest import sensor_readings
 
 NORMAL, ALERT = 0, 1
@@ -178,3 +180,37 @@ def test_either_label_model_labels_the_covered_rows(readings_spec, resources, la
         frame = pd.read_parquet(tmp_path / "lake" / "readings" / "labeled_set" / "2024-01-10.parquet")
         expected = "majority_vote" if kind == "majority_vote" else "label_model"
         assert expected in set(frame["label_source"])
+
+
+def coverage_check(instance, day: str):
+    for record in instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(LABELED, LF_COVERAGE_STABLE), limit=50
+    ):
+        evaluation = record.event.dagster_event.event_specific_data
+        if evaluation.partition == day:
+            return evaluation
+    raise AssertionError(f"no {LF_COVERAGE_STABLE} evaluation for {day}")
+
+
+def test_coverage_noise_between_small_partitions_passes_and_a_real_collapse_alerts(
+    readings_spec, resources, landing, tmp_path
+):
+    # From 2024-01-08 to 01-09 `humid` goes from 9.5% to 19% of 200 rows by chance alone.
+    sensor_readings("2024-01-08").to_csv(landing / "2024-01-08.csv", index=False)
+    sensor_readings("2024-01-09").to_csv(landing / "2024-01-09.csv", index=False)
+    dry = sensor_readings("2024-01-10")
+    dry["humidity"] = dry["humidity"].clip(upper=60.0)  # the sensor saturates: `humid` never votes
+    dry.to_csv(landing / "2024-01-10.csv", index=False)
+    defs = definitions(readings_spec, resources)
+    with dg.instance_for_test() as instance:
+        ingest_and_label(defs, instance, ["2024-01-08", "2024-01-09", "2024-01-10"])
+
+        assert coverage_check(instance, "2024-01-09").passed
+        collapse = coverage_check(instance, "2024-01-10")
+        assert not collapse.passed
+        assert collapse.description.startswith("LF `humid` covers 0% of rows today (was 19% in 2024-01-09)")
+        stored = json.loads(
+            (tmp_path / "artifacts" / "readings" / "lf_stats" / "2024-01-10.json").read_text()
+        )
+        assert stored["rows"] == 200
+        assert stored["coverage"]["humid"] == 0.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -165,5 +167,90 @@ def test_a_copied_lf_is_reported_as_dependent_and_independent_lfs_are_not():
     alerts = dependent_pairs(L, accuracies, ["a", "b", "c", "a_copy"], 2)
 
     assert len(alerts) == 1
-    assert alerts[0].startswith("LFs `a` and `a_copy` agree on 100% of the")
-    assert "would agree on 58%" in alerts[0]
+    assert alerts[0].startswith("LFs `a` and `a_copy` vote the same class on 2,483 of 5,000 rows")
+    assert "would on 958 (2.6x)" in alerts[0]
+
+
+def one_sided_votes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three LFs independent given the class: two one-sided ones that only ever vote `yes` (so
+    they always agree where both vote) and a two-sided one."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    L = np.full((n, 3), ABSTAIN, dtype=np.int8)
+    for j, (if_yes, if_no) in enumerate([(0.6, 0.08), (0.5, 0.1)]):
+        fires = rng.random(n) < np.where(y == 1, if_yes, if_no)
+        L[fires, j] = 1
+    voted = rng.random(n) < 0.5
+    right = rng.random(n) < 0.8
+    L[voted, 2] = np.where(right, y, 1 - y)[voted]
+    return L, y
+
+
+def empirical_accuracies(L: np.ndarray, y: np.ndarray) -> list[float]:
+    return [float((L[L[:, j] != ABSTAIN, j] == y[L[:, j] != ABSTAIN]).mean()) for j in range(L.shape[1])]
+
+
+def test_one_sided_lfs_of_one_polarity_that_vote_together_by_chance_are_not_dependent():
+    L, y = one_sided_votes(20_000)
+
+    alerts = dependent_pairs(L, empirical_accuracies(L, y), ["delayed", "stormy", "two_sided"], 2)
+
+    assert alerts == []
+
+
+def test_a_duplicated_one_sided_lf_is_dependent():
+    L, y = one_sided_votes(20_000)
+    L = np.column_stack([L, L[:, 0]])
+
+    alerts = dependent_pairs(L, empirical_accuracies(L, y), ["delayed", "stormy", "two_sided", "copy"], 2)
+
+    assert len(alerts) == 1
+    assert alerts[0].startswith("LFs `delayed` and `copy` vote the same class on ")
+
+
+def test_lfs_of_three_classes_are_dependent_only_when_one_copies_another():
+    votes = synthetic_votes(
+        9_000, np.array([0.7, 0.6, 0.8]), np.array([0.6, 0.5, 0.4]), np.array([0.5, 0.3, 0.2]), seed=3
+    )
+    L = np.column_stack([votes.L, votes.L[:, 1]])
+    accuracies = empirical_accuracies(L, votes.y)
+
+    assert dependent_pairs(L[:, :3], accuracies[:3], ["a", "b", "c"], 3) == []
+    alerts = dependent_pairs(L, accuracies, ["a", "b", "c", "b_copy"], 3)
+    assert [a.split(" vote the same")[0] for a in alerts] == ["LFs `b` and `b_copy`"]
+
+
+def random_partitions(rows: int, size: int, coverages: list[float], seed: int = 0) -> list[np.ndarray]:
+    """One table's LF votes, shuffled and cut into partitions of ``size`` rows: any difference
+    between them is sampling noise."""
+    rng = np.random.default_rng(seed)
+    L = np.full((rows, len(coverages)), ABSTAIN, dtype=np.int8)
+    for j, coverage in enumerate(coverages):
+        L[rng.random(rows) < coverage, j] = j % 2
+    L = L[rng.permutation(rows)]
+    return [L[i : i + size] for i in range(0, rows, size)]
+
+
+def test_random_splits_of_one_table_raise_no_coverage_alert():
+    lfs = LabelingFunctionSet([lf("rare", ("a",)), lf("common", ("b",)), lf("scarce", ("c",))], CLASSES)
+    parts = random_partitions(6_000, 100, [0.045, 0.3, 0.1])
+    alerts = []
+    for before, today in pairwise(parts):
+        previous = dict(zip(lfs.names, (before != ABSTAIN).mean(axis=0), strict=True))
+        alerts += lf_alerts(lf_summary(today, lfs), lfs, previous=previous, rows=len(today))
+
+    assert alerts == []
+
+
+def test_a_coverage_collapse_on_a_large_partition_is_alerted():
+    lfs = LabelingFunctionSet([lf("rare", ("a",)), lf("common", ("b",)), lf("scarce", ("c",))], CLASSES)
+    before, today = random_partitions(10_000, 5_000, [0.07, 0.3, 0.1])
+    today = today.copy()
+    fired = np.flatnonzero(today[:, 0] != ABSTAIN)
+    today[fired[: int(len(fired) * 0.7)], 0] = ABSTAIN  # 7% -> about 2%
+    previous = dict(zip(lfs.names, (before != ABSTAIN).mean(axis=0), strict=True))
+
+    alerts = lf_alerts(lf_summary(today, lfs), lfs, previous=previous, rows=len(today))
+
+    assert len(alerts) == 1
+    assert alerts[0].startswith("LF `rare` covers 2% of rows today (was 7% in the previous partition)")

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 
-from dcai_assets.core.review import given_label_probability, review_order, suggested_actions
+from dcai_assets.core.review import (
+    given_label_probability,
+    per_labeling_function,
+    review_order,
+    review_ranks,
+    suggested_actions,
+)
+
+CLASSES = ["no", "yes"]
 
 
 def test_without_doubts_the_queue_is_the_importance_order():
@@ -74,3 +83,173 @@ def test_actions_name_the_relabel_the_learned_rule_and_keep_gold():
     assert actions[3] == ""
     assert actions[4].startswith("gold label (hand-checked): keep")
     assert actions[5] == "likely mislabeled: relabel as late"  # the model disagrees, though not harmful
+
+
+def careless_and_careful(careless: float = 0.60, broad: float = 0.97, seed: int = 0) -> dict:
+    """LF votes on 20,000 rows (10% gold) of two classes: `careless` labels 4,000 rows alone (60%
+    accurate by default), each wrong row harming the model a little; `careful` labels 800 rows at
+    91% accuracy in a hard region, where even its right rows sit on the boundary (values of more
+    negative mean); `broad` labels the other 15,200 (97% accurate by default)."""
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    y = rng.integers(0, 2, n)
+    votes = np.full((n, 3), -1)
+    who = np.full(n, 2)
+    who[:4_000], who[4_000:4_800] = 0, 1
+    for j, accuracy in enumerate([careless, 0.91, broad]):
+        rows = who == j
+        right = rng.random(n) < accuracy
+        votes[rows, j] = np.where(right, y, 1 - y)[rows]
+    gold = np.where(rng.random(n) < 0.1, y, -1)
+    lf_label = votes.max(axis=1)  # one LF votes on each row
+    wrong = lf_label != y
+    values = np.where(wrong, -0.0004, 0.0002) + rng.normal(0, 1e-4, n)
+    values[who == 1] -= 0.002  # the hard region: lower values whatever the label
+    values[gold >= 0] = rng.normal(0, 1e-4, (gold >= 0).sum())
+    return {"votes": votes, "gold": gold, "lf_label": lf_label, "values": values, "wrong": wrong}
+
+
+def test_the_per_lf_view_names_the_careless_lf_first_not_the_accurate_one_with_low_mean_values():
+    case = careless_and_careful()
+    names = ["careless", "careful", "broad"]
+
+    review = per_labeling_function(
+        case["votes"], case["gold"], case["lf_label"], case["values"], names=names, classes=CLASSES
+    )
+
+    table = review.table.set_index("lf")
+    assert review.table["lf"].tolist()[0] == "careless"
+    assert table.loc["careful", "value_mean"] < table.loc["careless", "value_mean"]  # what misled
+    assert table.loc["careless", "labels"] == ((case["votes"][:, 0] >= 0) & (case["gold"] < 0)).sum()
+    judged = (case["votes"][:, 0] >= 0) & (case["gold"] >= 0)
+    accuracy = (case["votes"][judged, 0] == case["gold"][judged]).mean()
+    assert table.loc["careless", ["label_gold", "label_accuracy"]].tolist() == [judged.sum(), accuracy]
+    low, high = table.loc["careless", ["label_accuracy_low", "label_accuracy_high"]]
+    assert low < accuracy < high
+    wrong = table.loc["careless", "labels"] * (1 - accuracy)
+    assert table.loc["careless", "wrong_labels"] == wrong
+    assert table.loc["careless", "wrong_labels_low"] < wrong < table.loc["careless", "wrong_labels_high"]
+    assert table["rank"].tolist() == [1, 2, 3]
+    assert "beyond the other LFs" in review.ranked_by
+
+
+def test_a_large_fairly_accurate_lf_setting_more_wrong_labels_ranks_after_a_careless_smaller_one():
+    case = careless_and_careful(careless=0.80, broad=0.94)
+
+    review = per_labeling_function(
+        case["votes"], case["gold"], case["lf_label"], case["values"], names=["careless", "careful", "broad"],
+        classes=CLASSES,
+    )  # fmt: skip
+
+    table = review.table.set_index("lf")
+    assert table.loc["broad", "wrong_labels"] > table.loc["careless", "wrong_labels"]  # by count alone
+    assert review.table["lf"].iloc[0] == "careless"
+    assert table.loc["broad", "excess_wrong_labels"] < 0 < table.loc["careless", "excess_wrong_labels"]
+
+
+def test_the_per_lf_view_reports_gold_accuracy_and_disagreement_with_the_label_model():
+    # Rows: a and b agree (gold yes), a overruled by b (gold no), a alone (gold no), c alone.
+    votes = np.array([[1, 1, -1], [1, 0, -1], [0, -1, -1], [-1, -1, 1]])
+    gold = np.array([1, 0, 0, -1])
+    lf_label = np.array([1, 0, 0, 1])
+    values = np.array([np.nan, np.nan, np.nan, -0.5])
+
+    table = per_labeling_function(votes, gold, lf_label, values, names=["a", "b", "c"], classes=CLASSES)
+    table = table.table.set_index("lf")
+
+    assert table.loc["a", ["votes", "gold_votes", "gold_correct"]].tolist() == [3, 3, 2]
+    assert table.loc["a", "disagreement"] == 1 / 3
+    assert table.loc["a", "label_gold"] == 2  # rows 0 and 2 took its vote
+    assert table.loc["c", ["labels", "value_sum"]].tolist() == [1, -0.5]
+    assert table.loc["c", "status"] == "no gold rows where its vote was the label"
+    assert table.loc["a", "status"] == "sets no training label"  # its rows are holdout rows
+
+
+def test_an_lf_judged_on_few_gold_rows_is_flagged():
+    votes = np.array([[1], [1], [1], [0]])
+    review = per_labeling_function(
+        votes,
+        np.array([1, 0, -1, -1]),
+        votes[:, 0],
+        np.array([0.1, 0.1, -0.2, 0.3]),
+        names=["a"],
+        classes=CLASSES,
+    )
+    assert review.table.loc[0, "status"] == "too few gold rows (n=2 < 10): accuracy uncertain"
+
+
+def test_without_gold_rows_the_per_lf_view_ranks_by_row_value_and_says_so():
+    votes = np.array([[0, -1, -1], [0, -1, -1], [-1, 1, -1], [-1, -1, 2], [-1, -1, 2]])
+    lf_label = votes.max(axis=1)
+    values = np.array([0.1, 0.2, -0.3, -0.1, -0.1])
+
+    review = per_labeling_function(
+        votes, np.full(5, -1), lf_label, values, names=["x", "y", "z"], classes=["a", "b", "c"]
+    )
+
+    assert review.table["lf"].tolist() == ["y", "z", "x"]
+    assert review.table["wrong_labels"].isna().all()
+    assert any("no gold rows" in w for w in review.warnings)
+    assert "| `y` |" in review.markdown()
+
+
+def test_the_per_lf_view_rejects_arrays_of_different_lengths():
+    with pytest.raises(ValueError, match="gold: 2 rows; expected 3"):
+        per_labeling_function(
+            np.zeros((3, 1)), np.zeros(2), np.zeros(3), np.zeros(3), names=["a"], classes=CLASSES
+        )
+
+
+def test_the_per_lf_view_rejects_nan_gold_labels():
+    with pytest.raises(ValueError, match="gold: non-integer or NaN values; expected class indices, -1"):
+        per_labeling_function(
+            np.zeros((2, 1)), np.array([0.0, np.nan]), np.zeros(2), np.zeros(2), names=["a"], classes=CLASSES
+        )
+
+
+def test_gold_rows_are_left_out_of_the_review_order():
+    importance = np.array([-0.5, 0.1, -0.2, 0.3])
+    gold = np.array([True, False, False, False])
+
+    ranks = review_ranks(importance, exclude=gold)
+
+    assert np.isnan(ranks[0])
+    assert ranks[1:].tolist() == [2, 1, 3]
+
+
+def test_three_classes_get_actions_and_review_ranks():
+    labels = ["rain", "sun", "fog", "sun"]
+    predicted = ["sun", "sun", "fog", "fog"]
+    actions = suggested_actions(np.array([-1.0, 0.5, -0.5, 0.1]), labels, predicted)
+    assert actions.tolist() == [
+        "likely mislabeled: relabel as sun",
+        "",
+        "outlier or ambiguous: review the row",
+        "likely mislabeled: relabel as fog",
+    ]
+    ranks = review_ranks(np.zeros(4), np.array([0.2, 0.9, 0.5, 0.1]))
+    assert ranks.tolist() == [2, 4, 3, 1]
+
+
+def test_the_per_lf_view_names_a_careless_lf_among_three_classes():
+    rng = np.random.default_rng(5)
+    n = 12_000
+    y = rng.choice(3, n, p=[0.5, 0.3, 0.2])
+    votes = np.full((n, 3), -1)
+    who = rng.choice(3, n, p=[0.25, 0.15, 0.6])  # one LF votes on each row
+    for j, accuracy in enumerate([0.55, 0.9, 0.95]):
+        rows = who == j
+        wrong = (y + rng.integers(1, 3, n)) % 3
+        votes[rows, j] = np.where(rng.random(n) < accuracy, y, wrong)[rows]
+    gold = np.where(rng.random(n) < 0.1, y, -1)
+    lf_label = votes.max(axis=1)
+    values = np.where(lf_label == y, 1e-4, -1e-4)
+    values[who == 1] -= 1e-3  # the accurate LF's rows lie in a hard region
+
+    review = per_labeling_function(
+        votes, gold, lf_label, values, names=["careless", "careful", "broad"], classes=["rain", "sun", "fog"]
+    )
+
+    assert review.table["lf"].tolist()[0] == "careless"
+    assert review.table.set_index("lf").loc["careless", "polarity"] == "rain, sun, fog"
+    assert review.warnings == ()
