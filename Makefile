@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo test ui mlflow-ui schema lineage benchmark clean
+.PHONY: demo example test ui mlflow-ui schema lineage benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11) on PATH; set PYTHON=..."; exit 1; }
@@ -27,6 +27,10 @@ $(DAGSTER_HOME)/dagster.yaml: resources/dagster.yaml
 ## Run the demo pipeline end to end on embedded defaults (SQLite instance, local Parquet files).
 demo: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m jobs.demo
+
+## Run the second example end to end: hourly weather at the NYC airports, monthly partitions (Apr-Sep 2013).
+example: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m jobs.airport_weather_demo
 
 ## Run the tests (and lint), as CI does; installs Debian's Chromium for the UI test if missing.
 test: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml

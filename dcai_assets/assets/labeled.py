@@ -63,7 +63,7 @@ def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.Ass
         group_name="labeled",
         kinds={"numba", "pandas"},
         owners=list(spec.owners),
-        code_version=f"label-model-v1-{lf_set.version}",
+        code_version=f"label-model-v2-{lf_set.version}",
         description=(
             "The label model: each labeling function's estimated accuracy and the class balance, "
             "fitted by EM on the LF votes of every validated partition whose blocking checks passed."

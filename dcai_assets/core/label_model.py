@@ -3,11 +3,15 @@
 ``LabelModel`` estimates each LF's accuracy and the class balance without gold labels, by EM on
 the Dawid–Skene latent-class model: every LF's vote, abstain included, is a categorical draw
 given the true class (``P(vote | class)``), so one-sided LFs that only ever vote one class are
-modelled as they are. Labels are then predicted by accuracy-weighted voting (weights
-``log(a (k-1) / (1 - a))`` plus the log class prior), which ignores abstains and is therefore less
-hurt by LFs that abstain together. Where gold labels exist, they are clamped during EM and
-shrink each LF's accuracy and the class balance towards what the gold rows show. E- and
-M-steps are numba kernels, linear in the size of the label matrix.
+modelled as they are. Labels are predicted by the same model's posterior (log class prior plus
+each LF's ``log P(vote | class)``, its abstain included), not by a vote weighted by each LF's
+accuracy: an accuracy is the share of an LF's votes that are right, which mixes the class
+balance into it, so a one-sided LF for a rare class (right on 30% of its votes but 10 times
+likelier to fire on its class than on another) got a negative weight and voted against its own
+class, and with more than two classes the one-number accuracy also assumed an LF's errors fall
+evenly on the other classes. Where gold labels exist, they are clamped during EM and shrink each
+LF's ``P(vote | class)``, its accuracy and the class balance towards what the gold rows show.
+E- and M-steps are numba kernels, linear in the size of the label matrix.
 
 ``MajorityVote`` is the baseline with the same API.
 """
@@ -40,19 +44,6 @@ def _posterior(score: np.ndarray, gold: int, out: np.ndarray) -> float:
         else:
             out[y] = score[y] / total
     return top + np.log(total)
-
-
-@numba.njit(parallel=True, cache=True)
-def _weighted_vote(L: np.ndarray, weights: np.ndarray, log_prior: np.ndarray, q: np.ndarray) -> None:
-    """Class posteriors q (n x k) of accuracy-weighted voting: log prior plus each vote's weight."""
-    n, m = L.shape
-    for i in numba.prange(n):
-        s = log_prior.copy()
-        for j in range(m):
-            v = L[i, j]
-            if v >= 0:
-                s[v] += weights[j]
-        _posterior(s, -1, q[i])
 
 
 @numba.njit(parallel=True, cache=True)
@@ -146,8 +137,7 @@ class MajorityVote:
 
 
 class LabelModel:
-    """Dawid–Skene label model fitted by EM, predicting by accuracy-weighted vote (see the module
-    docstring).
+    """Dawid–Skene label model fitted by EM, predicting by its posterior (see the module docstring).
 
     Parameters
     ----------
@@ -159,9 +149,10 @@ class LabelModel:
 
     Attributes (after ``fit``)
     ----------
-    accuracies_ : (m,) accuracy of each LF used for prediction (shrunk towards gold if any).
+    accuracies_ : (m,) accuracy of each LF, P(right | voted) (shrunk towards gold if any).
     unsupervised_accuracies_ : (m,) the accuracies EM estimated (gold rows clamped, no shrinkage).
-    vote_given_class_ : (m, k+1, k) P(vote | class), vote index 0 = abstain.
+    vote_given_class_ : (m, k+1, k) P(vote | class), vote index 0 = abstain, used for prediction
+        (shrunk towards gold if any).
     class_balance_ : (k,) estimated class prior.
     converged_, n_iter_, log_likelihood_.
 
@@ -189,10 +180,6 @@ class LabelModel:
         self.smoothing = smoothing
         self.gold_strength = gold_strength
         self.seed = seed
-
-    def _weights(self, accuracy: np.ndarray) -> np.ndarray:
-        a = np.clip(accuracy, _EPS, 1 - _EPS)
-        return np.log(a * (self.cardinality - 1) / (1 - a))
 
     def fit(self, L: np.ndarray, gold: np.ndarray | None = None) -> LabelModel:
         """Estimate LF accuracies and the class balance from the label matrix ``L`` (n x m), with
@@ -229,10 +216,7 @@ class LabelModel:
         theta = np.exp(log_theta)
         self.vote_given_class_ = theta
         self.log_likelihood_ = float(ll)
-        # Accuracy = P(vote is right | LF voted), from the latent-class parameters.
-        right = np.einsum("y,jyy->j", prior, theta[:, 1:, :])
-        cast = np.einsum("y,jy->j", prior, 1.0 - theta[:, 0, :])
-        self.unsupervised_accuracies_ = right / np.maximum(cast, 1e-12)
+        self.unsupervised_accuracies_ = _accuracies(theta, prior)
         self.accuracies_ = self.unsupervised_accuracies_.copy()
         self.class_balance_ = prior
         if known.any():
@@ -240,21 +224,30 @@ class LabelModel:
         return self
 
     def _shrink_to_gold(self, L: np.ndarray, gold: np.ndarray) -> None:
-        """Posterior mean of each accuracy (and of the class balance) given the gold rows, with the
-        unsupervised estimate as a prior worth ``gold_strength`` votes: gold wins where it is ample."""
-        tau = self.gold_strength
+        """Posterior mean of each LF's P(vote | class), accuracy and of the class balance given the
+        gold rows, with the unsupervised estimate as a prior worth ``gold_strength`` votes (per
+        LF and class for P(vote | class)): gold wins where it is ample."""
+        tau, k = self.gold_strength, self.cardinality
         voted = L != ABSTAIN
         judged = voted.sum(axis=0)
         right = ((gold[:, None] == L) & voted).sum(axis=0)
         self.accuracies_ = (right + tau * self.unsupervised_accuracies_) / (judged + tau)
-        counts = np.bincount(gold, minlength=self.cardinality)
+        counts = np.bincount(gold, minlength=k)
         self.class_balance_ = (counts + tau * self.class_balance_) / (counts.sum() + tau)
+        seen = np.zeros_like(self.vote_given_class_)  # (m, k+1, k): gold rows per LF, vote and class
+        for j in range(L.shape[1]):
+            np.add.at(seen[j], (L[:, j].astype(np.int64) + 1, gold), 1.0)
+        self.vote_given_class_ = (seen + tau * self.vote_given_class_) / (counts + tau)
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
-        """Posterior class probabilities (n x k); a row without votes gets the class balance."""
+        """Posterior class probabilities (n x k) under the fitted model; a row without votes gets
+        the class balance (no LF said anything about it)."""
         L = _check_matrix(L, self.cardinality)
-        q = np.empty((L.shape[0], self.cardinality))
-        _weighted_vote(L, self._weights(self.accuracies_), np.log(self.class_balance_), q)
+        n = L.shape[0]
+        q = np.empty((n, self.cardinality))
+        log_theta = np.log(np.clip(self.vote_given_class_, _EPS**2, 1.0))
+        _ds_e_step(L, log_theta, np.log(self.class_balance_), np.full(n, ABSTAIN, dtype=np.int64), q)
+        q[(L == ABSTAIN).all(axis=1)] = self.class_balance_
         return q
 
     def predict(self, L: np.ndarray) -> np.ndarray:
@@ -262,7 +255,8 @@ class LabelModel:
 
     # --- storage: a tidy table, readable in the UI and by pandas --------------------------------
     def to_frame(self, lf_names: list[str], classes: list[str]) -> pd.DataFrame:
-        """Parameters as rows: one per LF (accuracy) and one per class (prior)."""
+        """Parameters as rows: one per LF (accuracy), one per class (prior) and one per LF, vote
+        and class (``P(vote | class)``, named ``lf|vote|class``)."""
         rows = [
             {"kind": "lf_accuracy", "name": n, "value": float(a)}
             for n, a in zip(lf_names, self.accuracies_, strict=True)
@@ -270,6 +264,13 @@ class LabelModel:
         rows += [
             {"kind": "class_balance", "name": c, "value": float(p)}
             for c, p in zip(classes, self.class_balance_, strict=True)
+        ]
+        votes = ["abstain", *classes]
+        rows += [
+            {"kind": "vote_given_class", "name": f"{n}|{votes[v]}|{c}", "value": float(theta[v, y])}
+            for n, theta in zip(lf_names, self.vote_given_class_, strict=True)
+            for v in range(len(votes))
+            for y, c in enumerate(classes)
         ]
         rows.append({"kind": "fit", "name": "majority_vote", "value": 0.0})
         rows.append({"kind": "fit", "name": "converged", "value": float(self.converged_)})
@@ -291,12 +292,31 @@ class LabelModel:
         fit = frame[frame["kind"] == "fit"].set_index("name")["value"]
         if fit.get("majority_vote", 0.0):
             return MajorityVote(len(classes))
-        model = cls(cardinality=len(classes))
+        k, m = len(classes), len(lf_names)
+        stored = frame[frame["kind"] == "vote_given_class"]
+        votes = ["abstain", *classes]
+        expected = [f"{n}|{v}|{c}" for n in lf_names for v in votes for c in classes]
+        if list(stored["name"]) != expected:
+            raise ValueError(
+                f"stored label model has {len(stored)} P(vote | class) entries; expected {len(expected)} "
+                f"({m} LFs x {k + 1} votes x {k} classes, named lf|vote|class; models stored before "
+                "they were kept have none): re-materialize the label model"
+            )
+        theta = stored["value"].to_numpy(dtype=float)
+        model = cls(cardinality=k)
+        model.vote_given_class_ = theta.reshape(m, k + 1, k)
         model.accuracies_ = acc.to_numpy(dtype=float)
         model.class_balance_ = bal.to_numpy(dtype=float)
         model.converged_ = bool(fit.get("converged", 1.0))
         model.n_iter_ = int(fit.get("n_iter", 0))
         return model
+
+
+def _accuracies(theta: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """P(vote is right | LF voted) of each LF, from P(vote | class) (m, k+1, k) and the prior."""
+    right = np.einsum("y,jyy->j", prior, theta[:, 1:, :])
+    cast = np.einsum("y,jy->j", prior, 1.0 - theta[:, 0, :])
+    return right / np.maximum(cast, 1e-12)
 
 
 def fit_label_model(
@@ -365,3 +385,23 @@ def synthetic_votes(
         cast = L[:, j] != ABSTAIN
         effective[j] = float((L[cast, j] == y[cast]).mean())
     return SyntheticVotes(L=L, y=y, accuracies=effective)
+
+
+def one_sided_votes(
+    n: int,
+    class_balance: np.ndarray,
+    lfs: list[tuple[int, float, float]],
+    *,
+    seed: int = 0,
+) -> SyntheticVotes:
+    """Votes of one-sided LFs: ``lfs[j] = (c, hit, false_alarm)``, LF j votes class c with
+    probability ``hit`` on rows of class c and ``false_alarm`` on the others, and abstains
+    otherwise. ``accuracies`` holds each LF's share of right votes, measured."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(len(class_balance), size=n, p=class_balance)
+    L = np.full((n, len(lfs)), ABSTAIN, dtype=np.int8)
+    for j, (c, hit, false_alarm) in enumerate(lfs):
+        fires = rng.random(n) < np.where(y == c, hit, false_alarm)
+        L[fires, j] = c
+    accuracies = np.array([(y[L[:, j] != ABSTAIN] == c).mean() for j, (c, _, _) in enumerate(lfs)])
+    return SyntheticVotes(L=L, y=y, accuracies=accuracies)

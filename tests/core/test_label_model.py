@@ -10,6 +10,7 @@ from dcai_assets.core.label_model import (
     MajorityVote,
     SyntheticVotes,
     fit_label_model,
+    one_sided_votes,
     synthetic_votes,
 )
 
@@ -37,6 +38,37 @@ def test_the_label_model_beats_majority_vote_on_covered_rows(votes, model):
     majority_accuracy = (MajorityVote(2).predict(votes.L)[covered] == truth).mean()
 
     assert model_accuracy > majority_accuracy + 0.005
+
+
+# Three classes 0.6/0.3/0.1, each LF votes one class only (c, hit rate on c, false alarms on the
+# others): LF 5 is right on under 30% of its votes, yet 3.5 times likelier to fire on class 2.
+ONE_SIDED = [(0, 0.5, 0.1), (0, 0.4, 0.2), (1, 0.6, 0.1), (1, 0.3, 0.05), (2, 0.5, 0.05), (2, 0.7, 0.2)]
+
+
+@pytest.mark.parametrize("gold_fraction", [0.0, 0.05])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_with_one_sided_lfs_on_three_imbalanced_classes_the_label_model_is_at_least_majority_vote(
+    gold_fraction, seed
+):
+    data = one_sided_votes(20_000, np.array([0.6, 0.3, 0.1]), ONE_SIDED, seed=seed)
+    gold = np.where(np.random.default_rng(seed + 100).random(len(data.y)) < gold_fraction, data.y, -1)
+    judged = (data.L != -1).any(axis=1) & (gold == -1)
+
+    model = LabelModel(cardinality=3).fit(data.L, gold)
+    model_accuracy = (model.predict(data.L)[judged] == data.y[judged]).mean()
+    majority_accuracy = (MajorityVote(3).predict(data.L)[judged] == data.y[judged]).mean()
+
+    assert data.accuracies[5] < 0.3
+    assert model_accuracy >= majority_accuracy, (model_accuracy, majority_accuracy)
+
+
+def test_a_one_sided_lf_right_on_few_of_its_votes_still_counts_for_its_class():
+    data = one_sided_votes(20_000, np.array([0.6, 0.3, 0.1]), ONE_SIDED, seed=0)
+    model = LabelModel(cardinality=3).fit(data.L)
+    only_lf_5 = np.array([[-1, -1, -1, -1, -1, 2]], dtype=np.int8)
+    no_vote_from_lf_5 = np.array([[-1, -1, -1, -1, -1, -1]], dtype=np.int8)
+
+    assert model.predict_proba(only_lf_5)[0, 2] > model.predict_proba(no_vote_from_lf_5)[0, 2]
 
 
 def test_the_label_model_recovers_each_lfs_accuracy_and_the_class_balance(votes, model):
@@ -116,6 +148,25 @@ def test_a_stored_label_model_predicts_what_the_fitted_one_did(votes, model):
     assert isinstance(restored, LabelModel)
     np.testing.assert_array_equal(restored.predict(votes.L), model.predict(votes.L))
     np.testing.assert_allclose(restored.predict_proba(votes.L), model.predict_proba(votes.L), rtol=1e-12)
+
+
+def test_a_stored_three_class_model_fitted_with_gold_predicts_what_the_fitted_one_did():
+    data = one_sided_votes(5_000, np.array([0.6, 0.3, 0.1]), ONE_SIDED, seed=3)
+    gold = np.where(np.arange(len(data.y)) % 20 == 0, data.y, -1)
+    fitted = LabelModel(cardinality=3).fit(data.L, gold)
+    names, classes = [f"lf_{j}" for j in range(6)], ["a", "b", "c"]
+
+    restored = LabelModel.from_frame(fitted.to_frame(names, classes), names, classes)
+
+    np.testing.assert_allclose(restored.predict_proba(data.L), fitted.predict_proba(data.L), rtol=1e-12)
+
+
+def test_a_stored_model_without_vote_probabilities_is_refused_asking_to_re_materialize(model):
+    stored = model.to_frame(LF_NAMES, CLASSES)
+    older = stored[stored["kind"] != "vote_given_class"]
+
+    with pytest.raises(ValueError, match=r"P\(vote \| class\) entries.*re-materialize the label model"):
+        LabelModel.from_frame(older, LF_NAMES, CLASSES)
 
 
 def test_a_stored_majority_vote_fallback_is_restored_as_majority_vote():

@@ -1,0 +1,64 @@
+"""The second example (hourly weather at the NYC airports, monthly dynamic partitions) end to
+end on a real Dagster instance and MLflow, on three months."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def run_example(module: str, first: str, last: str, tmp_path: Path) -> str:
+    """Run an example's command on a fresh Dagster home and data directory; returns its output."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT / "resources" / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", module, first, last],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_airport_weather_example_validates_labels_trains_and_values_three_months(tmp_path):
+    out = run_example("jobs.airport_weather_demo", "2013-04", "2013-06", tmp_path)
+
+    assert "landed 3 files; the landing sensor requested 3 ingest runs" in out
+    assert "3 of 3 partitions passed validation; blocked by a check: none" in out
+    assert "runs that failed with an error" not in out
+    label_model, majority_vote = (
+        float(x) for x in re.search(r"label model (\d\.\d+), majority vote (\d\.\d+)", out).groups()
+    )
+    assert label_model >= majority_vote and label_model > 0.85
+    assert "models:/airport_weather_model/1: trained on" in out
+    assert "against gold labels" in out
+    assert "| review | partition | origin | time_hour |" in out
+    lake = tmp_path / "data" / "lake" / "airport_weather"
+    assert (lake / "labeled_set" / "2013-06.parquet").exists()
+    assert (lake / "importance_scores.parquet").exists()
+
+
+def test_airport_weather_definitions_load_with_every_stage_and_dynamic_month_partitions():
+    import dagster as dg
+
+    from jobs.airport_weather_definitions import defs
+
+    repo = defs.get_repository_def()
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert {
+        "airport_weather/raw_data",
+        "airport_weather/labeled_set",
+        "airport_weather/importance_scores",
+    } <= keys
+    raw = defs.resolve_assets_def(dg.AssetKey(["airport_weather", "raw_data"]))
+    assert isinstance(raw.partitions_def, dg.DynamicPartitionsDefinition)

@@ -1,0 +1,71 @@
+"""A five-class label (Seattle's daily weather: drizzle, rain, sun, snow, fog) through every
+stage on a real Dagster instance and MLflow: label model, training, slice metrics, fairness,
+KNN-Shapley and the review queue, on six monthly partitions of 2012."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def weather_run(tmp_path_factory) -> tuple[str, Path]:
+    tmp_path = tmp_path_factory.mktemp("seattle_weather")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((PROJECT / "resources" / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.seattle_weather_demo", "2012-01", "2012-06"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout, home
+
+
+def trained_model_metadata(home: Path) -> dict:
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    event = instance.get_latest_materialization_event(dg.AssetKey(["seattle_weather", "trained_model"]))
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_five_weather_classes_go_through_every_stage(weather_run):
+    out, _ = weather_run
+
+    assert "6 of 6 partitions passed validation" in out
+    assert "runs that failed with an error" not in out
+    assert re.search(r"class balance \{'drizzle': [\d.]+, 'fog': [\d.]+, 'rain'", out)
+    label_model, majority_vote = (
+        float(x) for x in re.search(r"label model (\d\.\d+), majority vote (\d\.\d+)", out).groups()
+    )
+    assert label_model >= majority_vote
+    assert "models:/seattle_weather_model/1: trained on" in out
+    assert "| review | partition | date | label |" in out
+    labels = set(re.findall(r"\| (drizzle|rain|sun|snow|fog) \| label_model \|", out))
+    assert len(labels) >= 2  # the review queue ranks rows of several classes
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core/evaluation.py fairness_gaps: groups under min_rows are dropped and one group left "
+    "gives a gap of 0.0; the positive class of five is the last one (issue 19, items 1, 8 and 12)",
+)
+def test_a_fairness_gap_that_cannot_be_computed_is_not_reported_as_zero(weather_run):
+    _, home = weather_run
+    md = trained_model_metadata(home)
+
+    # 21 gold holdout rows over two seasons: no season has the 20 rows a gap needs.
+    assert "| demographic_parity_difference | 0.0000 |" not in str(md["metrics"])
