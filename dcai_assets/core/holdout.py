@@ -120,6 +120,12 @@ def choose_holdout(
         if all(n >= min_class_rows for n in counts.values()):
             break
     warnings = []
+    if use == "lf":
+        warnings.append(
+            "the holdout's labels come from the same labeling functions that are being judged "
+            f"({gold} gold rows in the holdout, expected at least {min_gold_rows}), so a systematic LF "
+            "error is invisible here. Add gold labels to the newest partitions"
+        )
     extended = width - holdout_partitions
     if extended:
         warnings.append(
@@ -144,11 +150,6 @@ def choose_holdout(
             "and any ranking against it are artefacts of that class. The evaluation is undetermined "
             "and the model is not promoted; add gold labels of the other classes to recent partitions, "
             "or allow a wider holdout (TrainingSpec.max_holdout_partitions)"
-        )
-    if use == "lf":
-        warnings.append(
-            f"{gold} gold rows in the holdout (expected at least {min_gold_rows}): judged against LF labels, "
-            "so a systematic LF error is invisible here. Add gold labels to the newest partitions"
         )
     return HoldoutChoice(
         train_partitions=tuple(partitions[:-width]),

@@ -88,7 +88,8 @@ def test_too_few_gold_rows_fall_back_to_lf_labels_with_a_warning():
 
     assert choice.labels == "lf" and choice.gold_rows == 4 and choice.determined
     assert choice.class_counts == {"on_time": 80, "late": 64}  # abstained rows are not evaluation rows
-    assert any("4 gold rows in the holdout (expected at least 30)" in w for w in choice.warnings)
+    assert choice.warnings[0].startswith("the holdout's labels come from the same labeling functions")
+    assert "(4 gold rows in the holdout, expected at least 30)" in choice.warnings[0]
 
 
 def test_a_rare_class_is_named_but_two_classes_with_enough_rows_keep_the_evaluation_determined():
