@@ -91,8 +91,8 @@ def _fairness_markdown(evaluation: Evaluation, champion: Evaluation | None) -> s
             old = before.get(name if single else f"{name}:{cls}")
             interval = "-" if g.ci_low is None else f"{g.ci_low:.4f} .. {g.ci_high:.4f}"
             status = "determined" if g.determined else f"**undetermined**: {g.reason}"
-            lines_old = "-" if old is None else _figure(old.value)
-            out.append(f"| {name} | {_figure(g.value)} | {interval} | {lines_old} | {status} |")
+            champion_value = "-" if old is None else _figure(old.value)
+            out.append(f"| {name} | {_figure(g.value)} | {interval} | {champion_value} | {status} |")
         out += ["", "| group | n | positives | predicted positive | selection rate | TPR | FPR | note |"]
         out.append("|---|---|---|---|---|---|---|---|")
         for r in report.groups:
