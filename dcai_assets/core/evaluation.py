@@ -92,6 +92,12 @@ def classification_metrics(
     y_pred = np.asarray(y_pred, dtype=object).astype(str)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.shape[0]} rows, y_pred {y_pred.shape[0]}; expected the same")
+    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
+        unknown = sorted({str(v) for v in np.unique(values)} - set(classes))
+        if unknown:
+            raise ValueError(
+                f"{name}: labels {unknown[:5]} are not among the classes {classes}; expected only those"
+            )
     out = {"n": float(len(y_true)), "accuracy": float((y_true == y_pred).mean()) if len(y_true) else math.nan}
     per = {"precision": [], "recall": [], "f1": []}
     for c in classes:

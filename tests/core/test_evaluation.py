@@ -482,3 +482,8 @@ def test_an_undefined_gate_metric_blocks_promotion_instead_of_comparing_nan():
 
     assert not verdict.promote
     assert "precision is undefined on the evaluation rows" in verdict.reasons[0]
+
+
+def test_labels_outside_the_classes_are_a_clear_error_not_silently_ignored():
+    with pytest.raises(ValueError, match=r"y_true: labels \['delayed'\] are not among the classes"):
+        classification_metrics(np.array([LATE, "delayed"]), np.array([LATE, ON]), CLASSES)
