@@ -4,6 +4,7 @@ Everything goes through an explicit ``MlflowClient``; mlflow is imported inside 
 
 import contextlib
 import json
+import re
 import tempfile
 import time
 import warnings
@@ -73,6 +74,8 @@ def log_and_register(
         "dcai.train_partitions": feature_window(lineage["train_partitions"]),
         "dcai.holdout_partitions": ",".join(lineage["holdout_partitions"]),
         "dcai.partitions": _partitions_tag(lineage["partitions"]),
+        "dcai.positive_class": challenger.positive_class or "none (per class, macro)",
+        "dcai.evaluation": "determined" if challenger.determined else "undetermined",
     }
     run = tracking.call(
         "create_run", lambda: client.create_run(experiment_id, tags=tags, run_name=f"{model_name}-train")
@@ -83,9 +86,10 @@ def log_and_register(
         params = [Param(k, str(v)[:500]) for k, v in pipeline.get_params(deep=False).items() if k != "steps"]
         params += [Param("features", ",".join(features)), Param("seed", str(training.seed))]
         params += [Param("estimator", type(final_estimator(pipeline)).__name__)]
-        metrics = [Metric(f"eval_{k}", float(v), now, 0) for k, v in challenger.overall.items()]
-        metrics += [Metric(f"eval_{k}", float(v), now, 0) for k, v in challenger.fairness.items()]
-        metrics += [Metric(f"importance_{k}", float(v), now, 0) for k, v in importance.items()]
+        metrics = [
+            Metric(metric_name(f"eval_{k}"), v, now, 0) for k, v in evaluation_metrics(challenger).items()
+        ]
+        metrics += [Metric(metric_name(f"importance_{k}"), float(v), now, 0) for k, v in importance.items()]
         tracking.call("log_batch", lambda: client.log_batch(run_id, metrics=metrics, params=params[:100]))
         inputs = [
             DatasetInput(
@@ -243,7 +247,8 @@ def _evaluate_version(client, version, rows: pd.DataFrame, features, classes, tr
 def evaluate_model(
     model, rows: pd.DataFrame, features: list[str], classes: list[str], training: TrainingSpec
 ) -> Evaluation:
-    """A model's metrics on evaluation rows, with the training spec's slices and fairness column."""
+    """A model's metrics on evaluation rows, with the training spec's slices, fairness column and
+    positive class (fairness intervals seeded with the spec's seed)."""
     return evaluate(
         rows["label"].astype(str).to_numpy(),
         model.predict(rows[features]),
@@ -253,4 +258,26 @@ def evaluate_model(
         slices=training.slices,
         sensitive=training.sensitive,
         min_slice_rows=training.gate.min_slice_rows,
+        positive_class=training.positive_class,
+        min_class_rows=training.min_class_rows,
+        seed=training.seed,
     )
+
+
+def metric_name(name: str) -> str:
+    """``name`` as an MLflow metric name (alphanumerics, ``_ - . /`` and spaces on every OS):
+    ``precision:late`` becomes ``precision.late``."""
+    return re.sub(r"[^\w.\- ]", "_", name.replace(":", ".")).replace("..", "._")
+
+
+def evaluation_metrics(evaluation: Evaluation) -> dict[str, float]:
+    """The figures of an evaluation that are defined, by name: overall metrics, and for every
+    determined fairness gap its value and interval (``<gap>``, ``<gap>.ci_low``, ``<gap>.ci_high``;
+    ``<gap>:<class>`` per class). NaN metrics and undetermined gaps are left out, not logged as 0."""
+    out = {k: float(v) for k, v in evaluation.overall.items() if not np.isnan(v)}
+    for name, gap in evaluation.fairness_gaps().items():
+        if gap.determined:
+            out[name] = float(gap.value)
+            out[f"{name}.ci_low"] = float(gap.ci_low)
+            out[f"{name}.ci_high"] = float(gap.ci_high)
+    return out

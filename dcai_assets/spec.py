@@ -250,7 +250,18 @@ class TrainingSpec:
     ``features``. ``window`` is the number of newest labeled partitions to use (None = all);
     the newest ``holdout_partitions`` of them are held out for evaluation, not shuffled across
     time. ``slices`` are columns to report metrics per value; ``sensitive`` the column of the
-    group-fairness gap.
+    group-fairness gaps.
+
+    ``positive_class``: the class precision, recall, F1 and the fairness gaps treat as positive.
+    None means the second of the LF set's ``classes`` for two classes, and for more classes
+    per-class and macro-averaged metrics with one-vs-rest fairness per class. It must be one of
+    the classes (checked when the definitions are built).
+
+    The holdout is chosen by ``core.holdout.choose_holdout``: gold rows if there are at least
+    ``min_gold_rows``, else LF labels; if a class has fewer than ``min_class_rows`` evaluation
+    rows, the holdout widens one partition at a time up to ``max_holdout_partitions`` (None =
+    3 x ``holdout_partitions``); if fewer than two classes reach it, the evaluation is
+    undetermined and nothing is promoted.
     """
 
     pipeline: Callable[[], Any]
@@ -266,17 +277,40 @@ class TrainingSpec:
     min_gold_rows: int = 30
     extra_pip_requirements: Sequence[str] = ()
     skops_trusted_types: Sequence[str] = ()
+    positive_class: str | None = None
+    min_class_rows: int = 10
+    max_holdout_partitions: int | None = None
 
     def __post_init__(self) -> None:
         if not self.features:
             raise ValueError("TrainingSpec.features: empty; expected the columns the model may see")
         if self.holdout_partitions < 1:
             raise ValueError(f"TrainingSpec.holdout_partitions: {self.holdout_partitions}; expected >= 1")
+        if self.positive_class is not None and not isinstance(self.positive_class, str):
+            raise TypeError(
+                f"TrainingSpec.positive_class: {self.positive_class!r} is a "
+                f"{type(self.positive_class).__name__}; expected the name of a class "
+                "(a string, as in LabelingFunctionSet.classes) or None"
+            )
+        for name in ("min_class_rows", "max_holdout_partitions"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"TrainingSpec.{name}: {value!r}; expected an integer >= 1")
+        if self.max_holdout_partitions is not None and self.max_holdout_partitions < self.holdout_partitions:
+            raise ValueError(
+                f"TrainingSpec.max_holdout_partitions: {self.max_holdout_partitions} is below "
+                f"holdout_partitions={self.holdout_partitions}; expected at least that many"
+            )
         if self.window is not None and self.window <= self.holdout_partitions:
             raise ValueError(
                 f"TrainingSpec.window: {self.window} partitions leaves none to train on after "
                 f"{self.holdout_partitions} held out; expected a larger window or None"
             )
+
+    @property
+    def holdout_limit(self) -> int:
+        """The most partitions the holdout may widen to (``max_holdout_partitions`` or 3 x)."""
+        return self.max_holdout_partitions or 3 * self.holdout_partitions
 
     @property
     def code_version(self) -> str:
@@ -295,6 +329,8 @@ class TrainingSpec:
             repr(self.holdout_partitions),
             str(self.seed),
         ]
+        if (self.positive_class, self.min_class_rows, self.max_holdout_partitions) != (None, 10, None):
+            parts.append(repr((self.positive_class, self.min_class_rows, self.max_holdout_partitions)))
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from dcai_assets.assets.labeled import LABELED_SET, LF_COLUMN_PREFIX, PROBA_COLUMN_PREFIX
 from dcai_assets.assets.model import TRAINED_MODEL
+from dcai_assets.core.holdout import choose_holdout
 from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.core.review import (
@@ -76,6 +77,7 @@ class _Valuation:
     y_val: np.ndarray
     weights: np.ndarray
     model_uri: str
+    holdout_determined: bool = True  # False: single-class holdout (core.holdout.choose_holdout)
 
 
 def shard_bounds(rows: int, shards: int) -> list[tuple[int, int]]:
@@ -134,16 +136,15 @@ def build_importance_asset(
             [labeled[k].assign(**{PARTITION_COLUMN: k}) for k in holdout_keys], ignore_index=False
         )
         held = held[held["label"].notna()]
-        gold = held[held["label_source"] == "gold"]
-        warning = None
-        if len(gold) >= training.min_gold_rows:
-            holdout, judged_by = gold, f"{len(gold)} gold-labeled holdout rows"
-        else:
-            holdout, judged_by = held, f"{len(held)} LF-labeled holdout rows"
-            warning = (
-                "WARNING: the holdout's labels come from the same labeling functions that are being judged, "
-                "so a systematic LF error is invisible here. Add gold labels to the newest partitions"
-            )
+        choice = choose_holdout(  # the model's own decision: its holdout, no further widening
+            pd.concat([frame, held]), train_keys + holdout_keys, classes, partition_column=PARTITION_COLUMN,
+            holdout_partitions=len(holdout_keys), min_gold_rows=training.min_gold_rows,
+            min_class_rows=training.min_class_rows,
+        )  # fmt: skip
+        holdout = choice.select(held, partition_column=PARTITION_COLUMN)
+        judged_by = f"{len(holdout)} {'gold' if choice.labels == 'gold' else 'LF'}-labeled holdout rows"
+        warning = "WARNING: " + " | ".join(choice.warnings) if choice.warnings else None
+        if warning:
             log.warning(warning)
         if len(holdout) == 0:
             raise dg.Failure(f"no labeled holdout rows in {holdout_keys}; expected some to value against")
@@ -167,7 +168,7 @@ def build_importance_asset(
         )
         return _Valuation(
             train, held, judged_by, warning, pipeline, X_train, y_train, X_val, y_val, weights,
-            str(card["model_uri"]),
+            str(card["model_uri"]), choice.determined,
         )  # fmt: skip
 
     def value(log, v: _Valuation, start: int, stop: int) -> tuple[pd.DataFrame, float]:
@@ -238,7 +239,9 @@ def build_importance_asset(
                 "dagster/row_count": len(scores),
                 "model_uri": v.model_uri,
                 "valued_against": v.judged_by,
-                "holdout_warning": v.warning or "none: the holdout is gold-labeled",
+                "holdout_warning": v.warning
+                or "none: the holdout is gold-labeled with enough rows of each class",
+                "holdout_status": "determined" if v.holdout_determined else "undetermined (single class)",
                 "k": k,
                 "shards": importance.shards,
                 "utility": f"group-balanced KNN accuracy over `{importance.group}`"

@@ -4,6 +4,7 @@ evaluated on the newest ones, tracked in MLflow, registered as ``challenger`` an
 
 import hashlib
 import json
+import math
 import time
 
 import dagster as dg
@@ -11,7 +12,8 @@ import pandas as pd
 
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.labeled import LABELED_SET
-from dcai_assets.core.evaluation import Evaluation
+from dcai_assets.core.evaluation import Evaluation, available_metrics, resolve_positive_class
+from dcai_assets.core.holdout import HoldoutChoice, choose_holdout
 from dcai_assets.core.training import (
     TrainingError,
     feature_window,
@@ -45,25 +47,102 @@ def _partition_versions(
     return versions
 
 
+def _figure(value: float | None) -> str:
+    return "undefined" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
 def _metrics_table(challenger: Evaluation, champion: Evaluation | None) -> str:
     lines = ["| metric | challenger | champion |", "|---|---|---|"]
     for k, v in challenger.overall.items():
         old = champion.overall.get(k) if champion else None
-        lines.append(f"| {k} | {v:.4f} | {'-' if old is None else f'{old:.4f}'} |")
-    for k, v in challenger.fairness.items():
-        old = champion.fairness.get(k) if champion else None
-        lines.append(f"| {k} | {v:.4f} | {'-' if old is None else f'{old:.4f}'} |")
-    return "\n".join(lines)
+        lines.append(f"| {k} | {_figure(v)} | {'-' if champion is None else _figure(old)} |")
+    notes = challenger.notes.get("overall", [])
+    return "\n".join(lines) + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
 
 
 def _slices_table(evaluation: Evaluation, metric: str) -> str:
-    lines = ["| scope | group | n | " + metric + " |", "|---|---|---|---|"]
+    lines = ["| scope | group | n | " + metric + " | note |", "|---|---|---|---|---|"]
+
+    def row(scope: str, group: str, m: dict[str, float], key: str) -> str:
+        note = "; ".join(evaluation.notes.get(key, []))
+        return f"| {scope} | {group} | {int(m['n'])} | {_figure(m.get(metric))} | {note} |"
+
     for p, m in evaluation.per_partition.items():
-        lines.append(f"| partition | {p} | {int(m['n'])} | {m[metric]:.4f} |")
+        lines.append(row("partition", p, m, f"partition:{p}"))
     for column, groups in evaluation.per_slice.items():
         for value, m in groups.items():
-            lines.append(f"| {column} | {value} | {int(m['n'])} | {m[metric]:.4f} |")
+            lines.append(row(column, value, m, f"slice:{column}={value}"))
     return "\n".join(lines)
+
+
+def _fairness_markdown(evaluation: Evaluation, champion: Evaluation | None) -> str:
+    """Every gap with its interval and status, then every group with its counts and rates."""
+    before = champion.fairness_gaps() if champion is not None else {}
+    out = []
+    for cls, report in evaluation.fairness.items():
+        out.append(
+            f"**positive class `{cls}`** over `{report.column}` (groups need {report.min_rows} rows, "
+            f"TPR/FPR {report.min_outcome_rows} positives/negatives; 95% bootstrap interval, "
+            f"{report.resamples} resamples stratified by group, seed {report.seed})"
+        )
+        out += ["", "| gap | challenger | 95% interval | champion | status |", "|---|---|---|---|---|"]
+        single = len(evaluation.fairness) == 1
+        for name, g in report.gaps.items():
+            old = before.get(name if single else f"{name}:{cls}")
+            interval = "-" if g.ci_low is None else f"{g.ci_low:.4f} .. {g.ci_high:.4f}"
+            status = "determined" if g.determined else f"**undetermined**: {g.reason}"
+            champion_value = "-" if old is None else _figure(old.value)
+            out.append(f"| {name} | {_figure(g.value)} | {interval} | {champion_value} | {status} |")
+        out += ["", "| group | n | positives | predicted positive | selection rate | TPR | FPR | note |"]
+        out.append("|---|---|---|---|---|---|---|---|")
+        for r in report.groups:
+            rates = (r.selection_rate, r.true_positive_rate, r.false_positive_rate)
+            out.append(
+                f"| {r.group} | {r.n} | {r.positives} | {r.predicted_positive} | "
+                + " | ".join("-" if math.isnan(x) else f"{x:.3f}" for x in rates)
+                + f" | {r.note} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def _fairness_metadata(evaluation: Evaluation) -> dict:
+    """Each gap as numbers Dagster can plot and alert on: ``fairness/<gap>`` (only when
+    determined), its interval, status, the groups it spans and the smallest group's rows; and
+    every group's counts as JSON."""
+    out: dict = {}
+    for name, g in evaluation.fairness_gaps().items():
+        key = f"fairness/{name}"
+        out[f"{key}/status"] = g.status
+        out[f"{key}/groups_used"] = len(g.groups)
+        if g.determined:
+            out[key] = dg.MetadataValue.float(g.value)
+            out[f"{key}/ci_low"] = dg.MetadataValue.float(g.ci_low)
+            out[f"{key}/ci_high"] = dg.MetadataValue.float(g.ci_high)
+            out[f"{key}/smallest_group_rows"] = int(g.smallest_group_rows)
+    if evaluation.fairness:
+        out["fairness/groups"] = dg.MetadataValue.json(
+            {
+                cls: {
+                    r.group: {"n": r.n, "positives": r.positives, "predicted_positive": r.predicted_positive}
+                    | ({"note": r.note} if r.note else {})
+                    for r in report.groups
+                }
+                for cls, report in evaluation.fairness.items()
+            }
+        )
+    return out
+
+
+def _holdout_markdown(choice: HoldoutChoice) -> str:
+    lines = [
+        f"- partitions: {feature_window(list(choice.holdout_partitions))}"
+        + (f" (widened by {choice.extended_by})" if choice.extended_by else ""),
+        f"- labels: {'gold' if choice.labels == 'gold' else 'LF labels'} ({choice.gold_rows} gold rows)",
+        "- rows per class: " + ", ".join(f"{c} {n}" for c, n in choice.class_counts.items()),
+        f"- evaluation: {'determined' if choice.determined else '**undetermined** (single class)'}",
+    ]
+    return "\n".join(lines + [f"- WARNING: {w}" for w in choice.warnings])
 
 
 def _run_link(tracking_uri: str, experiment_id: str, run_id: str) -> dict:
@@ -83,16 +162,28 @@ def build_trained_model_asset(
 ) -> dg.AssetsDefinition:
     """``<dataset>/trained_model``: one retrain, its evaluation, MLflow run and registry verdict."""
     classes = [str(c) for c in labeling.lfs.classes]
-    available = {"accuracy", "f1_macro"} | ({"precision", "recall", "f1"} if len(classes) == 2 else set())
+    try:
+        positive = resolve_positive_class(classes, training.positive_class)
+    except ValueError as e:
+        raise ValueError(f"TrainingSpec.{e}") from None
+    available = available_metrics(classes, training.positive_class)
     if training.gate.metric not in available:
         raise ValueError(
-            f"PromotionGate.metric: {training.gate.metric!r} is not computed for {len(classes)} classes; "
-            f"expected one of {sorted(available)}"
+            f"PromotionGate.metric: {training.gate.metric!r} is not computed for {len(classes)} classes "
+            f"with positive class {positive!r}; expected one of {sorted(available)}"
         )
+    if positive is None:
+        positive_rule = (
+            f"none: {len(classes)} classes, per-class and macro metrics, fairness one-vs-rest per class"
+        )
+    elif training.positive_class is None:
+        positive_rule = f"{positive} (default: the second of the classes {classes})"
+    else:
+        positive_rule = f"{positive} (TrainingSpec.positive_class)"
     features = list(training.features)
     model_name = training.model_name or f"{spec.name}_model"
     labeled_key = asset_key(spec, LABELED_SET)
-    code_version = f"train-v1-{training.code_version}-{labeling.lfs.version}"
+    code_version = f"train-v2-{training.code_version}-{labeling.lfs.version}"
 
     @dg.asset(
         key=asset_key(spec, TRAINED_MODEL),
@@ -124,8 +215,6 @@ def build_trained_model_asset(
                 f"{training.holdout_partitions} (the newest are held out for evaluation). "
                 "Label more partitions"
             )
-        train_keys = window[: -training.holdout_partitions]
-        holdout_keys = window[-training.holdout_partitions :]
         frame = pd.concat([labeled[p].assign(**{PARTITION_COLUMN: p}) for p in window], ignore_index=False)
         missing = [f for f in features if f not in frame.columns]
         if missing:
@@ -133,29 +222,34 @@ def build_trained_model_asset(
                 f"features {missing} are not in the labeled sets of {spec.name}; expected columns of "
                 f"{[c for c in frame.columns if not c.startswith(('lf__', 'p__', '_'))]}"
             )
+        choice = choose_holdout(
+            frame,
+            window,
+            classes,
+            partition_column=PARTITION_COLUMN,
+            holdout_partitions=training.holdout_partitions,
+            max_holdout_partitions=training.holdout_limit,
+            min_gold_rows=training.min_gold_rows,
+            min_class_rows=training.min_class_rows,
+        )
+        train_keys, holdout_keys = list(choice.train_partitions), list(choice.holdout_partitions)
         has_label = frame["label"].notna().to_numpy()
         in_train = frame[PARTITION_COLUMN].isin(train_keys).to_numpy()
         train = frame[in_train & has_label]
-        holdout = frame[~in_train & has_label]
+        evaluation_rows = choice.select(frame, partition_column=PARTITION_COLUMN)
         if in_train.any() and not (in_train & has_label).any():
             raise TrainingError(
                 f"every row of the training window ({feature_window(train_keys)}) abstained: no LF "
                 "voted and there is no gold label; expected labeled rows"
             )
-        if holdout.empty:
+        if evaluation_rows.empty:
             raise dg.Failure(
                 f"no labeled rows in the holdout partitions {holdout_keys}: every row abstained; expected "
                 "labeled rows to evaluate on. Label more partitions, or check the labeling functions"
             )
-        gold = holdout[holdout["label_source"] == "gold"]
-        if len(gold) >= training.min_gold_rows:
-            evaluation_rows, judged_by = gold, "gold labels"
-        else:
-            evaluation_rows, judged_by = (
-                holdout,
-                "LF labels (no or too few gold rows: LF errors are invisible)",
-            )
-            context.log.warning(f"evaluating against {judged_by}")
+        judged_by = choice.judged_by
+        for warning in choice.warnings:
+            context.log.warning(f"holdout: {warning}")
 
         pipeline = training.pipeline()
         weights = train["label_confidence"].to_numpy(dtype=float) if training.use_confidence_weights else None
@@ -174,12 +268,14 @@ def build_trained_model_asset(
             pipeline, evaluation_rows[features], y_eval, seed=training.seed
         )
         train_seconds = time.perf_counter() - started
-        score = challenger.overall[training.gate.metric]
+        score = challenger.overall.get(training.gate.metric)
         context.log.info(
             f"trained {type(final_estimator(pipeline)).__name__} on {len(train):,} rows of "
-            f"{feature_window(train_keys)}; {training.gate.metric} {score:.4f} "
+            f"{feature_window(train_keys)}; {training.gate.metric} {_figure(score)} "
             f"on {len(evaluation_rows):,} rows of {feature_window(holdout_keys)} ({judged_by})"
         )
+        for warning in challenger.warnings:
+            context.log.warning(f"evaluation: {warning}")
 
         versions = _partition_versions(context.instance, labeled_key, window)
         lineage = {
@@ -188,6 +284,10 @@ def build_trained_model_asset(
             "holdout_partitions": holdout_keys,
             "lf_set_version": labeling.lfs.version,
             "code_version": code_version,
+            "positive_class": positive,
+            "holdout_labels": choice.labels,
+            "holdout_class_counts": choice.class_counts,
+            "holdout_widened_by": choice.extended_by,
         }
         data_version = hashlib.sha256(json.dumps(lineage, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -234,6 +334,10 @@ def build_trained_model_asset(
                     "model_uri": f"models:/{model_name}/{version}",
                     "promoted": verdict.promote,
                     "evaluated_against": judged_by,
+                    "positive_class": positive,
+                    "positive_class_rule": positive_rule,
+                    "evaluation_status": "determined" if challenger.determined else "undetermined",
+                    "holdout_widened_by": choice.extended_by,
                     **{f"eval_{k}": v for k, v in challenger.overall.items()},
                     "train_rows": len(train),
                     "train_partitions": len(train_keys),
@@ -258,6 +362,14 @@ def build_trained_model_asset(
                     + "\n".join(f"- {r}" for r in verdict.reasons)
                 ),
                 "metrics": dg.MetadataValue.md(_metrics_table(challenger, champion)),
+                "positive_class": positive_rule,
+                "evaluation_status": "determined" if challenger.determined else "undetermined",
+                "evaluation_warnings": dg.MetadataValue.md(
+                    "\n".join(f"- {w}" for w in [*choice.warnings, *challenger.warnings]) or "none"
+                ),
+                "holdout": dg.MetadataValue.md(_holdout_markdown(choice)),
+                "holdout_class_counts": dg.MetadataValue.json(choice.class_counts),
+                "holdout_widened_by": choice.extended_by,
                 "metrics_by_partition_and_slice": dg.MetadataValue.md(
                     _slices_table(challenger, training.gate.metric)
                 ),
@@ -276,8 +388,15 @@ def build_trained_model_asset(
                         "feature importance",
                     )
                 ),
-                # Numbers, so that the UI plots them over the retrains.
-                **{f"eval_{k}": float(v) for k, v in challenger.overall.items()},
+                # Numbers, so that the UI plots them over the retrains (undefined ones are left out:
+                # `metrics` and `evaluation_warnings` say why).
+                **{f"eval_{k}": float(v) for k, v in challenger.overall.items() if not math.isnan(v)},
+                **_fairness_metadata(challenger),
+                **(
+                    {"fairness": dg.MetadataValue.md(_fairness_markdown(challenger, champion))}
+                    if challenger.fairness
+                    else {}
+                ),
                 "evaluated_against": judged_by,
                 "train_rows": len(train),
                 "evaluation_rows": len(evaluation_rows),

@@ -6,14 +6,27 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from dcai_assets import LabelingSpec, MlflowTracking, PromotionGate, TrainingSpec, build_definitions
+from dcai_assets import (
+    DailyPartitions,
+    DatasetSpec,
+    ImportanceSpec,
+    LabelingSpec,
+    LandingDirectory,
+    MlflowTracking,
+    PromotionGate,
+    TrainingSpec,
+    build_definitions,
+    infer_schema,
+)
 from dcai_assets.assets.model import REGISTRY_POOL
 from tests.assets.test_labeling_assets import LFS
-from tests.conftest import sensor_readings
+from tests.conftest import REFERENCE_DAYS, sensor_readings
 
 MODEL = dg.AssetKey(["readings", "trained_model"])
 FEATURES = ["temperature", "humidity", "count", "site"]
@@ -257,3 +270,231 @@ def test_a_window_where_every_row_abstained_is_a_clear_error(readings_spec, reso
         assert not result.success
         message = failure_message(result)
         assert "every row of the training window (1 partitions 2024-01-10 .. 2024-01-10) abstained" in message
+
+
+# --- the holdout, the positive class, fairness and more than two classes, end to end ---
+
+GOLD_DAYS = ["2024-01-10", "2024-01-11", "2024-01-12", "2024-01-13", "2024-01-14"]
+
+
+def with_gold(frame: pd.DataFrame, gold: dict[str, int]) -> pd.DataFrame:
+    """``frame`` with a sparse gold column ``status``: the first rows get the given classes."""
+    status = [c for c, n in gold.items() for _ in range(n)]
+    return frame.assign(status=status + [None] * (len(frame) - len(status)))
+
+
+@pytest.fixture
+def gold_spec(tmp_path, landing):
+    """The readings dataset with a sparsely filled gold column ``status``."""
+    schema_path = tmp_path / "schemas" / "readings_gold.yaml"
+    frames = {d: with_gold(sensor_readings(d), {"normal": 20, "alert": 20}) for d in REFERENCE_DAYS}
+    infer_schema(frames, key=["reading_id"]).save(schema_path)
+    return DatasetSpec(
+        name="readings",
+        source=LandingDirectory(path=landing),
+        partitioning=DailyPartitions(start="2024-01-01", end="2024-03-01"),
+        schema_path=schema_path,
+        key="reading_id",
+        label="status",
+    )
+
+
+def land_and_label_gold(defs, instance, landing, gold: dict[str, dict[str, int]]) -> None:
+    for day, classes in gold.items():
+        with_gold(sensor_readings(day), classes).to_csv(landing / f"{day}.csv", index=False)
+        defs.resolve_job_def("readings_ingest").execute_in_process(instance=instance, partition_key=day)
+    defs.resolve_job_def("readings_fit_label_model").execute_in_process(instance=instance)
+    for day in gold:
+        defs.resolve_job_def("readings_label").execute_in_process(instance=instance, partition_key=day)
+
+
+def gold_definitions(spec, resources, tracking, **training):
+    settings = dict(pipeline=logistic_pipeline, features=FEATURES, holdout_partitions=1) | training
+    return dg.Definitions.merge(
+        build_definitions(
+            spec,
+            labeling=LabelingSpec(lfs=LFS),
+            training=TrainingSpec(**settings),
+            importance=ImportanceSpec(k=5),
+        ),
+        dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
+    )
+
+
+def test_a_single_class_gold_holdout_is_widened_until_both_classes_have_enough_rows(
+    gold_spec, resources, landing, tracking
+):
+    gold = {d: {"normal": 20, "alert": 20} for d in GOLD_DAYS[:3]}
+    gold |= {d: {"alert": 40} for d in GOLD_DAYS[3:]}  # the newest days: every gold row is an alert
+    defs = gold_definitions(gold_spec, resources, tracking)
+    with dg.instance_for_test() as instance:
+        land_and_label_gold(defs, instance, landing, gold)
+        result = retrain(defs, instance)
+        assert result.success
+        md = metadata(result)
+        run = MlflowClient(tracking.tracking_uri).get_run(md["mlflow_run_id"])
+        assert run.data.tags["dcai.holdout_partitions"] == ",".join(GOLD_DAYS[2:])
+        assert md["holdout_widened_by"] == 2
+        assert md["holdout_class_counts"] == {"normal": 20, "alert": 100}
+        assert "widened by 2 to 3 partitions" in md["evaluation_warnings"]
+        assert md["evaluation_status"] == "determined"
+        logged = [e.user_message for e in instance.all_logs(result.run_id)]
+        assert any(m.startswith("holdout: the newest 1 partitions had too few") for m in logged)
+
+
+def test_a_holdout_single_class_at_the_widest_is_undetermined_not_promoted_and_flagged_in_importance(
+    gold_spec, resources, landing, tracking
+):
+    gold = {d: {"normal": 20, "alert": 20} for d in GOLD_DAYS[:2]}
+    gold |= {d: {"alert": 40} for d in GOLD_DAYS[2:]}
+    defs = gold_definitions(gold_spec, resources, tracking, max_holdout_partitions=2)
+    with dg.instance_for_test() as instance:
+        land_and_label_gold(defs, instance, landing, gold)
+        result = retrain(defs, instance)
+        assert result.success
+        md = metadata(result)
+        assert md["promoted"] is False
+        assert "evaluation undetermined (single class: every row is 'alert'" in md["gate"]
+        assert md["evaluation_status"] == "undetermined"
+        assert "single-class holdout: only 'alert' has at least 10" in md["evaluation_warnings"]
+        scores = defs.resolve_job_def("readings_score_importance").execute_in_process(instance=instance)
+        importance_md = scores.get_asset_materialization_events()[0].materialization.metadata
+        assert importance_md["holdout_status"].value == "undetermined (single class)"
+        assert "single-class holdout" in importance_md["holdout_warning"].value
+
+
+def test_a_fairness_gap_over_one_group_with_enough_rows_is_undetermined_not_zero(
+    readings_spec, resources, landing, tracking
+):
+    # holdout 2024-01-12 has 53 labeled rows from north, 38 south, 20 east, 17 west: only north has 45
+    defs = definitions(readings_spec, resources, tracking, gate=PromotionGate(min_rows=30, min_slice_rows=45))
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, ["2024-01-10", "2024-01-11", "2024-01-12"])
+        result = retrain(defs, instance)
+        assert result.success
+        md = metadata(result)
+        assert "| demographic_parity_difference | 0.0000" not in md["metrics"]  # what it used to say
+        assert md["fairness/demographic_parity_difference/status"] == "undetermined"
+        assert "fairness/demographic_parity_difference" not in md  # no number, not 0.0
+        assert "| south | 38 |" in md["fairness"] and "too few rows (n=38, need 45)" in md["fairness"]
+        assert "fairness could not be checked: demographic_parity_difference is undetermined" in md["gate"]
+        assert "demographic_parity_difference over 'site'" in md["evaluation_warnings"]
+        run = MlflowClient(tracking.tracking_uri).get_run(md["mlflow_run_id"])
+        assert "eval_demographic_parity_difference" not in run.data.metrics
+        logged = [e.user_message for e in instance.all_logs(result.run_id)]
+        assert any("evaluation: demographic_parity_difference over 'site'" in m for m in logged)
+
+
+def test_fairness_gaps_are_numeric_metadata_and_mlflow_metrics_with_intervals_and_group_counts(
+    readings_spec, resources, landing, tracking
+):
+    defs = definitions(readings_spec, resources, tracking, gate=PromotionGate(min_rows=30, min_slice_rows=15))
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, ["2024-01-10", "2024-01-11", "2024-01-12"])
+        result = retrain(defs, instance)
+        assert result.success
+        event = result.get_asset_materialization_events()[0].materialization
+        dp = event.metadata["fairness/demographic_parity_difference"]
+        assert isinstance(dp, dg.FloatMetadataValue)
+        md = metadata(result)
+        assert md["fairness/demographic_parity_difference/ci_low"] <= dp.value
+        assert dp.value <= md["fairness/demographic_parity_difference/ci_high"]
+        assert md["fairness/demographic_parity_difference/groups_used"] == 4
+        groups = md["fairness/groups"]["alert"]
+        assert sum(g["n"] for g in groups.values()) == md["evaluation_rows"]
+        assert md["fairness/demographic_parity_difference/smallest_group_rows"] == min(
+            g["n"] for g in groups.values()
+        )
+        metrics = MlflowClient(tracking.tracking_uri).get_run(md["mlflow_run_id"]).data.metrics
+        assert metrics["eval_demographic_parity_difference"] == pytest.approx(dp.value)
+        assert "eval_demographic_parity_difference.ci_high" in metrics
+
+
+def test_a_declared_positive_class_drives_precision_and_is_shown_in_the_model_card(
+    readings_spec, resources, landing, tracking, tmp_path
+):
+    defs = gold_definitions(readings_spec, resources, tracking, positive_class="normal", sensitive="site")
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, ["2024-01-10", "2024-01-11", "2024-01-12"])
+        result = retrain(defs, instance)
+        assert result.success
+        md = metadata(result)
+        assert md["positive_class"] == "normal (TrainingSpec.positive_class)"
+        assert (md["eval_precision"], md["eval_recall"]) == (
+            md["eval_precision:normal"],
+            md["eval_recall:normal"],
+        )
+        assert set(md["fairness/groups"]) == {"normal"}  # the gaps are about predicting `normal`
+        card = pd.read_parquet(tmp_path / "lake" / "readings" / "trained_model.parquet")
+        assert card.loc[0, "positive_class"] == "normal"
+        run = MlflowClient(tracking.tracking_uri).get_run(md["mlflow_run_id"])
+        assert run.data.tags["dcai.positive_class"] == "normal"
+
+
+def test_the_default_positive_class_is_the_second_class_and_stated(
+    readings_spec, resources, landing, tracking
+):
+    defs = definitions(readings_spec, resources, tracking)
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, ["2024-01-10", "2024-01-11"])
+        md = metadata(retrain(defs, instance))
+        assert md["positive_class"] == "alert (default: the second of the classes ['normal', 'alert'])"
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "message"),
+    [
+        ({"positive_class": "warning"}, ValueError, "TrainingSpec.positive_class: 'warning' is not a class"),
+        ({"positive_class": 1}, TypeError, "TrainingSpec.positive_class: 1 is a int"),
+        ({"min_class_rows": 0}, ValueError, "TrainingSpec.min_class_rows: 0; expected an integer >= 1"),
+        ({"max_holdout_partitions": 1, "holdout_partitions": 2}, ValueError, "is below holdout_partitions=2"),
+    ],
+)
+def test_bad_positive_class_and_holdout_settings_are_clear_errors(
+    readings_spec, resources, tracking, settings, error, message
+):
+    with pytest.raises(error, match=message):
+        gold_definitions(readings_spec, resources, tracking, **settings)
+
+
+def test_more_than_two_classes_get_per_class_metrics_and_one_vs_rest_fairness(
+    readings_spec, resources, landing, tracking
+):
+    from dcai_assets import ABSTAIN, LabelingFunctionSet, labeling_function
+
+    @labeling_function(uses=["temperature"])
+    def cold(df):
+        return np.where(df["temperature"] < 18, 0, ABSTAIN)
+
+    @labeling_function(uses=["temperature"])
+    def mild(df):
+        return np.where(df["temperature"].between(19, 21), 1, ABSTAIN)
+
+    @labeling_function(uses=["temperature"])
+    def warm(df):
+        return np.where(df["temperature"] > 22, 2, ABSTAIN)
+
+    lfs = LabelingFunctionSet(lfs=[cold, mild, warm], classes=["cold", "mild", "warm"])
+    training = TrainingSpec(
+        pipeline=logistic_pipeline, features=FEATURES, sensitive="site",
+        gate=PromotionGate(metric="f1_macro", min_slice_rows=10),
+    )  # fmt: skip
+    defs = dg.Definitions.merge(
+        build_definitions(
+            readings_spec, labeling=LabelingSpec(lfs=lfs, label_model="majority_vote"), training=training
+        ),
+        dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
+    )
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, ["2024-01-10", "2024-01-11", "2024-01-12"])
+        result = retrain(defs, instance)
+        assert result.success
+        md = metadata(result)
+        assert md["positive_class"].startswith("none: 3 classes, per-class and macro metrics")
+        assert "eval_precision" not in md
+        for c in ("cold", "mild", "warm"):
+            assert 0 <= md[f"eval_f1:{c}"] <= 1 and md[f"eval_support:{c}"] > 0
+            assert md[f"fairness/demographic_parity_difference:{c}/status"] in {"determined", "undetermined"}
+        assert set(md["fairness/groups"]) == {"cold", "mild", "warm"}
+        metrics = MlflowClient(tracking.tracking_uri).get_run(md["mlflow_run_id"]).data.metrics
+        assert "eval_f1.cold" in metrics and "eval_f1_macro" in metrics

@@ -8,11 +8,15 @@ import pytest
 
 from dcai_assets.core.evaluation import (
     Evaluation,
+    FairnessGap,
+    FairnessReport,
     PromotionGate,
+    available_metrics,
     classification_metrics,
     evaluate,
     fairness_gaps,
     gate,
+    resolve_positive_class,
 )
 
 CLASSES = ["on_time", "late"]
@@ -37,18 +41,35 @@ def fairness_example() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y_true, y_pred, groups
 
 
+def gap_of(name: str, value: float | None) -> FairnessGap:
+    """A determined gap of ``value`` (or an undetermined one for None) over groups a and b."""
+    if value is None:
+        return FairnessGap(name, "undetermined", None, None, None, ("a",), 40, "1 group(s) with enough rows")
+    return FairnessGap(name, "determined", value, value - 0.01, value + 0.01, ("a", "b"), 40)
+
+
 def evaluation(
     accuracy: float,
     rows: int = 100,
     slices: dict[str, dict[str, float]] | None = None,
-    fairness: dict[str, float] | None = None,
+    fairness: dict[str, float | None] | None = None,
 ) -> Evaluation:
     """An Evaluation with the given overall accuracy and, per ``site`` value, slice accuracy."""
+    report = FairnessReport(
+        column="sex",
+        positive_class=LATE,
+        min_rows=20,
+        min_outcome_rows=5,
+        groups=(),
+        gaps={k: gap_of(k, v) for k, v in (fairness or {}).items()},
+        resamples=1000,
+        seed=0,
+    )
     return Evaluation(
         overall={"accuracy": accuracy, "n": float(rows)},
         per_partition={},
         per_slice={"site": {v: {"accuracy": a, "n": 40.0} for v, a in (slices or {}).items()}},
-        fairness=fairness or {},
+        fairness={LATE: report} if fairness else {},
         rows=rows,
     )
 
@@ -88,7 +109,7 @@ def test_demographic_parity_difference_is_the_spread_of_positive_prediction_rate
     gaps = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
 
     # positive-prediction rates: a 10/20, b 12/20
-    assert gaps["demographic_parity_difference"] == pytest.approx(0.1)
+    assert gaps.gaps["demographic_parity_difference"].value == pytest.approx(0.1)
 
 
 def test_equalized_odds_difference_is_the_larger_of_the_tpr_and_fpr_gaps():
@@ -97,19 +118,20 @@ def test_equalized_odds_difference_is_the_larger_of_the_tpr_and_fpr_gaps():
     gaps = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
 
     # TPR gap 0.8 - 0.6 = 0.2, FPR gap 0.6 - 0.2 = 0.4
-    assert gaps["equalized_odds_difference"] == pytest.approx(0.4)
+    assert gaps.gaps["equalized_odds_difference"].value == pytest.approx(0.4)
 
 
 def test_groups_with_fewer_than_min_rows_are_left_out_of_the_fairness_gaps():
     y_true, y_pred, groups = fairness_example()
 
-    with_small = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=5)
+    with_small = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=5, min_outcome_rows=1)
     without_small = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
 
     # group c (5 rows) predicts late for every row: rate 1.0 vs group a's 0.5, FPR 1.0 vs 0.2
-    assert with_small["demographic_parity_difference"] == pytest.approx(0.5)
-    assert with_small["equalized_odds_difference"] == pytest.approx(0.8)
-    assert without_small["demographic_parity_difference"] == pytest.approx(0.1)
+    assert with_small.gaps["demographic_parity_difference"].value == pytest.approx(0.5)
+    assert with_small.gaps["false_positive_rate_difference"].value == pytest.approx(0.8)
+    assert without_small.gaps["demographic_parity_difference"].value == pytest.approx(0.1)
+    assert without_small.gaps["demographic_parity_difference"].groups == ("a", "b")
 
 
 def evaluation_frame() -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -160,21 +182,29 @@ def test_evaluate_computes_fairness_only_when_a_sensitive_column_is_given():
 
     assert plain.fairness == {}
     # f: 8 of 15 predicted late, TPR 5/8, FPR 3/7; m: 7 of 15 predicted late, TPR 1, FPR 0
-    assert fair.fairness["demographic_parity_difference"] == pytest.approx(1 / 15)
-    assert fair.fairness["equalized_odds_difference"] == pytest.approx(3 / 7)
+    gaps = fair.fairness[LATE].gaps
+    assert gaps["demographic_parity_difference"].value == pytest.approx(1 / 15)
+    assert gaps["equalized_odds_difference"].value == pytest.approx(3 / 7)
 
 
-def test_evaluation_table_is_long_format_with_scope_group_metric_value():
+def test_evaluation_table_is_long_format_with_a_note_beside_every_value():
     y_true, y_pred, frame = evaluation_frame()
     ev = evaluate(y_true, y_pred, frame, CLASSES, partition_column="day", slices=["site"], sensitive="sex")
 
     table = ev.table()
 
-    assert list(table.columns) == ["scope", "group", "metric", "value"]
-    assert set(table["scope"]) == {"overall", "partition", "slice:site", "fairness"}
+    assert list(table.columns) == ["scope", "group", "metric", "value", "note"]
+    assert set(table["scope"]) == {
+        "overall", "partition", "slice:site", "fairness:sex:late", "fairness_group:sex:late"
+    }  # fmt: skip
     row = table[(table["scope"] == "partition") & (table["group"] == "2024-01-02")]
     assert row.set_index("metric").loc["accuracy", "value"] == pytest.approx(0.4)
-    assert len(table) == len(ev.overall) * 4 + len(ev.fairness)  # overall, 2 partitions, north
+    groups = table[table["scope"] == "fairness_group:sex:late"].set_index(["group", "metric"])["value"]
+    assert groups[("f", "n")] == 15 and groups[("f", "positives")] == 8
+    # the groups have 15 rows, under the default minimum of 20: no gap, and the reason beside it
+    gaps = table[table["scope"] == "fairness:sex:late"].set_index("metric")
+    assert np.isnan(gaps.loc["demographic_parity_difference", "value"])
+    assert "too few rows (n=15" in gaps.loc["demographic_parity_difference", "note"]
 
 
 def test_too_few_evaluation_rows_promote_nothing_and_say_how_many():
@@ -227,3 +257,233 @@ def test_a_growing_fairness_gap_beyond_max_fairness_increase_blocks_promotion():
     assert not worse.promote
     assert any("demographic_parity_difference grows from 0.1000 to 0.2000" in r for r in worse.reasons)
     assert slightly.promote
+
+
+# --- classification metrics: undefined is NaN, one class is flagged, more than two classes ---
+
+
+def test_precision_of_a_class_never_predicted_is_nan_not_zero():
+    y_true = np.array([LATE, LATE, ON, ON, ON])
+    y_pred = np.array([ON, ON, ON, ON, ON])
+
+    m = classification_metrics(y_true, y_pred, CLASSES)
+
+    assert np.isnan(m["precision"])  # nothing was predicted late: precision is undefined
+    assert m["recall"] == 0.0
+    assert np.isnan(m["precision_macro"])
+
+
+def test_a_single_class_evaluation_is_undetermined_and_says_so():
+    # the newest partitions hold only late flights: precision of late reads 1.0 by construction
+    y_true = np.array([LATE] * 40, dtype=object)
+    y_pred = np.array([LATE] * 30 + [ON] * 10, dtype=object)
+    frame = pd.DataFrame({"day": ["2024-01-02"] * 40})
+
+    ev = evaluate(y_true, y_pred, frame, CLASSES, partition_column="day")
+
+    assert ev.overall["precision"] == 1.0
+    assert not ev.determined
+    assert any("single class: every row is 'late' (n=40)" in n for n in ev.notes["overall"])
+    assert any("single class" in w for w in ev.warnings)
+
+
+def test_too_few_rows_of_a_class_are_flagged_with_their_count():
+    y_true = np.array([LATE] * 3 + [ON] * 37, dtype=object)
+    frame = pd.DataFrame({"day": ["2024-01-02"] * 40})
+
+    ev = evaluate(y_true, y_true.copy(), frame, CLASSES, partition_column="day", min_class_rows=10)
+
+    assert not ev.determined  # only on_time reaches 10 rows
+    assert any("too few rows of 'late' (n=3)" in n for n in ev.notes["overall"])
+
+
+def test_multiclass_metrics_report_every_class_and_the_macro_averages():
+    y_true = np.array(["a", "a", "b", "b", "c", "c"])
+    y_pred = np.array(["a", "b", "b", "b", "c", "a"])
+
+    m = classification_metrics(y_true, y_pred, ["a", "b", "c"])
+
+    assert m["precision:a"] == pytest.approx(1 / 2) and m["recall:a"] == pytest.approx(1 / 2)
+    assert m["precision:b"] == pytest.approx(2 / 3) and m["recall:b"] == 1.0
+    assert m["precision:c"] == 1.0 and m["recall:c"] == pytest.approx(1 / 2)
+    assert m["support:a"] == m["support:b"] == m["support:c"] == 2
+    assert m["precision_macro"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
+    assert m["recall_macro"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+
+
+def test_a_declared_positive_class_sets_precision_recall_and_f1_for_two_or_more_classes():
+    y_true = np.array(["a", "a", "b", "b", "c", "c"])
+    y_pred = np.array(["a", "b", "b", "b", "c", "a"])
+
+    three = classification_metrics(y_true, y_pred, ["a", "b", "c"], positive_class="c")
+    two = classification_metrics(np.array([LATE, ON, ON]), np.array([ON, ON, ON]), CLASSES, positive_class=ON)
+
+    assert three["precision"] == 1.0 and three["recall"] == pytest.approx(1 / 2)
+    assert two["precision"] == pytest.approx(2 / 3) and two["recall"] == 1.0
+
+
+def test_the_positive_class_defaults_to_the_second_of_two_and_to_none_for_more():
+    assert resolve_positive_class(CLASSES, None) == LATE
+    assert resolve_positive_class(["a", "b", "c"], None) is None
+    assert "precision" in available_metrics(CLASSES, None)
+    assert "precision" not in available_metrics(["a", "b", "c"], None)
+    assert "precision" in available_metrics(["a", "b", "c"], "b")
+
+
+def test_a_positive_class_that_is_not_a_class_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"positive_class: 'delayed' is not a class; expected one of"):
+        resolve_positive_class(CLASSES, "delayed")
+    with pytest.raises(TypeError, match="positive_class: 1 is a int"):
+        resolve_positive_class(CLASSES, 1)
+
+
+# --- fairness: a gap over one group is undetermined, never 0 ---
+
+
+def one_group_with_enough_rows() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group a: 40 rows, selection rate 0.3; group b: 8 rows, selection rate 0.5."""
+    true_a, pred_a = group_rows(tp=10, fn=10, fp=2, tn=18)
+    true_b, pred_b = group_rows(tp=3, fn=1, fp=1, tn=3)
+    y_true = np.array(true_a + true_b, dtype=object)
+    y_pred = np.array(pred_a + pred_b, dtype=object)
+    return y_true, y_pred, np.array(["a"] * 40 + ["b"] * 8, dtype=object)
+
+
+def test_a_gap_with_only_one_group_above_the_minimum_is_undetermined_not_zero():
+    y_true, y_pred, groups = one_group_with_enough_rows()
+
+    report = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
+
+    for name in ("demographic_parity_difference", "equalized_odds_difference"):
+        g = report.gaps[name]
+        assert g.status == "undetermined"
+        assert g.value is None and g.ci_low is None
+    assert "too few rows (n=8, need 20)" in report.gaps["demographic_parity_difference"].reason
+    assert any("demographic_parity_difference over 'group'" in w for w in report.warnings)
+
+
+def test_every_group_is_reported_with_its_rows_positives_and_a_note_when_too_small():
+    y_true, y_pred, groups = one_group_with_enough_rows()
+
+    report = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
+
+    a, b = report.groups
+    assert (a.group, a.n, a.positives, a.predicted_positive) == ("a", 40, 20, 12)
+    assert a.selection_rate == pytest.approx(0.3) and a.true_positive_rate == pytest.approx(0.5)
+    assert (b.group, b.n, b.positives) == ("b", 8, 4)
+    assert b.note == "too few rows (n=8, need 20)"
+    assert np.isnan(b.selection_rate)
+
+
+def test_tpr_and_equalized_odds_are_undetermined_when_a_group_has_too_few_positives():
+    true_a, pred_a = group_rows(tp=10, fn=10, fp=2, tn=18)
+    true_b, pred_b = group_rows(tp=1, fn=1, fp=5, tn=23)  # 2 positives
+    y_true = np.array(true_a + true_b, dtype=object)
+    y_pred = np.array(pred_a + pred_b, dtype=object)
+    groups = np.array(["a"] * 40 + ["b"] * 30, dtype=object)
+
+    report = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20, min_outcome_rows=5)
+
+    assert report.gaps["demographic_parity_difference"].determined
+    assert report.gaps["false_positive_rate_difference"].determined
+    assert not report.gaps["true_positive_rate_difference"].determined
+    assert not report.gaps["equalized_odds_difference"].determined
+    assert "too few positives" in report.gaps["equalized_odds_difference"].reason
+
+
+def test_gap_intervals_are_seeded_bootstrap_intervals_around_the_gap():
+    y_true, y_pred, groups = fairness_example()
+
+    first = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20, seed=1)
+    again = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20, seed=1)
+    other = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20, seed=2)
+
+    for name, g in first.gaps.items():
+        assert g.ci_low <= g.value <= g.ci_high, name
+        assert (g.ci_low, g.ci_high) == (again.gaps[name].ci_low, again.gaps[name].ci_high)
+    dp = first.gaps["demographic_parity_difference"]
+    assert dp.ci_high - dp.ci_low > 0.1  # 20 rows a group: a gap of 0.1 is well within noise
+    assert (dp.ci_low, dp.ci_high) != (other.gaps[dp.name].ci_low, other.gaps[dp.name].ci_high)
+
+
+def test_bootstrap_intervals_narrow_as_the_groups_grow():
+    y_true, y_pred, groups = fairness_example()
+    keep = groups != "c"
+    big = [np.concatenate([a[keep]] * 10) for a in (y_true, y_pred, groups)]
+
+    small_ci = fairness_gaps(y_true, y_pred, groups, positive=LATE).gaps["demographic_parity_difference"]
+    big_ci = fairness_gaps(*big, positive=LATE).gaps["demographic_parity_difference"]
+
+    assert big_ci.value == pytest.approx(small_ci.value)
+    assert big_ci.ci_high - big_ci.ci_low < 0.5 * (small_ci.ci_high - small_ci.ci_low)
+
+
+def test_multiclass_fairness_is_reported_one_vs_rest_for_every_class():
+    rng = np.random.default_rng(0)
+    y_true = rng.choice(["sun", "rain", "snow"], size=300)
+    y_pred = np.where(rng.random(300) < 0.8, y_true, "sun")
+    frame = pd.DataFrame({"day": ["d"] * 300, "region": rng.choice(["n", "s"], size=300)})
+
+    ev = evaluate(y_true, y_pred, frame, ["sun", "rain", "snow"], partition_column="day", sensitive="region")
+    declared = evaluate(
+        y_true, y_pred, frame, ["sun", "rain", "snow"], partition_column="day", sensitive="region",
+        positive_class="snow",
+    )  # fmt: skip
+
+    assert set(ev.fairness) == {"sun", "rain", "snow"}
+    assert all(r.positive_class == c for c, r in ev.fairness.items())
+    assert "demographic_parity_difference:snow" in ev.fairness_gaps()
+    assert set(declared.fairness) == {"snow"}
+    assert "demographic_parity_difference" in declared.fairness_gaps()
+
+
+# --- the gate never compares what is undefined ---
+
+
+def test_an_undetermined_fairness_gap_is_named_in_the_reasons_as_not_checked():
+    champion = evaluation(0.85, fairness={"demographic_parity_difference": None})
+
+    verdict = gate(
+        evaluation(0.90, fairness={"demographic_parity_difference": None}), champion, PromotionGate()
+    )
+
+    assert verdict.promote
+    assert any(
+        r.startswith("fairness could not be checked: demographic_parity_difference is undetermined")
+        for r in verdict.reasons
+    )
+    assert not any("no slice or fairness regression" in r for r in verdict.reasons)
+
+
+def test_require_fairness_blocks_promotion_on_an_undetermined_gap():
+    rules = PromotionGate(require_fairness=True)
+    undetermined = evaluation(0.90, fairness={"demographic_parity_difference": None})
+
+    assert not gate(undetermined, evaluation(0.85), rules).promote
+    assert not gate(undetermined, None, rules).promote
+
+
+def test_an_undetermined_evaluation_is_never_promoted_even_without_a_champion():
+    single = evaluation(0.99)
+    single.determined = False
+    single.notes["overall"] = ["single class: every row is 'late' (n=100)"]
+
+    verdict = gate(single, None, PromotionGate())
+
+    assert not verdict.promote
+    assert "evaluation undetermined (single class: every row is 'late' (n=100))" in verdict.reasons[0]
+
+
+def test_an_undefined_gate_metric_blocks_promotion_instead_of_comparing_nan():
+    challenger = evaluation(0.9)
+    challenger.overall["precision"] = float("nan")
+
+    verdict = gate(challenger, evaluation(0.8), PromotionGate(metric="precision"))
+
+    assert not verdict.promote
+    assert "precision is undefined on the evaluation rows" in verdict.reasons[0]
+
+
+def test_labels_outside_the_classes_are_a_clear_error_not_silently_ignored():
+    with pytest.raises(ValueError, match=r"y_true: labels \['delayed'\] are not among the classes"):
+        classification_metrics(np.array([LATE, "delayed"]), np.array([LATE, ON]), CLASSES)
