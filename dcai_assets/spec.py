@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import pandas as pd
 
 from dcai_assets.core.evaluation import PromotionGate
@@ -30,6 +31,17 @@ from dcai_assets.errors import DataInputError
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet")
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=:-]*$")
+
+
+def _require_int(owner: str, name: str, value: object, minimum: int, *, optional: bool = False) -> None:
+    """Raise unless ``value`` is an integer >= ``minimum`` (or None when ``optional``): a spec
+    field such as ``k=2.5`` or ``holdout_partitions=True`` is refused, never truncated."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(
+            f"{owner}.{name}: {value!r}; expected an integer >= {minimum}" + (" or None" if optional else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -240,6 +252,8 @@ class LabelingSpec:
             raise ValueError(
                 f"LabelingSpec.label_model: {self.label_model!r}; expected 'dawid_skene' or 'majority_vote'"
             )
+        _require_int("LabelingSpec", "max_iter", self.max_iter, 1)
+        _require_int("LabelingSpec", "seed", self.seed, 0)
 
 
 @dataclass(frozen=True)
@@ -284,18 +298,18 @@ class TrainingSpec:
     def __post_init__(self) -> None:
         if not self.features:
             raise ValueError("TrainingSpec.features: empty; expected the columns the model may see")
-        if self.holdout_partitions < 1:
-            raise ValueError(f"TrainingSpec.holdout_partitions: {self.holdout_partitions}; expected >= 1")
+        _require_int("TrainingSpec", "holdout_partitions", self.holdout_partitions, 1)
+        _require_int("TrainingSpec", "window", self.window, 2, optional=True)
+        _require_int("TrainingSpec", "min_gold_rows", self.min_gold_rows, 1)
+        _require_int("TrainingSpec", "seed", self.seed, 0)
         if self.positive_class is not None and not isinstance(self.positive_class, str):
             raise TypeError(
                 f"TrainingSpec.positive_class: {self.positive_class!r} is a "
                 f"{type(self.positive_class).__name__}; expected the name of a class "
                 "(a string, as in LabelingFunctionSet.classes) or None"
             )
-        for name in ("min_class_rows", "max_holdout_partitions"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"TrainingSpec.{name}: {value!r}; expected an integer >= 1")
+        _require_int("TrainingSpec", "min_class_rows", self.min_class_rows, 1)
+        _require_int("TrainingSpec", "max_holdout_partitions", self.max_holdout_partitions, 1, optional=True)
         if self.max_holdout_partitions is not None and self.max_holdout_partitions < self.holdout_partitions:
             raise ValueError(
                 f"TrainingSpec.max_holdout_partitions: {self.max_holdout_partitions} is below "
@@ -352,10 +366,9 @@ class ImportanceSpec:
     review_gold: bool = False
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ValueError(f"ImportanceSpec.k: {self.k}; expected at least 1")
-        if self.shards < 1:
-            raise ValueError(f"ImportanceSpec.shards: {self.shards}; expected at least 1")
+        _require_int("ImportanceSpec", "k", self.k, 1)
+        _require_int("ImportanceSpec", "shards", self.shards, 1)
+        _require_int("ImportanceSpec", "review_rows", self.review_rows, 0)
 
 
 Source = LandingDirectory | CallableSource

@@ -14,12 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dcai_assets.core.schema import ColumnSchema, ReferenceProfile
+from dcai_assets.core.schema import FALSE_ALARM_RATE, ColumnSchema, ReferenceProfile
 
 OTHER = "__other__"
-# Chance of a drift alert on a partition drawn from the reference distribution, per check and
-# partition (shared across its features): one false alarm in about 1,000 partitions.
-FALSE_ALARM_RATE = 0.001
 
 
 @dataclass(frozen=True)

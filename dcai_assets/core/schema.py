@@ -16,6 +16,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+# Chance of a drift alert on a partition drawn from the reference distribution, per check and
+# partition (shared across its features): one false alarm in about 1,000 partitions.
+FALSE_ALARM_RATE = 0.001
+
 DType = Literal["int64", "float64", "string", "bool", "datetime"]
 DTYPES: tuple[str, ...] = ("int64", "float64", "string", "bool", "datetime")
 
@@ -105,7 +109,7 @@ class TableSchema:
     max_rows_per_day: float | None = None
     row_count_enforce: str = "block"  # "block" (declared) or "warn" (inferred)
     max_quarantine_fraction: float = 0.05
-    drift_false_alarm_rate: float = 0.001  # chance a partition like the reference alerts, per check
+    drift_false_alarm_rate: float = FALSE_ALARM_RATE
     key: list[str] = field(default_factory=list)
     reference_partitions: list[str] = field(default_factory=list)
     note: str = ""

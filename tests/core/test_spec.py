@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import pytest
 
 from dcai_assets.errors import DataInputError
@@ -11,7 +12,9 @@ from dcai_assets.spec import (
     DailyPartitions,
     DatasetSpec,
     DynamicPartitions,
+    ImportanceSpec,
     LandingDirectory,
+    TrainingSpec,
     check_partition_key,
 )
 
@@ -281,3 +284,36 @@ def test_partition_span_is_the_real_length_of_the_window():
     assert partition_span(DynamicPartitions(), "2013-05") == timedelta(days=31)
     assert partition_span(DynamicPartitions(), "2012") == timedelta(days=366)
     assert partition_span(DynamicPartitions(), "batch_7") is None
+
+
+def _pipeline():
+    return None
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (
+            lambda: TrainingSpec(pipeline=_pipeline, features=["a"], holdout_partitions=2.5),
+            "holdout_partitions",
+        ),
+        (
+            lambda: TrainingSpec(pipeline=_pipeline, features=["a"], holdout_partitions=True),
+            "holdout_partitions",
+        ),
+        (lambda: TrainingSpec(pipeline=_pipeline, features=["a"], window=4.0), "window"),
+        (lambda: TrainingSpec(pipeline=_pipeline, features=["a"], min_gold_rows=0.5), "min_gold_rows"),
+        (lambda: TrainingSpec(pipeline=_pipeline, features=["a"], seed=-1), "seed"),
+        (lambda: ImportanceSpec(k=2.5), "ImportanceSpec.k"),
+        (lambda: ImportanceSpec(k=True), "ImportanceSpec.k"),
+        (lambda: ImportanceSpec(shards="2"), "shards"),
+        (lambda: ImportanceSpec(review_rows=-1), "review_rows"),
+    ],
+)
+def test_integer_spec_fields_refuse_floats_bools_and_out_of_range_values(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_integer_spec_fields_accept_numpy_integers():
+    assert ImportanceSpec(k=np.int64(3)).k == 3
