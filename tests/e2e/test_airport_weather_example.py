@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -64,3 +66,15 @@ def test_airport_weather_definitions_load_with_every_stage_and_the_twelve_months
     assert isinstance(raw.partitions_def, dg.MonthlyPartitionsDefinition)
     months = raw.partitions_def.get_partition_keys()
     assert months == [f"2013-{m:02d}-01" for m in range(1, 13)]
+
+
+def test_month_arguments_are_partition_keys_and_a_bare_month_is_refused_by_name():
+    from jobs.airport_weather_data import monthly_frames
+    from jobs.seattle_weather_data import monthly_frames as seattle_frames
+
+    # "2013-06" would silently drop June ("2013-06-01" sorts after it), so it is refused.
+    with pytest.raises(ValueError, match=r"last: '2013-06'; expected a month's partition key YYYY-MM-01"):
+        monthly_frames("2013-04-01", "2013-06")
+    with pytest.raises(ValueError, match=r"first: '2012-01-15'"):
+        seattle_frames("2012-01-15", "2012-06-01")
+    assert list(seattle_frames("2012-11-01", "2012-12-01")) == ["2012-11-01", "2012-12-01"]
