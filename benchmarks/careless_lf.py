@@ -111,7 +111,7 @@ def airport_weather() -> Example:
 
     return Example(
         name="airport weather",
-        frames=lambda: monthly_frames("2013-01", "2013-12"),
+        frames=lambda: monthly_frames("2013-01-01", "2013-12-01"),
         labeling=AIRPORT_WEATHER_LABELING,
         training=AIRPORT_WEATHER_TRAINING,
         truth=lambda frame: was_wet(frame).map({True: "wet", False: "dry"}),

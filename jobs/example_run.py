@@ -1,10 +1,11 @@
 """Runs a dataset's pipeline end to end on the local Dagster instance and MLflow, as the daemon
-would, for the examples beside the flights demo: land monthly files, tick the landing sensor,
-ingest, fit the label model, label, train and value the training rows, then print what each
-stage reported. Only public names of `dcai_assets` are used."""
+would, for the examples beside the flights demo: land monthly files (keys ``YYYY-MM-01``), tick
+the landing sensor, ingest, fit the label model, label, train and value the training rows, then
+print what each stage reported. Only public names of `dcai_assets` are used."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,12 @@ from dcai_assets import (
 from resources import data_dir
 
 LF_PREFIX = "lf__"  # the labeled set's LF-vote columns
+
+
+def check_month_key(argument: str, key: str) -> None:
+    """A month's partition key is its first day, ``YYYY-MM-01``; anything else is a ValueError."""
+    if not isinstance(key, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])-01", key):
+        raise ValueError(f"{argument}: {key!r}; expected a month's partition key YYYY-MM-01, e.g. 2013-04-01")
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The five-class weather example end to end: ``python -m jobs.seattle_weather_demo [FIRST LAST]``
-(months ``YYYY-MM``, default 2012-01 .. 2012-12, the year whose recorded classes follow the
-gauges; from 2013 on the table records most rainy days as fog)."""
+(months as partition keys ``YYYY-MM-01``, default 2012-01-01 .. 2012-12-01, the year whose
+recorded classes follow the gauges; from 2013 on the table records most rainy days as fog)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def truth(frame):
 
 
 def main(argv: list[str]) -> int:
-    first, last = argv if len(argv) == 2 else ("2012-01", "2012-12")
+    first, last = argv if len(argv) == 2 else ("2012-01-01", "2012-12-01")
     return main_for(defs, SEATTLE_WEATHER, monthly_frames(first, last), CLASSES, truth)
 
 

@@ -23,7 +23,7 @@ def weather_run(tmp_path_factory) -> tuple[str, Path]:
     (home / "dagster.yaml").write_text((PROJECT / "resources" / "dagster.yaml").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.seattle_weather_demo", "2012-01", "2012-06"],
+        [sys.executable, "-m", "jobs.seattle_weather_demo", "2012-01-01", "2012-06-01"],
         cwd=PROJECT,
         env=env,
         capture_output=True,
