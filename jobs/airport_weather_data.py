@@ -11,7 +11,7 @@ from jobs.example_run import check_month_key
 
 CLASSES = ["dry", "wet"]
 GOLD_COLUMN = "wet_checked"
-GOLD_FRACTION = 0.05  # hours whose precipitation an observer confirmed by hand
+GOLD_FRACTION = 0.10  # hours whose precipitation an observer confirmed by hand
 COLUMNS = [
     "origin", "time_hour", "temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip",
     "pressure", "visib",
