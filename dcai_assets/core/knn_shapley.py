@@ -1,7 +1,8 @@
 """Exact KNN-Shapley data valuation (Jia et al., VLDB 2019): the Shapley value of every training
 row for the utility "accuracy of a K-nearest-neighbour classifier on the validation rows",
 computed exactly by a recursion over the rows sorted by distance. Distances are computed tile by
-tile for a batch of validation rows (numba, the same arithmetic as :func:`squared_distances`);
+tile for a batch of validation rows (numba, the same arithmetic as :func:`squared_distances`), on
+features centred first (:func:`_centred`: the norm expansion then loses no digits to an offset);
 the sort, the cost that dominates, is a radix sort of one uint64 per training row that packs the
 distance bits, the row index (ties in index order, as a stable sort) and whether the label
 matches (linear in N). Pure numpy/numba, no Dagster: usable from a notebook.
@@ -694,13 +695,17 @@ def knn_shapley(
 ) -> ShapleyResult:
     """Exact KNN-Shapley and leave-one-out values of each training row.
 
-    ``y_train``/``y_val`` are class indices. ``val_weights`` (default: equal, summing to 1) turn
+    ``y_train``/``y_val`` are class labels: integers, bools or strings (a validation label absent
+    from training earns no row credit); ``k`` may exceed the number of training rows. Inputs are
+    checked as listed in the README's "Input validation" (pandas objects accepted; floats as labels,
+    NaN, sparse matrices refused). Features are centred on a middle training value first, so a
+    common offset does not change any distance. ``val_weights`` (default: equal, summing to 1) turn
     the utility into a weighted accuracy, e.g. :func:`group_balanced_weights`. Validation rows are
-    processed ``block`` at a time (default 64, fewer below 512 validation rows so that 8 blocks
-    keep every core busy; the blocks, not the thread count, fix the order of the sums); memory is
-    O(N x number of blocks), never N_val x N_train. Their distances are computed ``batch`` rows
-    at a time, sharing each read of X (default 16; 32 above 2^18 training rows, within 256 MB of
-    keys per thread); neither changes the values.
+    processed ``block`` at a time (default 64, fewer below 512 validation rows so that 8 blocks keep
+    every core busy; the blocks, not the thread count, fix the order of the sums); memory is O(N x
+    number of blocks), never N_val x N_train. Their distances are computed ``batch`` rows at a time,
+    sharing each read of X (default 16; 32 above 2^18 training rows, within 256 MB of keys per
+    thread); neither changes the values.
     ``progress``, if given, is called as ``progress(rows_done, rows_total)`` after each tenth or
     so of the validation rows (the values are the same with or without it).
 

@@ -55,6 +55,7 @@ KNN_CASES = [
      "X_val: NaN or infinite values in feature columns [0]"),
     ("X_val", lambda p: p["X_val"][:, :1], ValueError, "X_val has 1 features; expected 2, as X_train"),
     ("X_val", lambda p: np.empty((0, 2)), ValueError, "X_val: no validation rows; expected at least one"),
+    ("X_train", lambda p: np.empty((0, 2)), ValueError, "X_train: no training rows; expected at least one"),
     ("X_train", lambda p: p["X_train"] * 1e160, ValueError, "X_train: squared distances overflow float64"),
     ("X_val", lambda p: both_tiny(p), ValueError,
      "X_train and X_val: feature columns [0, 1] vary by at most"),
@@ -128,6 +129,7 @@ LABEL_MODEL_CASES = [
     ({"cardinality": 2.0}, TypeError, "cardinality: expected an integer number of classes, got 2.0"),
     ({"cardinality": 1}, ValueError, "cardinality: 1; expected at least 2 classes"),
     ({"max_iter": 10.5}, TypeError, "max_iter: expected an integer >= 1, got 10.5 (float)"),
+    ({"max_iter": 0}, ValueError, "max_iter: 0; expected an integer >= 1"),
     ({"kind": "snorkel"}, ValueError, "kind: 'snorkel'; expected 'dawid_skene' or 'majority_vote'"),
 ]
 
@@ -140,9 +142,12 @@ def test_fit_label_model_refuses_bad_input_naming_the_argument(change, error, me
 
 
 @pytest.mark.parametrize("model", [LabelModel(2), MajorityVote(2)])
-def test_label_model_and_majority_vote_fit_refuse_float_votes(model):
+def test_label_model_and_majority_vote_fit_and_predict_refuse_float_votes(model):
     with pytest.raises(TypeError, match=re.escape("L: float values; expected integer votes")):
         model.fit(VOTES.astype(float))
+    model.fit(VOTES)
+    with pytest.raises(TypeError, match=re.escape("L: float values; expected integer votes")):
+        model.predict_proba(VOTES.astype(float))
 
 
 def test_string_labels_give_the_values_of_their_integer_codes():
