@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from dcai_assets.core.labeling import ABSTAIN
+from dcai_assets.core.validation import check_int, check_integer_array
 
 _EPS = 1e-4
 
@@ -83,8 +84,15 @@ def _ds_m_step(LT: np.ndarray, q: np.ndarray, smoothing: float, log_theta: np.nd
                 log_theta[j, v, y] = np.log((counts[v, y] + smoothing) / (total + (k + 1) * smoothing))
 
 
+def _check_cardinality(cardinality: int) -> None:
+    if isinstance(cardinality, bool | np.bool_) or not isinstance(cardinality, int | np.integer):
+        raise TypeError(f"cardinality: expected an integer number of classes, got {cardinality!r}")
+    if cardinality < 2:
+        raise ValueError(f"cardinality: {cardinality}; expected at least 2 classes")
+
+
 def _check_matrix(L: np.ndarray, cardinality: int) -> np.ndarray:
-    L = np.asarray(L)
+    L = check_integer_array(L, "L", "votes: ABSTAIN (-1) or a class index")
     if L.ndim != 2:
         raise ValueError(f"L: expected a 2-D label matrix (rows x LFs), got shape {L.shape}")
     if L.size and (L.min() < ABSTAIN or L.max() >= cardinality):
@@ -97,7 +105,7 @@ def _check_matrix(L: np.ndarray, cardinality: int) -> np.ndarray:
 def _check_gold(gold: np.ndarray | None, n: int, cardinality: int) -> np.ndarray:
     if gold is None:
         return np.full(n, ABSTAIN, dtype=np.int64)
-    gold = np.asarray(gold, dtype=np.int64)
+    gold = check_integer_array(gold, "gold", "labels: -1 where unknown, else a class index").astype(np.int64)
     if gold.shape != (n,):
         raise ValueError(f"gold: expected {n} entries (one per row, -1 where unknown), got {gold.shape}")
     if gold.size and (gold.min() < ABSTAIN or gold.max() >= cardinality):
@@ -112,6 +120,7 @@ class MajorityVote:
     uniform distribution."""
 
     def __init__(self, cardinality: int = 2) -> None:
+        _check_cardinality(cardinality)
         self.cardinality = cardinality
 
     def to_frame(self, lf_names: list[str], classes: list[str]) -> pd.DataFrame:
@@ -121,6 +130,7 @@ class MajorityVote:
         return pd.DataFrame(rows)
 
     def fit(self, L: np.ndarray, gold: np.ndarray | None = None) -> MajorityVote:
+        _check_gold(gold, _check_matrix(L, self.cardinality).shape[0], self.cardinality)
         return self
 
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
@@ -172,8 +182,8 @@ class LabelModel:
         gold_strength: float = 20.0,
         seed: int = 0,
     ) -> None:
-        if cardinality < 2:
-            raise ValueError(f"cardinality: {cardinality}; expected at least 2 classes")
+        _check_cardinality(cardinality)
+        check_int(max_iter, "max_iter", minimum=1)
         self.cardinality = cardinality
         self.max_iter = max_iter
         self.tol = tol
@@ -332,8 +342,10 @@ def fit_label_model(
 
     Returns the model and, on a fallback, the warning to show.
     """
+    if kind not in ("dawid_skene", "majority_vote"):
+        raise ValueError(f"kind: {kind!r}; expected 'dawid_skene' or 'majority_vote'")
     if kind == "majority_vote":
-        return MajorityVote(cardinality), None
+        return MajorityVote(cardinality).fit(L, gold), None
     model = LabelModel(cardinality, max_iter=max_iter, seed=seed).fit(L, gold)
     finite = np.isfinite(model.log_likelihood_) and np.isfinite(model.accuracies_).all()
     if model.converged_ and finite:
