@@ -248,7 +248,7 @@ def evaluate_model(
     model, rows: pd.DataFrame, features: list[str], classes: list[str], training: TrainingSpec
 ) -> Evaluation:
     """A model's metrics on evaluation rows, with the training spec's slices, fairness column and
-    positive class (fairness intervals seeded with the spec's seed)."""
+    positive class."""
     return evaluate(
         rows["label"].astype(str).to_numpy(),
         model.predict(rows[features]),
@@ -260,7 +260,6 @@ def evaluate_model(
         min_slice_rows=training.gate.min_slice_rows,
         positive_class=training.positive_class,
         min_class_rows=training.min_class_rows,
-        seed=training.seed,
     )
 
 

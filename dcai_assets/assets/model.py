@@ -12,7 +12,7 @@ import pandas as pd
 
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.labeled import LABELED_SET
-from dcai_assets.core.evaluation import Evaluation, available_metrics, resolve_positive_class
+from dcai_assets.core.evaluation import Evaluation, FairnessGap, available_metrics, resolve_positive_class
 from dcai_assets.core.holdout import HoldoutChoice, choose_holdout
 from dcai_assets.core.training import (
     TrainingError,
@@ -75,6 +75,10 @@ def _slices_table(evaluation: Evaluation, metric: str) -> str:
     return "\n".join(lines)
 
 
+def _gap_figure(gap: FairnessGap) -> str:
+    return _figure(gap.value) if gap.determined else "undetermined"
+
+
 def _fairness_markdown(evaluation: Evaluation, champion: Evaluation | None) -> str:
     """Every gap with its interval and status, then every group with its counts and rates."""
     before = champion.fairness_gaps() if champion is not None else {}
@@ -82,17 +86,22 @@ def _fairness_markdown(evaluation: Evaluation, champion: Evaluation | None) -> s
     for cls, report in evaluation.fairness.items():
         out.append(
             f"**positive class `{cls}`** over `{report.column}` (groups need {report.min_rows} rows, "
-            f"TPR/FPR {report.min_outcome_rows} positives/negatives; 95% bootstrap interval, "
-            f"{report.resamples} resamples stratified by group, seed {report.seed})"
+            f"TPR/FPR {report.min_outcome_rows} positives/negatives; {report.confidence:.0%} interval from "
+            "per-group Wilson bounds, Bonferroni over the groups used)"
         )
-        out += ["", "| gap | challenger | 95% interval | champion | status |", "|---|---|---|---|---|"]
+        if report.missing_rows:
+            out.append(
+                f"\n{report.missing_rows} of {report.rows} rows have no `{report.column}`: in no group."
+            )
+        out += ["", f"| gap | challenger | {report.confidence:.0%} interval | champion | status |"]
+        out.append("|---|---|---|---|---|")
         single = len(evaluation.fairness) == 1
         for name, g in report.gaps.items():
             old = before.get(name if single else f"{name}:{cls}")
             interval = "-" if g.ci_low is None else f"{g.ci_low:.4f} .. {g.ci_high:.4f}"
             status = "determined" if g.determined else f"**undetermined**: {g.reason}"
-            champion_value = "-" if old is None else _figure(old.value)
-            out.append(f"| {name} | {_figure(g.value)} | {interval} | {champion_value} | {status} |")
+            champion_value = "-" if old is None else _gap_figure(old)
+            out.append(f"| {name} | {_gap_figure(g)} | {interval} | {champion_value} | {status} |")
         out += ["", "| group | n | positives | predicted positive | selection rate | TPR | FPR | note |"]
         out.append("|---|---|---|---|---|---|---|---|")
         for r in report.groups:
@@ -108,8 +117,8 @@ def _fairness_markdown(evaluation: Evaluation, champion: Evaluation | None) -> s
 
 def _fairness_metadata(evaluation: Evaluation) -> dict:
     """Each gap as numbers Dagster can plot and alert on: ``fairness/<gap>`` (only when
-    determined), its interval, status, the groups it spans and the smallest group's rows; and
-    every group's counts as JSON."""
+    determined), its interval, status, the groups it spans and the smallest group's rows; every
+    group's counts as JSON; and the rows with no group (``fairness/missing_group_rows``)."""
     out: dict = {}
     for name, g in evaluation.fairness_gaps().items():
         key = f"fairness/{name}"
@@ -120,7 +129,8 @@ def _fairness_metadata(evaluation: Evaluation) -> dict:
             out[f"{key}/ci_low"] = dg.MetadataValue.float(g.ci_low)
             out[f"{key}/ci_high"] = dg.MetadataValue.float(g.ci_high)
             out[f"{key}/smallest_group_rows"] = int(g.smallest_group_rows)
-    if evaluation.fairness:
+    if evaluation.fairness:  # the same rows, hence the same missing ones, for every positive class
+        out["fairness/missing_group_rows"] = next(iter(evaluation.fairness.values())).missing_rows
         out["fairness/groups"] = dg.MetadataValue.json(
             {
                 cls: {

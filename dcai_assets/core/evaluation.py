@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -171,7 +172,8 @@ class FairnessGap:
 
     ``status`` is ``"undetermined"`` (``value`` None, ``reason`` says why) when fewer than two
     groups have enough rows: a gap over one group is not zero, it is unknown. ``ci_low`` /
-    ``ci_high``: a seeded percentile bootstrap interval (see ``fairness_gaps``).
+    ``ci_high``: a simultaneous confidence interval from per-group Wilson bounds (see
+    ``fairness_gaps``).
     """
 
     name: str
@@ -190,7 +192,11 @@ class FairnessGap:
 
 @dataclass(frozen=True)
 class FairnessReport:
-    """The fairness gaps over ``column`` for one ``positive_class``, with every group's counts."""
+    """The fairness gaps over ``column`` for one ``positive_class``, with every group's counts.
+
+    ``confidence``: the level of the gap intervals. ``missing_rows``: rows with no value in
+    ``column`` (None, NaN), left out of every group.
+    """
 
     column: str
     positive_class: str
@@ -198,17 +204,43 @@ class FairnessReport:
     min_outcome_rows: int
     groups: tuple[GroupRates, ...]
     gaps: dict[str, FairnessGap]
-    resamples: int
-    seed: int
+    confidence: float = 0.95
+    missing_rows: int = 0
+    rows: int = 0
 
     @property
     def warnings(self) -> list[str]:
-        return [
+        out = [
             f"{name} over {self.column!r} (positive class {self.positive_class!r}) is undetermined: "
             + g.reason
             for name, g in self.gaps.items()
             if not g.determined
         ]
+        if self.missing_rows:
+            out.append(missing_note(self.missing_rows, self.rows, self.column, "its fairness groups"))
+        return out
+
+
+def missing_note(missing: int, rows: int, column: str, what: str) -> str:
+    """The note for rows left out of ``what`` because ``column`` has no value in them."""
+    return f"{missing} of {rows} rows have no value in {column!r} (None/NaN) and are left out of {what}"
+
+
+def _wilson_bounds(successes: np.ndarray, trials: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of each binomial proportion, at the two-sided normal quantile ``z``."""
+    p = successes / trials
+    denom = 1 + z**2 / trials
+    centre = (p + z**2 / (2 * trials)) / denom
+    half = z * np.sqrt(p * (1 - p) / trials + z**2 / (4 * trials**2)) / denom
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def _gap_bounds(successes: np.ndarray, trials: np.ndarray, alpha: float) -> tuple[float, float]:
+    """Interval for max - min of the groups' true rates, holding with probability >= 1 - alpha when
+    every group's Wilson interval (each at level 1 - alpha / G, Bonferroni) holds."""
+    z = NormalDist().inv_cdf(1 - alpha / (2 * len(trials)))
+    lo, hi = _wilson_bounds(successes.astype(float), trials.astype(float), z)
+    return max(0.0, float(lo.max() - hi.min())), float(hi.max() - lo.min())
 
 
 def fairness_gaps(
@@ -220,8 +252,8 @@ def fairness_gaps(
     *,
     column: str = "group",
     min_outcome_rows: int = 5,
-    resamples: int = 1000,
-    seed: int = 0,
+    confidence: float = 0.95,
+    classes: Sequence[str] | None = None,
 ) -> FairnessReport:
     """Group-fairness gaps of predictions for class ``positive`` over ``groups``.
 
@@ -233,28 +265,53 @@ def fairness_gaps(
     - ``equalized_odds_difference``: the larger of those two; undetermined if either is.
 
     A gap needs two groups with enough rows; otherwise it is ``undetermined`` (never 0). Every
-    group is reported with its counts, the small ones marked ``too few rows (n=...)``.
+    group is reported with its counts, the small ones marked ``too few rows (n=...)``. Rows whose
+    group is missing (None, NaN) belong to no group; ``missing_rows`` counts them.
 
-    Intervals: ``resamples`` bootstrap resamples (seeded with ``seed``), stratified by group (for
-    the TPR and FPR, by group and true class), each group's size kept; the interval is the 2.5th
-    and 97.5th percentile of the resampled gap. Resampling rows of a group with replacement
-    draws its count of positive predictions from Binomial(n, rate), which is how it is computed.
+    ``positive`` must be one of ``classes`` when given, else one of the labels in ``y_true`` or
+    ``y_pred`` (a ValueError otherwise).
+
+    Intervals (level ``confidence``, alpha = 1 - confidence): each of the G groups a gap uses gets
+    a Wilson score interval [lo_g, hi_g] for its rate at level 1 - alpha / G (Bonferroni), so all
+    hold at once with probability >= 1 - alpha; then the gap lies in
+    [max(0, max lo_g - min hi_g), max hi_g - min lo_g]. Equalized odds splits alpha over the TPR
+    and FPR gaps and takes the larger of their lower and of their upper bounds. The interval
+    always contains the estimate, its lower bound is 0 unless two groups' intervals are disjoint,
+    and it has width even when every rate is 0. Not a percentile bootstrap of max - min: that is
+    biased upward (on four identical groups of 50 it excluded its own estimate, and it covered a
+    true gap of 0.05 over five groups of 60 in 9.5% of 200 runs, not 95%).
     """
     y_true = np.asarray(y_true, dtype=object).astype(str)
     y_pred = np.asarray(y_pred, dtype=object).astype(str)
-    groups = np.asarray(groups, dtype=object).astype(str)
+    groups = np.asarray(groups, dtype=object)
     if not (len(y_true) == len(y_pred) == len(groups)):
         raise ValueError(
             f"y_true, y_pred and groups have {len(y_true)}, {len(y_pred)} and {len(groups)} rows; "
             "expected the same"
         )
-    for name, value in (
-        ("min_rows", min_rows),
-        ("min_outcome_rows", min_outcome_rows),
-        ("resamples", resamples),
-    ):
+    for name, value in (("min_rows", min_rows), ("min_outcome_rows", min_outcome_rows)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"fairness_gaps: {name}={value!r}; expected an integer >= 1")
+    if isinstance(confidence, bool) or not isinstance(confidence, float | int) or not 0 < confidence < 1:
+        raise ValueError(f"fairness_gaps: confidence={confidence!r}; expected a number between 0 and 1")
+    if not isinstance(positive, str):
+        raise TypeError(
+            f"positive: {positive!r} is a {type(positive).__name__}; expected a class name as a string"
+        )
+    if classes is not None:
+        names = [str(c) for c in classes]
+        if positive not in names:
+            raise ValueError(f"positive: {positive!r} is not among the classes {names}; expected one of them")
+    elif not ((y_true == positive).any() or (y_pred == positive).any()):
+        labels = sorted(set(np.unique(y_true)) | set(np.unique(y_pred)))
+        raise ValueError(
+            f"positive: {positive!r} is not among the labels {labels[:10]} of y_true and y_pred; "
+            "expected one of them (or pass classes= to allow a class no row has)"
+        )
+    missing = pd.isna(groups).astype(bool)
+    keep = ~missing
+    y_true, y_pred = y_true[keep], y_pred[keep]
+    groups = groups[keep].astype(str)
     rates: list[GroupRates] = []
     counts = []  # (n, predicted positive, positives, true positives, negatives, false positives)
     for g in sorted(pd.unique(groups)):
@@ -285,12 +342,13 @@ def fairness_gaps(
                 note=note,
             )
         )
-    rng = np.random.default_rng(seed)
     arr = np.array(counts, dtype=np.int64).reshape(-1, 6)
+    alpha = 1 - float(confidence)
 
     def gap(
         name: str, rate_of: str, num: int, den: int, usable: np.ndarray
-    ) -> tuple[FairnessGap, np.ndarray]:
+    ) -> tuple[FairnessGap, tuple[float, float] | None]:
+        """The gap with its bounds at alpha, and its bounds at alpha / 2 (for equalized odds)."""
         used = [r for r, ok in zip(rates, usable, strict=True) if ok]
         if len(used) < 2:
             left = [f"{r.group} ({r.note})" for r in rates if r.note]
@@ -302,29 +360,30 @@ def fairness_gaps(
                 name, "undetermined", None, None, None, tuple(r.group for r in used), smallest, why
             ), None
         values = np.array([getattr(r, rate_of) for r in used])
-        dens, nums = arr[usable, den][:, None], arr[usable, num][:, None]
-        boot = rng.binomial(dens, nums / dens, size=(len(used), resamples)) / dens
-        spread = boot.max(axis=0) - boot.min(axis=0)
-        return interval(name, float(values.max() - values.min()), spread, used), spread
-
-    def interval(name: str, value: float, spread: np.ndarray, used: Sequence[GroupRates]) -> FairnessGap:
-        low, high = np.percentile(spread, [2.5, 97.5])
-        groups = tuple(r.group for r in used)
-        return FairnessGap(name, "determined", value, float(low), float(high), groups, min(r.n for r in used))
+        nums, dens = arr[usable, num], arr[usable, den]
+        low, high = _gap_bounds(nums, dens, alpha)
+        groups_used = tuple(r.group for r in used)
+        determined = FairnessGap(
+            name, "determined", float(values.max() - values.min()), low, high, groups_used,
+            min(r.n for r in used),
+        )  # fmt: skip
+        return determined, _gap_bounds(nums, dens, alpha / 2)
 
     big = arr[:, 0] >= min_rows
     dp, _ = gap("demographic_parity_difference", "selection_rate", 1, 0, big)
-    tpr, tpr_boot = gap(
+    tpr, tpr_half = gap(
         "true_positive_rate_difference", "true_positive_rate", 3, 2, big & (arr[:, 2] >= min_outcome_rows)
     )
-    fpr, fpr_boot = gap(
+    fpr, fpr_half = gap(
         "false_positive_rate_difference", "false_positive_rate", 5, 4, big & (arr[:, 4] >= min_outcome_rows)
     )
     if tpr.determined and fpr.determined:
+        (t_low, t_high), (f_low, f_high) = tpr_half, fpr_half
         used = [r for r in rates if r.group in set(tpr.groups) | set(fpr.groups)]
-        eo = interval(
-            "equalized_odds_difference", max(tpr.value, fpr.value), np.maximum(tpr_boot, fpr_boot), used
-        )
+        eo = FairnessGap(
+            "equalized_odds_difference", "determined", max(tpr.value, fpr.value), max(t_low, f_low),
+            max(t_high, f_high), tuple(r.group for r in used), min(r.n for r in used),
+        )  # fmt: skip
     else:
         why = "; ".join(f"{g.name}: {g.reason}" for g in (tpr, fpr) if not g.determined)
         eo = FairnessGap("equalized_odds_difference", "undetermined", None, None, None, (), None, why)
@@ -335,8 +394,9 @@ def fairness_gaps(
         min_outcome_rows=int(min_outcome_rows),
         groups=tuple(rates),
         gaps={g.name: g for g in (dp, tpr, fpr, eo)},
-        resamples=int(resamples),
-        seed=int(seed),
+        confidence=float(confidence),
+        missing_rows=int(missing.sum()),
+        rows=len(missing),
     )
 
 
@@ -344,9 +404,10 @@ def fairness_gaps(
 class Evaluation:
     """Metrics of one model on one evaluation set.
 
-    ``notes`` maps a scope (``overall``, ``partition:<key>``, ``slice:<column>=<value>``) to why
-    its figures are undefined or untrustworthy. ``fairness`` maps a positive class to its report
-    (one class for two classes or a declared ``positive_class``; one-vs-rest per class otherwise).
+    ``notes`` maps a scope (``overall``, ``partition:<key>``, ``slice:<column>=<value>``, and
+    ``slice:<column>`` for rows with no value there) to why its figures are undefined or
+    untrustworthy. ``fairness`` maps a positive class to its report (one class for two classes
+    or a declared ``positive_class``; one-vs-rest per class otherwise).
     ``determined`` is False when fewer than two classes have ``min_class_rows`` evaluation rows.
     """
 
@@ -417,11 +478,12 @@ def evaluate(
     positive_class: str | None = None,
     min_class_rows: int = 10,
     min_outcome_rows: int = 5,
-    resamples: int = 1000,
-    seed: int = 0,
+    confidence: float = 0.95,
 ) -> Evaluation:
     """Metrics overall, per partition (``partition_column``), per slice and the fairness gaps
-    over ``sensitive`` (groups need ``min_slice_rows`` rows; see ``fairness_gaps``)."""
+    over ``sensitive`` (groups need ``min_slice_rows`` rows; intervals at ``confidence``; see
+    ``fairness_gaps``). Rows with no value (None, NaN) in a slice or sensitive column are left out
+    of its slices or groups, with a note saying how many."""
     classes = [str(c) for c in classes]
     positive = resolve_positive_class(classes, positive_class)
     y_true = np.asarray(y_true, dtype=object).astype(str)
@@ -449,20 +511,23 @@ def evaluate(
     }
     per_slice: dict[str, dict[str, dict[str, float]]] = {}
     for column in slices:
-        values = frame[column].astype(str)
+        present = frame[column].notna().to_numpy()
+        values = frame[column].astype(str).to_numpy()
+        if not present.all():
+            notes[f"slice:{column}"] = [missing_note(int((~present).sum()), len(frame), column, "its slices")]
         groups = {}
-        for value in values.value_counts().index[:top_slices]:
-            mask = (values == value).to_numpy()
+        for value in pd.Series(values[present]).value_counts().index[:top_slices]:
+            mask = present & (values == value)
             if mask.sum() >= min_slice_rows:
                 groups[str(value)] = metrics(mask, f"slice:{column}={value}")
         per_slice[column] = groups
     fairness: dict[str, FairnessReport] = {}
     if sensitive:
-        groups = frame[sensitive].astype(str).to_numpy()
+        groups = frame[sensitive].to_numpy(dtype=object)
         for cls in [positive] if positive is not None else classes:
             fairness[cls] = fairness_gaps(
                 y_true, y_pred, groups, cls, min_slice_rows, column=sensitive,
-                min_outcome_rows=min_outcome_rows, resamples=resamples, seed=seed,
+                min_outcome_rows=min_outcome_rows, confidence=confidence, classes=classes,
             )  # fmt: skip
     enough = sum(int(overall[f"support:{c}"]) >= min_class_rows for c in classes)
     return Evaluation(

@@ -25,6 +25,7 @@ from dcai_assets import (
     infer_schema,
 )
 from dcai_assets.assets.model import REGISTRY_POOL
+from dcai_assets.core.evaluation import GAP_NAMES
 from tests.assets.test_labeling_assets import LFS
 from tests.conftest import REFERENCE_DAYS, sensor_readings
 
@@ -373,16 +374,33 @@ def test_a_fairness_gap_over_one_group_with_enough_rows_is_undetermined_not_zero
         result = retrain(defs, instance)
         assert result.success
         md = metadata(result)
-        assert "| demographic_parity_difference | 0.0000" not in md["metrics"]  # what it used to say
         assert md["fairness/demographic_parity_difference/status"] == "undetermined"
         assert "fairness/demographic_parity_difference" not in md  # no number, not 0.0
-        assert "| south | 38 |" in md["fairness"] and "too few rows (n=38, need 45)" in md["fairness"]
+        rows = markdown_rows(md["fairness"])
+        for name in GAP_NAMES:  # shown as undetermined with the reason, never as a number
+            (gap,) = rows[name]
+            assert gap[1:3] == ["undetermined", "-"], gap
+            assert gap[4].startswith("**undetermined**") and "1 group(s) with enough rows" in gap[4], gap
+        assert [r[1] for r in (rows["north"] + rows["south"] + rows["east"] + rows["west"])] == [
+            "53", "38", "20", "17"
+        ]  # fmt: skip
+        assert rows["south"][0][-1] == "too few rows (n=38, need 45)"
         assert "fairness could not be checked: demographic_parity_difference is undetermined" in md["gate"]
         assert "demographic_parity_difference over 'site'" in md["evaluation_warnings"]
         run = MlflowClient(tracking.tracking_uri).get_run(md["mlflow_run_id"])
         assert "eval_demographic_parity_difference" not in run.data.metrics
         logged = [e.user_message for e in instance.all_logs(result.run_id)]
         assert any("evaluation: demographic_parity_difference over 'site'" in m for m in logged)
+
+
+def markdown_rows(text: str) -> dict[str, list[list[str]]]:
+    """The rows of every markdown table in ``text`` by their first cell, as lists of cells."""
+    rows: dict[str, list[list[str]]] = {}
+    for line in text.splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows.setdefault(cells[0], []).append(cells)
+    return rows
 
 
 def test_fairness_gaps_are_numeric_metadata_and_mlflow_metrics_with_intervals_and_group_counts(

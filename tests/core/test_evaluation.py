@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest
 
 from dcai_assets.core.evaluation import (
+    GAP_NAMES,
     Evaluation,
     FairnessGap,
     FairnessReport,
@@ -62,8 +64,7 @@ def evaluation(
         min_outcome_rows=5,
         groups=(),
         gaps={k: gap_of(k, v) for k, v in (fairness or {}).items()},
-        resamples=1000,
-        seed=0,
+        confidence=0.95,
     )
     return Evaluation(
         overall={"accuracy": accuracy, "n": float(rows)},
@@ -391,22 +392,90 @@ def test_tpr_and_equalized_odds_are_undetermined_when_a_group_has_too_few_positi
     assert "too few positives" in report.gaps["equalized_odds_difference"].reason
 
 
-def test_gap_intervals_are_seeded_bootstrap_intervals_around_the_gap():
+def wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of k successes in n rows, from scipy (an independent reference)."""
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def test_gap_intervals_are_simultaneous_wilson_bounds_with_a_bonferroni_correction():
     y_true, y_pred, groups = fairness_example()
 
-    first = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20, seed=1)
-    again = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20, seed=1)
-    other = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20, seed=2)
+    report = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
 
-    for name, g in first.gaps.items():
+    # two groups used, alpha 0.05 split over them: each group's Wilson interval at 97.5%
+    (a_lo, a_hi), (b_lo, b_hi) = wilson(10, 20, 0.975), wilson(12, 20, 0.975)
+    dp = report.gaps["demographic_parity_difference"]
+    assert dp.ci_high == pytest.approx(max(a_hi, b_hi) - min(a_lo, b_lo))
+    assert dp.ci_low == pytest.approx(max(0.0, max(a_lo, b_lo) - min(a_hi, b_hi)))
+    # equalized odds splits alpha over the TPR and FPR gaps: 98.75% per group and rate
+    tpr = [wilson(8, 10, 0.9875), wilson(6, 10, 0.9875)]
+    fpr = [wilson(2, 10, 0.9875), wilson(6, 10, 0.9875)]
+    high = max(max(h for _, h in r) - min(lo for lo, _ in r) for r in (tpr, fpr))
+    low = max(max(0.0, max(lo for lo, _ in r) - min(h for _, h in r)) for r in (tpr, fpr))
+    eo = report.gaps["equalized_odds_difference"]
+    assert (eo.ci_low, eo.ci_high) == (pytest.approx(low), pytest.approx(high))
+    for name, g in report.gaps.items():
         assert g.ci_low <= g.value <= g.ci_high, name
-        assert (g.ci_low, g.ci_high) == (again.gaps[name].ci_low, again.gaps[name].ci_high)
-    dp = first.gaps["demographic_parity_difference"]
     assert dp.ci_high - dp.ci_low > 0.1  # 20 rows a group: a gap of 0.1 is well within noise
-    assert (dp.ci_low, dp.ci_high) != (other.gaps[dp.name].ci_low, other.gaps[dp.name].ci_high)
 
 
-def test_bootstrap_intervals_narrow_as_the_groups_grow():
+def simulated_groups(
+    rng: np.random.Generator, tpr: list[float], fpr: list[float], n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Groups of ``n`` rows, half truly late, predicted late with the given TPR and FPR per group
+    (so each group's true selection rate is the mean of its TPR and FPR)."""
+    k = len(tpr)
+    groups = np.repeat([f"g{i}" for i in range(k)], n)
+    y_true = np.tile(np.array([LATE, ON]).repeat(n // 2), k)
+    p = np.where(y_true == LATE, np.repeat(tpr, n), np.repeat(fpr, n))
+    y_pred = np.where(rng.random(k * n) < p, LATE, ON)
+    return y_true, y_pred, groups
+
+
+def test_gap_intervals_cover_the_true_gaps_in_at_least_93_percent_of_seeded_runs():
+    # five groups of 60: the last one's TPR and FPR are 0.05 higher, so every true gap is 0.05
+    rng = np.random.default_rng(20261206)
+    tpr, fpr = [0.6] * 4 + [0.65], [0.2] * 4 + [0.25]
+    covered = dict.fromkeys(GAP_NAMES, 0)
+    runs = 200
+    for _ in range(runs):
+        y_true, y_pred, groups = simulated_groups(rng, tpr, fpr, 60)
+        report = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
+        for name in covered:
+            g = report.gaps[name]
+            covered[name] += g.ci_low <= 0.05 <= g.ci_high
+    assert all(c / runs >= 0.93 for c in covered.values()), covered
+
+
+def test_the_gap_interval_of_identical_groups_contains_the_estimate_and_zero():
+    # four groups of 50 with the same true rates: the estimated gaps are sampling noise
+    rng = np.random.default_rng(1)
+    groups = np.repeat([f"g{i}" for i in range(4)], 50)
+    y_true = np.where(rng.random(200) < 0.3, LATE, ON)
+    y_pred = np.where(rng.random(200) < 0.3, LATE, ON)
+
+    report = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
+
+    for name, g in report.gaps.items():
+        assert g.ci_low <= g.value <= g.ci_high, (name, g)
+        assert g.ci_low == 0.0, (name, g)
+
+
+def test_no_predicted_positives_in_any_group_is_a_zero_gap_with_an_interval_of_nonzero_width():
+    groups = np.array(["a"] * 20 + ["b"] * 20, dtype=object)
+    y_true = np.array([LATE, ON] * 20, dtype=object)
+    y_pred = np.array([ON] * 40, dtype=object)
+
+    report = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=20)
+
+    dp = report.gaps["demographic_parity_difference"]
+    assert dp.value == 0.0 and dp.ci_low == 0.0
+    assert dp.ci_high > 0.1  # 0 of 20 rows is compatible with a rate of 0.1 or more
+    assert report.gaps["equalized_odds_difference"].ci_high > 0.1
+
+
+def test_gap_intervals_narrow_as_the_groups_grow():
     y_true, y_pred, groups = fairness_example()
     keep = groups != "c"
     big = [np.concatenate([a[keep]] * 10) for a in (y_true, y_pred, groups)]
@@ -416,6 +485,55 @@ def test_bootstrap_intervals_narrow_as_the_groups_grow():
 
     assert big_ci.value == pytest.approx(small_ci.value)
     assert big_ci.ci_high - big_ci.ci_low < 0.5 * (small_ci.ci_high - small_ci.ci_low)
+
+
+def test_missing_sensitive_values_are_left_out_of_the_fairness_groups_and_counted():
+    y_true, y_pred, groups = fairness_example()
+    groups = groups.copy()
+    groups[[0, 1, 2]] = None
+    groups[[20, 21]] = np.nan
+
+    report = fairness_gaps(y_true, y_pred, groups, positive=LATE, min_rows=15, column="sex")
+
+    assert [r.group for r in report.groups] == ["a", "b", "c"]
+    assert [r.n for r in report.groups] == [17, 18, 5]
+    assert report.missing_rows == 5
+    assert any("5 of 45 rows have no value in 'sex'" in w for w in report.warnings)
+
+
+def test_evaluate_leaves_missing_values_out_of_slices_and_fairness_and_says_how_many():
+    y_true, y_pred, frame = evaluation_frame()
+    frame = frame.copy()
+    frame["site"] = frame["site"].astype(object)
+    frame.loc[:1, "site"] = None  # 2 rows
+    frame.loc[5:7, "site"] = np.nan  # 3 rows
+    frame.loc[:3, "sex"] = None  # 4 rows
+
+    ev = evaluate(
+        y_true, y_pred, frame, CLASSES, partition_column="day", slices=["site"], sensitive="sex",
+        min_slice_rows=1,
+    )  # fmt: skip
+
+    assert set(ev.per_slice["site"]) == {"north", "south"}
+    assert ev.per_slice["site"]["south"]["n"] == 3 and ev.per_slice["site"]["north"]["n"] == 22
+    assert [r.group for r in ev.fairness[LATE].groups] == ["f", "m"]
+    assert ev.fairness[LATE].missing_rows == 4
+    assert any("5 of 30 rows have no value in 'site'" in w for w in ev.warnings)
+    assert any("4 of 30 rows have no value in 'sex'" in w for w in ev.warnings)
+
+
+def test_a_positive_class_that_is_not_a_label_is_a_clear_error_in_fairness_gaps():
+    y_true, y_pred, groups = fairness_example()
+
+    with pytest.raises(ValueError, match=r"positive: 'delayed' is not among the labels"):
+        fairness_gaps(y_true, y_pred, groups, positive="delayed")
+    with pytest.raises(
+        ValueError, match=r"positive: 'delayed' is not among the classes \['on_time', 'late'\]"
+    ):
+        fairness_gaps(y_true, y_pred, groups, positive="delayed", classes=CLASSES)
+    # a class of the declared classes that no row has is allowed: its gaps are 0 selection
+    report = fairness_gaps(y_true, y_pred, groups, positive="cancelled", classes=[*CLASSES, "cancelled"])
+    assert report.gaps["demographic_parity_difference"].value == 0.0
 
 
 def test_multiclass_fairness_is_reported_one_vs_rest_for_every_class():

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from dcai_assets.core.evaluation import GAP_NAMES
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -72,6 +74,18 @@ def test_a_fairness_gap_that_cannot_be_computed_is_undetermined_not_zero(weather
     assert statuses, sorted(md)
     assert set(statuses.values()) == {"undetermined"}
     assert not [gap for gap in statuses if isinstance(md.get(gap), float)]
-    assert "| demographic_parity_difference | 0.0000 |" not in str(md["metrics"])
+    gap_rows = [
+        cells
+        for line in md["fairness"].splitlines()
+        if (cells := [c.strip() for c in line.strip("|").split("|")])[0] in GAP_NAMES
+    ]
+    assert len(gap_rows) == len(GAP_NAMES) * 5  # every gap of every class, shown
+    for cells in gap_rows:  # as undetermined with the reason, never as a number
+        assert cells[1:3] == ["undetermined", "-"], cells
+        assert cells[4].startswith("**undetermined**") and "group(s) with enough rows" in cells[4], cells
+    for groups in md["fairness/groups"].values():  # with every group's counts
+        assert (
+            sum(g["n"] for g in groups.values()) + md["fairness/missing_group_rows"] == md["evaluation_rows"]
+        )
     assert md["positive_class"].startswith("none: 5 classes")
     assert {gap.split(":")[-1] for gap in statuses} == {"drizzle", "rain", "sun", "snow", "fog"}
