@@ -141,12 +141,15 @@ class LabelingFunctionReview:
       rows (summed, mean, share negative);
     - ``status``: ``ok``, or why a figure is missing or thin (``too few gold rows (n=...)``).
 
-    ``ranked_by`` states the rule; ``warnings`` what weakens the whole table.
+    ``ranked_by`` states the rule; ``warnings`` what weakens the whole table; ``gold_classes``
+    how many classes the gold rows an LF voted on hold (0: none to judge by; 1: accuracies are
+    measured on one class alone).
     """
 
     table: pd.DataFrame
     ranked_by: str
     warnings: tuple[str, ...]
+    gold_classes: int = 0
 
     def markdown(self) -> str:
         """The table for the Dagster UI: counts next to every rate."""
@@ -354,7 +357,9 @@ def per_labeling_function(
         f"the others' labels on gold rows - the upper {confidence:.0%} bound of its own), most first; "
         "ties by the summed value of its rows, lowest first"
     )
-    return LabelingFunctionReview(table=table, ranked_by=rule, warnings=tuple(warnings))
+    return LabelingFunctionReview(
+        table=table, ranked_by=rule, warnings=tuple(warnings), gold_classes=len(judged_classes)
+    )
 
 
 def histogram_markdown(values: np.ndarray, bins: int = 12, width: int = 40) -> str:
