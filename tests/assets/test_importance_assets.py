@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pytest
 
 from dcai_assets import (
     DailyPartitions,
@@ -18,6 +19,7 @@ from dcai_assets import (
 )
 from dcai_assets.assets import importance as importance_assets
 from dcai_assets.core.reading import frame_digest
+from dcai_assets.core.review import per_labeling_function
 from tests.assets.test_labeling_assets import LFS
 from tests.assets.test_training_assets import (
     FEATURES,
@@ -299,3 +301,27 @@ def test_a_single_class_holdout_flags_the_named_lf_and_the_review_queue(
         assert "most_harmful_lf_excess_wrong_labels" not in md
         for table in ("review_queue", "by_labeling_function", "by_partition"):
             assert md[table].value.startswith("**WARNING: single-class holdout: only 'alert' has"), table
+
+
+@pytest.mark.parametrize(
+    ("gold", "status"),
+    [
+        (np.array([1] * 30 + [-1] * 30), "undetermined: gold rows of one class"),
+        (np.array([0, 1] * 2 + [-1] * 56), "undetermined: too few gold rows behind every LF's labels"),
+    ],
+)
+def test_the_named_lf_is_undetermined_with_gold_of_one_class_or_too_few_gold_rows(gold, status):
+    # `yes` votes yes on rows 0..29, `no` votes no on rows 30..59: with gold only on yes rows, `no`
+    # reads as always wrong; with 4 gold rows, neither LF can be judged.
+    votes = np.full((60, 2), -1)
+    votes[:30, 0], votes[30:, 1] = 1, 0
+    lf_label = votes.max(axis=1)
+    review = per_labeling_function(
+        votes, gold, lf_label, np.full(60, 0.01), names=["yes", "no"], classes=["no", "yes"]
+    )
+
+    md = importance_assets._lf_review_metadata(review)
+
+    assert md["most_harmful_lf_status"] == status
+    assert md["most_harmful_lf"].startswith(status)
+    assert "most_harmful_lf_excess_wrong_labels" not in md
