@@ -78,6 +78,7 @@ class _Valuation:
     weights: np.ndarray
     model_uri: str
     holdout_determined: bool = True  # False: single-class holdout (core.holdout.choose_holdout)
+    holdout_flag: str | None = None  # the line every value-derived table starts with when False
 
 
 def shard_bounds(rows: int, shards: int) -> list[tuple[int, int]]:
@@ -168,7 +169,7 @@ def build_importance_asset(
         )
         return _Valuation(
             train, held, judged_by, warning, pipeline, X_train, y_train, X_val, y_val, weights,
-            str(card["model_uri"]), choice.determined,
+            str(card["model_uri"]), choice.determined, _holdout_flag(choice),
         )  # fmt: skip
 
     def value(log, v: _Valuation, start: int, stop: int) -> tuple[pd.DataFrame, float]:
@@ -235,6 +236,7 @@ def build_importance_asset(
         lf_review = _lf_review(train, v.held, values, lf_columns, labeling.lfs.names, classes)
         for warning in lf_review.warnings:
             context.log.warning(f"per-LF table: {warning}")
+        flag = v.holdout_flag or ""
         sorted_values = scores["importance"].to_numpy()
         part_table = per_partition(scores, PARTITION_COLUMN)
         table = scores.reset_index(names="_row")
@@ -256,7 +258,7 @@ def build_importance_asset(
                 "harmful_rows": int((scores["importance"] < 0).sum()),
                 "valuation_seconds": round(seconds, 2),  # numba compilation excluded:
                 "compile_seconds": round(compile_seconds, 2),  # done (or loaded) before the timing
-                "review_queue": dg.MetadataValue.md(_queue_markdown(queue, keys)),
+                "review_queue": dg.MetadataValue.md(flag + _queue_markdown(queue, keys)),
                 "review_queue_gold_rows": "ranked, marked as gold"
                 if importance.review_gold
                 else (f"left out: {int(gold_rows.sum())} hand-checked rows"),
@@ -268,16 +270,18 @@ def build_importance_asset(
                     "few gold rows)"
                 ),
                 "histogram": dg.MetadataValue.md(
-                    svg_markdown(
+                    flag
+                    + svg_markdown(
                         histogram_svg(sorted_values, "importance of training rows (red: harmful)"),
                         "histogram",
                     )
                     + "\n\n"
                     + histogram_markdown(sorted_values)
                 ),
-                **_lf_review_metadata(lf_review),
+                **_lf_review_metadata(lf_review, flag),
                 "by_partition": dg.MetadataValue.md(
-                    _table_markdown(
+                    flag
+                    + _table_markdown(
                         part_table.reset_index(),
                         [PARTITION_COLUMN, "rows", "harmful", "harmful_share", "mean_importance"],
                     )
@@ -422,12 +426,27 @@ def _lf_review(
     return per_labeling_function(votes, gold, lf_label, row_values, names=names, classes=classes)
 
 
-def _lf_review_metadata(review: LabelingFunctionReview) -> dict:
+def _holdout_flag(choice) -> str | None:
+    """The warning line that heads every table built on the row values when the holdout they are
+    measured against is undetermined (single-class); None when it is determined."""
+    if choice.determined:
+        return None
+    said = [w for w in choice.warnings if w.startswith("single-class holdout")] or ["single-class holdout"]
+    return (
+        f"**WARNING: {said[0]}.** The row values, and so this table, are measured against that holdout: "
+        "undetermined.\n\n"
+    )
+
+
+def _lf_review_metadata(review: LabelingFunctionReview, flag: str = "") -> dict:
     """The per-LF table, its rule and warnings, a chart of what it is ranked by, and the LF it
-    names first as its own entry (only when the gold rows show that LF worse than the rest)."""
+    names first as its own entry, with a status: ``determined`` only when gold rows of several
+    classes show that LF worse than the rest and the holdout is determined (``flag`` empty).
+    ``most_harmful_lf_excess_wrong_labels`` is a number when determined (with no LF shown worse,
+    the largest excess, at most 0), and left out otherwise, so that it can be plotted."""
     table = review.table
-    judged = table["excess_wrong_labels"].notna().any()
-    if judged:
+    determined = table["excess_wrong_labels"].dropna()
+    if len(determined):
         chart = bar_chart_svg(
             table["lf"],
             table["excess_wrong_labels"].fillna(0),
@@ -437,25 +456,38 @@ def _lf_review_metadata(review: LabelingFunctionReview) -> dict:
         chart = bar_chart_svg(
             table["lf"], table["value_sum"].fillna(0), "summed value of the rows each LF labeled"
         )
-    first = table.iloc[0]
-    if judged and first["excess_wrong_labels"] > 0:
-        named, excess = str(first["lf"]), float(first["excess_wrong_labels"])
-    elif judged:
-        named = "none: no LF's labels are shown less accurate on gold rows than the other LFs'"
-        excess = 0.0
+    first = f"`{table.iloc[0]['lf']}`"
+    if flag:
+        status = "undetermined: single-class holdout"
+        named = f"{status} (ranked first: {first})"
+    elif review.gold_classes == 0:
+        status = "undetermined: no gold rows"
+        named = f"undetermined: no gold rows to judge the LFs by (lowest summed row value: {first})"
+    elif review.gold_classes == 1:
+        status = "undetermined: gold rows of one class"
+        named = f"{status} (ranked first: {first})"
+    elif not len(determined):
+        status = "undetermined: too few gold rows behind every LF's labels"
+        named = f"{status} (ranked first: {first})"
+    elif determined.max() > 0:
+        status, named = "determined", str(table.iloc[0]["lf"])
     else:
-        named = f"undetermined: no gold rows to judge the LFs by (lowest summed row value: `{first['lf']}`)"
-        excess = "undetermined: no gold rows"
+        status = "determined: no LF shown worse than the others"
+        named = "none: no LF's labels are shown less accurate on gold rows than the other LFs'"
     warnings = "".join(f"\n\nWARNING: {w}" for w in review.warnings)
-    return {
+    metadata = {
         "by_labeling_function": dg.MetadataValue.md(
-            review.markdown()
+            flag
+            + review.markdown()
             + f"\n\nRanked by {review.ranked_by}.{warnings}\n\n"
             + svg_markdown(chart, "per labeling function")
         ),
         "most_harmful_lf": named,
-        "most_harmful_lf_excess_wrong_labels": excess,
+        "most_harmful_lf_status": status,
     }
+    if status.startswith("determined"):
+        metadata["most_harmful_lf_excess_wrong_labels"] = float(determined.max())
+    return metadata
 
 
 def _queue_markdown(queue: pd.DataFrame, keys: list[str]) -> str:

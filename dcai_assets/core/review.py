@@ -10,7 +10,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-ABSTAIN = -1
+from dcai_assets.core.labeling import ABSTAIN
 
 
 def suggested_actions(
@@ -136,17 +136,20 @@ class LabelingFunctionReview:
     - ``others_accuracy``: the accuracy on gold rows of the labels the other LFs set (rows where
       its vote was not the label); ``excess_wrong_labels``: ``labels`` x (``others_accuracy`` -
       ``label_accuracy_high``), the wrong labels it set beyond what the others' accuracy gives,
-      at least (negative: it is better than the rest);
+      at least (negative: it is better than the rest; NaN with fewer than ``min_gold`` gold rows);
     - ``value_sum``, ``value_mean``, ``harmful_share``: the KNN-Shapley values of its ``labels``
       rows (summed, mean, share negative);
     - ``status``: ``ok``, or why a figure is missing or thin (``too few gold rows (n=...)``).
 
-    ``ranked_by`` states the rule; ``warnings`` what weakens the whole table.
+    ``ranked_by`` states the rule; ``warnings`` what weakens the whole table; ``gold_classes``
+    how many classes the gold rows an LF voted on hold (0: none to judge by; 1: accuracies are
+    measured on one class alone).
     """
 
     table: pd.DataFrame
     ranked_by: str
     warnings: tuple[str, ...]
+    gold_classes: int = 0
 
     def markdown(self) -> str:
         """The table for the Dagster UI: counts next to every rate."""
@@ -183,6 +186,27 @@ def _pct(value: float) -> str:
     return "-" if np.isnan(value) else f"{value:.0%}"
 
 
+def _class_indices(name: str, array: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """``array`` as int64 class indices, refused unless every value is an integer in -1..k-1."""
+    k = len(classes)
+    if array.dtype.kind == "b":
+        raise TypeError(
+            f"{name}: booleans; expected integer class indices of {list(classes)}, -1 where there is none"
+        )
+    if array.dtype.kind not in "iuf":
+        raise TypeError(
+            f"{name}: values of type {array.dtype}; expected integer class indices of {list(classes)}, "
+            "-1 where there is none"
+        )
+    if array.dtype.kind == "f" and not (np.isfinite(array) & (array == np.round(array))).all():
+        raise ValueError(f"{name}: non-integer or NaN values; expected class indices, -1 where there is none")
+    if array.size and (array.min() < ABSTAIN or array.max() >= k):
+        raise ValueError(
+            f"{name}: values outside -1..{k - 1}; expected class indices of {list(classes)} or -1"
+        )
+    return array.astype(np.int64)
+
+
 def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a proportion (NaN, NaN without trials)."""
     if total <= 0:
@@ -217,12 +241,13 @@ def per_labeling_function(
         on (holdout rows).
     names, classes : the LFs (one per column of ``votes``) and the classes.
     confidence : level of the accuracy intervals.
-    min_gold : fewer gold rows than this behind an LF's label accuracy flag it as thin.
+    min_gold : fewer gold rows than this behind an LF's label accuracy flag it as thin, and
+        leave its ``excess_wrong_labels`` undetermined (NaN).
 
     Ranking: by ``excess_wrong_labels``, the wrong labels an LF set beyond what the labels the
     other LFs set would have had at their accuracy: its labels x (``others_accuracy`` - the upper
-    bound of its label accuracy), most first; an LF with no gold rows to judge counts as 0 (after
-    those shown to be worse than the rest, before those shown not to be), and ties go by
+    bound of its label accuracy), most first; an LF with fewer than ``min_gold`` gold rows to judge
+    counts as 0 (after those shown to be worse than the rest, before those shown not to be), and ties go by
     ``value_sum``, lowest first. Beyond the others, not the count alone, since a large accurate LF sets many
     wrong labels just by being large; the upper bound, not the point estimate, so that an LF with
     two unlucky gold rows is not named first; the summed value, not the mean, because a careless
@@ -240,24 +265,16 @@ def per_labeling_function(
             raise ValueError(f"{key}: {len(array)} rows; expected {n}, one per row of votes")
     if len(names) != m:
         raise ValueError(f"names: {len(names)} names; expected {m}, one per column of votes")
-    k = len(classes)
-    for key, array in {"votes": votes, "gold": arrays["gold"], "lf_label": arrays["lf_label"]}.items():
-        if array.dtype.kind not in "iu" and not (np.isfinite(array) & (array == np.round(array))).all():
-            raise ValueError(
-                f"{key}: non-integer or NaN values; expected class indices, -1 where there is none"
-            )
-        if array.size and (array.min() < ABSTAIN or array.max() >= k):
-            raise ValueError(
-                f"{key}: values outside -1..{k - 1}; expected class indices of {list(classes)} or -1"
-            )
-    gold, lf_label = arrays["gold"].astype(np.int64), arrays["lf_label"].astype(np.int64)
+    votes = _class_indices("votes", votes, classes)
+    gold = _class_indices("gold", arrays["gold"], classes)
+    lf_label = _class_indices("lf_label", arrays["lf_label"], classes)
     values = arrays["values"].astype(float)
     has_gold = gold != ABSTAIN
     trained = np.isfinite(values)
     set_and_judged = has_gold & (lf_label != ABSTAIN)  # gold rows with a label from the LFs
     records = []
     for j, name in enumerate(names):
-        vote = votes[:, j].astype(np.int64)
+        vote = votes[:, j]
         voted = vote != ABSTAIN
         chosen = vote == lf_label
         decided = voted & (lf_label != ABSTAIN)
@@ -305,7 +322,11 @@ def per_labeling_function(
                 "wrong_labels_low": float(np.floor(labels * (1 - lab_high))) if label_gold else np.nan,
                 "wrong_labels_high": float(np.ceil(labels * (1 - lab_low))) if label_gold else np.nan,
                 "others_accuracy": others_accuracy,
-                "excess_wrong_labels": labels * (others_accuracy - lab_high) if label_gold else np.nan,
+                # Too few gold rows: the upper bound is near 1, which would read as "better than
+                # the rest"; such an LF is ranked like one without gold (status says why).
+                "excess_wrong_labels": labels * (others_accuracy - lab_high)
+                if label_gold >= max(min_gold, 1)
+                else np.nan,
                 "value_sum": float(own.sum()) if labels else np.nan,
                 "value_mean": float(own.mean()) if labels else np.nan,
                 "harmful_share": float((own < 0).mean()) if labels else np.nan,
@@ -336,7 +357,9 @@ def per_labeling_function(
         f"the others' labels on gold rows - the upper {confidence:.0%} bound of its own), most first; "
         "ties by the summed value of its rows, lowest first"
     )
-    return LabelingFunctionReview(table=table, ranked_by=rule, warnings=tuple(warnings))
+    return LabelingFunctionReview(
+        table=table, ranked_by=rule, warnings=tuple(warnings), gold_classes=len(judged_classes)
+    )
 
 
 def histogram_markdown(values: np.ndarray, bins: int = 12, width: int = 40) -> str:

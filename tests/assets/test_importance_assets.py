@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pytest
 
 from dcai_assets import (
     DailyPartitions,
@@ -18,8 +19,17 @@ from dcai_assets import (
 )
 from dcai_assets.assets import importance as importance_assets
 from dcai_assets.core.reading import frame_digest
+from dcai_assets.core.review import per_labeling_function
 from tests.assets.test_labeling_assets import LFS
-from tests.assets.test_training_assets import FEATURES, land_and_label, logistic_pipeline
+from tests.assets.test_training_assets import (
+    FEATURES,
+    GOLD_DAYS,
+    gold_definitions,
+    gold_spec,  # noqa: F401 (a fixture)
+    land_and_label,
+    land_and_label_gold,
+    logistic_pipeline,
+)
 from tests.conftest import REFERENCE_DAYS, sensor_readings
 
 DAYS = ["2024-01-10", "2024-01-11", "2024-01-12"]
@@ -81,6 +91,8 @@ def test_every_training_row_gets_a_score_traced_to_its_partition_and_key(
             in md["holdout_warning"].value
         )
         assert md["by_labeling_function"].value.split("\n\n")[0].count("\n") == len(LFS.names) + 1
+        assert md["most_harmful_lf_status"].value == "undetermined: no gold rows"
+        assert "most_harmful_lf_excess_wrong_labels" not in md  # no string where a number is plotted
         assert "data:image/svg+xml;base64," in md["histogram"].value
         # numba compilation is timed apart from the valuation (compile_kernels runs first)
         assert md["compile_seconds"].value >= 0.0 and md["valuation_seconds"].value >= 0.0
@@ -253,6 +265,10 @@ def test_gold_rows_are_left_out_of_the_review_queue_and_the_per_lf_table_judges_
         assert "Ranked by wrong labels each LF set beyond the other LFs' accuracy" in table
         named = md["most_harmful_lf"].value
         assert named in LFS.names or named.startswith("none: no LF's labels are shown less accurate")
+        assert md["most_harmful_lf_status"].value.startswith("determined")
+        excess = md["most_harmful_lf_excess_wrong_labels"]
+        assert isinstance(excess, dg.FloatMetadataValue) and np.isfinite(excess.value)
+        assert (excess.value > 0) == (named in LFS.names)
 
 
 def test_a_gold_row_model_that_meets_an_unseen_category_leaves_the_queue_without_it(
@@ -266,3 +282,49 @@ def test_a_gold_row_model_that_meets_an_unseen_category_leaves_the_queue_without
         assert any("review queue without a model of the gold rows: it cannot score" in m for m in logged)
         scores = pd.read_parquet(tmp_path / "lake" / "readings" / "importance_scores.parquet")
         assert scores["trusted_confidence"].isna().all()
+
+
+def test_a_single_class_holdout_flags_the_named_lf_and_the_review_queue(
+    gold_spec,  # noqa: F811
+    resources,
+    landing,
+    tracking,
+):
+    gold = {d: {"normal": 20, "alert": 20} for d in GOLD_DAYS[:2]}
+    gold |= {d: {"alert": 40} for d in GOLD_DAYS[2:]}  # the holdout, even at its widest, is all 'alert'
+    defs = gold_definitions(gold_spec, resources, tracking, max_holdout_partitions=2)
+    with dg.instance_for_test() as instance:
+        land_and_label_gold(defs, instance, landing, gold)
+        result = train_and_score(defs, instance)
+        assert result.success
+        md = result.get_asset_materialization_events()[0].materialization.metadata
+        assert md["holdout_status"].value == "undetermined (single class)"
+        assert md["most_harmful_lf_status"].value == "undetermined: single-class holdout"
+        assert md["most_harmful_lf"].value.startswith("undetermined: single-class holdout")
+        assert "most_harmful_lf_excess_wrong_labels" not in md
+        for table in ("review_queue", "by_labeling_function", "by_partition"):
+            assert md[table].value.startswith("**WARNING: single-class holdout: only 'alert' has"), table
+
+
+@pytest.mark.parametrize(
+    ("gold", "status"),
+    [
+        (np.array([1] * 30 + [-1] * 30), "undetermined: gold rows of one class"),
+        (np.array([0, 1] * 2 + [-1] * 56), "undetermined: too few gold rows behind every LF's labels"),
+    ],
+)
+def test_the_named_lf_is_undetermined_with_gold_of_one_class_or_too_few_gold_rows(gold, status):
+    # `yes` votes yes on rows 0..29, `no` votes no on rows 30..59: with gold only on yes rows, `no`
+    # reads as always wrong; with 4 gold rows, neither LF can be judged.
+    votes = np.full((60, 2), -1)
+    votes[:30, 0], votes[30:, 1] = 1, 0
+    lf_label = votes.max(axis=1)
+    review = per_labeling_function(
+        votes, gold, lf_label, np.full(60, 0.01), names=["yes", "no"], classes=["no", "yes"]
+    )
+
+    md = importance_assets._lf_review_metadata(review)
+
+    assert md["most_harmful_lf_status"] == status
+    assert md["most_harmful_lf"].startswith(status)
+    assert "most_harmful_lf_excess_wrong_labels" not in md

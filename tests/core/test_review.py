@@ -178,6 +178,38 @@ def test_an_lf_judged_on_few_gold_rows_is_flagged():
     assert review.table.loc[0, "status"] == "too few gold rows (n=2 < 10): accuracy uncertain"
 
 
+def test_an_lf_with_too_few_gold_rows_ranks_with_the_unjudged_lfs_not_below_them():
+    """`thin` sets 4,000 labels behind only 4 (lucky) gold rows: its accuracy's upper bound is
+    near 1, which must not read as "shown better than the rest" and rank it after `accurate`."""
+    rng = np.random.default_rng(1)
+    n = 14_000
+    y = rng.integers(0, 2, n)
+    who = np.repeat([0, 1, 2, 3], [5_000, 3_000, 4_000, 2_000])  # one LF votes on each row
+    votes = np.full((n, 4), -1)
+    for j, accuracy in enumerate([0.97, 0.85, 0.6, 0.9]):
+        votes[who == j, j] = np.where(rng.random(n) < accuracy, y, 1 - y)[who == j]
+    lf_label = votes.max(axis=1)
+    gold = np.full(n, -1)
+    judged = np.concatenate([np.flatnonzero(who == 0)[:1_000], np.flatnonzero(who == 1)[:1_000]])
+    gold[judged] = y[judged]
+    lucky = np.flatnonzero((who == 2) & (votes[:, 2] == y))[:4]
+    gold[lucky] = y[lucky]
+    values = rng.normal(0, 1e-4, n)
+    values[who == 2] -= 1e-3  # its rows hurt the model
+
+    review = per_labeling_function(
+        votes, gold, lf_label, values, names=["accurate", "fair", "thin", "unjudged"], classes=CLASSES
+    )
+
+    table = review.table.set_index("lf")
+    assert table.loc["thin", "label_gold"] == 4
+    assert table.loc["thin", "status"] == "too few gold rows (n=4 < 10): accuracy uncertain"
+    assert np.isnan(table.loc["thin", "excess_wrong_labels"])  # not a strongly negative figure
+    assert table.loc["accurate", "excess_wrong_labels"] < 0 < table.loc["fair", "excess_wrong_labels"]
+    # Shown worse first, then those not judged (by their rows' summed value), then shown better.
+    assert review.table["lf"].tolist() == ["fair", "thin", "unjudged", "accurate"]
+
+
 def test_without_gold_rows_the_per_lf_view_ranks_by_row_value_and_says_so():
     votes = np.array([[0, -1, -1], [0, -1, -1], [-1, 1, -1], [-1, -1, 2], [-1, -1, 2]])
     lf_label = votes.max(axis=1)
@@ -205,6 +237,20 @@ def test_the_per_lf_view_rejects_nan_gold_labels():
         per_labeling_function(
             np.zeros((2, 1)), np.array([0.0, np.nan]), np.zeros(2), np.zeros(2), names=["a"], classes=CLASSES
         )
+
+
+@pytest.mark.parametrize(
+    ("votes", "error", "message"),
+    [
+        (np.array([[True], [False]]), TypeError, "votes: booleans; expected integer class indices"),
+        (np.array([["yes"], ["no"]]), TypeError, "votes: values of type <U3; expected integer class"),
+        (np.array([[0], [2]]), ValueError, "votes: values outside -1..1; expected class indices"),
+        (np.array([[0.5], [1.0]]), ValueError, "votes: non-integer or NaN values; expected class"),
+    ],
+)
+def test_the_per_lf_view_refuses_votes_that_are_not_class_indices_naming_the_argument(votes, error, message):
+    with pytest.raises(error, match=message):
+        per_labeling_function(votes, np.zeros(2), np.zeros(2), np.zeros(2), names=["a"], classes=CLASSES)
 
 
 def test_gold_rows_are_left_out_of_the_review_order():
