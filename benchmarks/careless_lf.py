@@ -66,21 +66,27 @@ class Example:
     careless: LabelingFunction
 
 
-def careless_rule(column: str, below: float, vote: int, name: str | None = None) -> LabelingFunction:
-    """An LF that votes class ``vote`` on every row whose ``column`` is below ``below``: a rule
-    written from a hunch, right only as often as that class is common there."""
+def careless_rule(
+    column: str, threshold: float, vote: int, name: str | None = None, *, above: bool = False
+) -> LabelingFunction:
+    """An LF that votes class ``vote`` on every row whose ``column`` is below ``threshold`` (above
+    it with ``above``): a rule written from a hunch, right only as often as that class is common
+    there."""
 
     def rule(df: pd.DataFrame) -> np.ndarray:
-        return np.where(df[column] < below, vote, ABSTAIN)
+        hit = df[column] > threshold if above else df[column] < threshold
+        return np.where(hit, vote, ABSTAIN)
 
-    return labeling_function(name or f"{column}_below_{below:g}", uses=[column])(rule)
+    side = "above" if above else "below"
+    return labeling_function(name or f"{column}_{side}_{threshold:g}", uses=[column])(rule)
 
 
 def flights() -> Example:
     """The demo: six weeks of NYC flights from 2013-02-01; the careless rule calls every flight
-    under 800 miles on time."""
+    that left at all late (``dep_delay > 0``) late: a loose copy of the demo's ``departed_late``
+    (over 20 minutes), wrong on the many flights that make up a few minutes in the air."""
     from jobs.flights_data import arrived_late, daily_frames
-    from jobs.flights_labeling import FLIGHTS_LABELING, ON_TIME
+    from jobs.flights_labeling import FLIGHTS_LABELING, LATE
     from jobs.flights_training import FLIGHTS_TRAINING
 
     def truth(frame: pd.DataFrame) -> pd.Series:
@@ -93,7 +99,7 @@ def flights() -> Example:
         labeling=FLIGHTS_LABELING,
         training=FLIGHTS_TRAINING,
         truth=truth,
-        careless=careless_rule("distance", 800, ON_TIME, name="short_flights_are_on_time"),
+        careless=careless_rule("dep_delay", 0, LATE, name="any_departure_delay_is_late", above=True),
     )
 
 
@@ -138,6 +144,8 @@ def flights_variants() -> list[Example]:
 
     base = flights()
     rules = [
+        careless_rule("dep_delay", 5, LATE, above=True),
+        careless_rule("distance", 800, ON_TIME, name="short_flights_are_on_time"),
         careless_rule("distance", 500, ON_TIME),
         careless_rule("distance", 1200, ON_TIME),
         careless_rule("sched_dep_time", 1300, ON_TIME),

@@ -159,8 +159,9 @@ def build_importance_asset(
         if absent:
             log.warning(f"holdout classes {absent} are absent from training: no row can match them")
         if k > len(train):
-            raise dg.Failure(
-                f"K={k} is larger than the {len(train)} training rows; expected K <= {len(train)}"
+            log.warning(
+                f"K={k} is larger than the {len(train)} training rows: every row is among the K "
+                "nearest of every holdout row, so the values are exact but barely tell rows apart"
             )
         weights = (
             group_balanced_weights(holdout[importance.group].astype(str).to_numpy())
@@ -251,6 +252,7 @@ def build_importance_asset(
                 or "none: the holdout is gold-labeled with enough rows of each class",
                 "holdout_status": "determined" if v.holdout_determined else "undetermined (single class)",
                 "k": k,
+                "training_rows": len(v.train),
                 "shards": importance.shards,
                 "utility": f"group-balanced KNN accuracy over `{importance.group}`"
                 if importance.group

@@ -126,13 +126,19 @@ def test_sharded_valuation_runs_a_step_per_shard_and_equals_the_unsharded_values
         assert "| review | partition | reading_id |" in md["review_queue"].value
 
 
-def test_k_larger_than_the_training_rows_is_a_clear_error(readings_spec, resources, landing, tracking):
+def test_k_larger_than_the_training_rows_is_valued_exactly_with_a_warning(
+    readings_spec, resources, landing, tracking
+):
     defs = definitions(readings_spec, resources, tracking, k=100_000)
     with dg.instance_for_test() as instance:
         land_and_label(defs, instance, landing, DAYS)
         result = train_and_score(defs, instance)
-        assert not result.success
-        assert "K=100000 is larger than the" in failure_message(result)
+        assert result.success
+        logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+        assert any("K=100000 is larger than the" in message for message in logged)
+        scores = dg.AssetKey(["readings", "importance_scores"])
+        md = instance.get_latest_materialization_event(scores).asset_materialization.metadata
+        assert md["k"].value == 100_000 and md["training_rows"].value < 100_000
 
 
 def bare_tree():
