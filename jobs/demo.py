@@ -140,7 +140,8 @@ def importance_report(instance: dg.DagsterInstance, rows: int = 8) -> None:
     md = {k: v.value for k, v in event.asset_materialization.metadata.items()}
     print(
         f"\nimportance scores of the {md['model_uri']} training rows (KNN-Shapley, K={md['k']}, "
-        f"against {md['valued_against']}, {md['seconds']} s): {md['harmful_rows']:,} harmful rows"
+        f"against {md['valued_against']}, {md['valuation_seconds']} s, compiling the kernels "
+        f"{md['compile_seconds']} s): {md['harmful_rows']:,} harmful rows"
     )
     print(f"review queue, ranked by {md['review_queue_ranks_by']}:")
     for line in str(md["review_queue"]).splitlines()[: rows + 2]:
