@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
@@ -65,22 +66,110 @@ def _plain(v: object) -> object:
     return v
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_EXACT_FLOAT = 2.0**53  # beyond this a float64 no longer holds every integer
+
+
+@dataclass
+class _Cast:
+    """A column cast to its schema dtype, with why values failed and the numbers to range-check."""
+
+    values: pd.Series  # schema dtype; failed values are null
+    failed: np.ndarray
+    why: dict[str, np.ndarray]  # expected (a dtype, "int64 range", "finite") -> rows failing it
+    shown: pd.Series  # each value for messages: the cast value, or the raw one where it has none
+    numbers: np.ndarray | None = None  # float values for min/max checks (numeric dtypes)
+
+
 def coerce_column(values: pd.Series, column: ColumnSchema) -> tuple[pd.Series, np.ndarray]:
     """Cast to the schema dtype; return the cast column and the mask of unparseable values."""
+    cast = _cast(values, column)
+    return cast.values, cast.failed
+
+
+def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each value as a float (text beyond the float range is +-inf, not NaN) and whether it is a
+    number at all ('nan' is: a float's missing value)."""
+    if pd.api.types.is_bool_dtype(values):
+        return np.full(len(values), np.nan), np.zeros(len(values), bool)
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    number = ~np.isnan(x)
+    for i in np.flatnonzero(~number & values.notna().to_numpy()):
+        try:  # pandas gives NaN for '1e309' and for 'nan'; Python says inf and nan
+            x[i] = float(str(values.iloc[i]).strip())
+            number[i] = True
+        except ValueError:
+            pass
+    return x, number
+
+
+def _exact_int(value: object) -> int | None:
+    """An integral value as an exact Python int ('1e300' and 40-digit text included)."""
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return int(value)
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            return None
+        return int(d) if d.is_finite() and d == d.to_integral_value() else None
+
+
+def _cast_int64(values: pd.Series, present: np.ndarray) -> _Cast:
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":  # exact already
+        raw = values.to_numpy()
+        fits = raw <= _INT64_MAX if values.dtype.kind == "u" else np.ones(len(raw), bool)
+        if fits.all():
+            cast = pd.Series(raw.astype(np.int64), index=values.index)
+            return _Cast(cast, ~fits, {}, cast.astype(object), raw.astype(float))
+    x, number = _parse_numbers(values)
+    finite = np.isfinite(x)
+    with np.errstate(invalid="ignore"):
+        integral = finite & (np.mod(np.where(finite, x, 0.0), 1) == 0)
+    ints = np.zeros(len(x), dtype=np.int64)
+    small = integral & (np.abs(np.where(finite, x, 0.0)) < _EXACT_FLOAT)
+    ints[small] = x[small].astype(np.int64)
+    out_of_range = np.zeros(len(x), bool)
+    for i in np.flatnonzero(integral & ~small):  # exact arithmetic, never a wrapped cast
+        exact = _exact_int(values.iloc[i])
+        if exact is None or not _INT64_MIN <= exact <= _INT64_MAX:
+            out_of_range[i] = True
+        else:
+            ints[i] = exact
+    ok = integral & ~out_of_range
+    null_text = number & np.isnan(x)  # 'nan' as text: a null, like an empty cell
+    failed = present & ~ok & ~null_text
+    cast = pd.Series(ints, index=values.index)
+    if not ok.all():
+        cast = cast.astype("Int64").mask(~ok)
+    shown = cast.astype(object).where(ok, values)
+    return _Cast(
+        cast,
+        failed,
+        {"int64": failed & ~out_of_range, "int64 range": out_of_range},
+        shown,
+        np.where(ok | out_of_range, x, np.nan),
+    )
+
+
+def _cast(values: pd.Series, column: ColumnSchema) -> _Cast:
     present = values.notna().to_numpy()
-    if column.dtype in ("int64", "float64"):
-        if pd.api.types.is_bool_dtype(values):
-            cast = pd.Series(np.nan, index=values.index)
-        else:
-            cast = pd.to_numeric(values, errors="coerce")
-        if column.dtype == "int64":
-            frac = np.mod(cast.to_numpy(dtype=float, na_value=np.nan), 1)
-            not_integral = np.nan_to_num(frac, nan=0.0) != 0
-            cast = cast.where(~not_integral)
-            cast = cast.astype("Int64") if cast.isna().any() else cast.astype("int64")
-        else:
-            cast = cast.astype("float64")
-    elif column.dtype == "datetime":
+    if column.dtype == "int64":
+        return _cast_int64(values, present)
+    if column.dtype == "float64":
+        x, number = _parse_numbers(values)
+        infinite = np.isinf(x)
+        not_number = present & ~number
+        cast = pd.Series(np.where(infinite, np.nan, x), index=values.index, dtype="float64")
+        shown = cast.astype(object).where(~(infinite | not_number), values)
+        why = {"float64": not_number, "finite": infinite}
+        return _Cast(cast, not_number | infinite, why, shown, cast.to_numpy())
+    if column.dtype == "datetime":
         if pd.api.types.is_datetime64_any_dtype(values):
             cast = values if getattr(values.dt, "tz", None) else values.dt.tz_localize("UTC")
         else:
@@ -99,7 +188,7 @@ def coerce_column(values: pd.Series, column: ColumnSchema) -> tuple[pd.Series, n
             cast = values.astype("string")
         cast = cast.astype(object).where(present, None)
     failed = present & cast.isna().to_numpy()
-    return cast, failed
+    return _Cast(cast, failed, {column.dtype: failed}, cast.astype(object).where(~failed, values))
 
 
 def guess_renames(missing: list[str], extra: list[str]) -> dict[str, str]:
@@ -138,13 +227,15 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
             coerced[col.name] = pd.Series([None] * n, index=raw.index, dtype=object)
             continue
         values = raw[col.name]
-        cast, bad = coerce_column(values, col)
+        result = _cast(values, col)
+        cast, bad = result.values, result.failed
         coerced[col.name] = cast
-        if bad.any():
-            problems.append(
-                ColumnProblem(col.name, "dtype", int(bad.sum()), col.dtype, _examples(values, bad))
-            )
-            failing.append((bad, col.name + ": not " + _article(col.dtype) + " (" + _text(values[bad]) + ")"))
+        for expected, mask in result.why.items():
+            if mask.any():
+                problems.append(
+                    ColumnProblem(col.name, "dtype", int(mask.sum()), expected, _examples(values, mask))
+                )
+                failing.append((mask, f"{col.name}: not {_article(expected)} (" + _text(values[mask]) + ")"))
         null = cast.isna().to_numpy() & ~bad
         if null.any():
             nulls[col.name] = ColumnProblem(
@@ -172,7 +263,7 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
                 if enforce == "quarantine":
                     failing.append((out, col.name + ": " + _text(cast[out]) + " not in allowed values"))
         if col.is_numeric and (col.min is not None or col.max is not None):
-            x = cast.to_numpy(dtype=float, na_value=np.nan)
+            x = result.numbers
             with np.errstate(invalid="ignore"):
                 low = x < col.min if col.min is not None else np.zeros(n, bool)
                 high = x > col.max if col.max is not None else np.zeros(n, bool)
@@ -185,12 +276,12 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
                             "range",
                             int(mask.sum()),
                             f"{word.split()[0]} {word.split()[1]} {bound:g}",
-                            _examples(cast, mask),
+                            _examples(result.shown, mask),
                             enforce,
                         )
                     )
                     if enforce == "quarantine":
-                        failing.append((mask, col.name + ": " + _text(cast[mask]) + f" {word} {bound:g}"))
+                        failing.append((mask, col.name + ": " + _text(result.shown[mask]) + f" {word} {bound:g}"))
     frame = pd.DataFrame(coerced, index=raw.index)
 
     keys = [k for k in schema.key if k in raw.columns]
@@ -238,7 +329,9 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
 def _article(dtype: str) -> str:
     return {
         "int64": "an integer",
+        "int64 range": "an integer in int64 range",
         "float64": "a number",
+        "finite": "a finite number",
         "datetime": "a timestamp",
         "bool": "a boolean",
     }.get(dtype, f"a {dtype}")

@@ -122,6 +122,7 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
             file=name,
             partition=partition,
         ) from e
+    frame = _keep_long_integers_as_text(frame, text)
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
     if unnamed:
         raise DataInputError(
@@ -131,4 +132,21 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
             partition=partition,
             column=str(unnamed[0]),
         )
+    return frame
+
+
+def _keep_long_integers_as_text(frame: pd.DataFrame, text: str) -> pd.DataFrame:
+    """A column of integers with an empty cell is parsed as float64, which rounds integers beyond
+    2**53 (a 17-digit id): such columns are re-read as the text in the file."""
+    lossy = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == "float64" and (frame[c].abs() >= 2.0**53).to_numpy().any()
+    ]
+    if not lossy:
+        return frame
+    as_text = pd.read_csv(io.StringIO(text), dtype=str, index_col=False)  # rare: read again
+    for c in lossy:
+        if as_text[c].dropna().str.strip().str.fullmatch(r"[+-]?\d+").all():
+            frame[c] = as_text[c]
     return frame

@@ -93,7 +93,9 @@ class Verdict:
 
 _DTYPE_WORDS = {
     "int64": "integers",
+    "int64 range": "integers in int64 range",
     "float64": "numbers",
+    "finite": "finite numbers",
     "datetime": "timestamps",
     "bool": "booleans",
     "string": "text",

@@ -190,3 +190,98 @@ def test_rows_outside_bounds_marked_warn_are_reported_and_kept():
 def test_an_unknown_enforcement_is_refused_naming_the_column():
     with pytest.raises(ValueError, match="column 'carrier': enforce allowed_values: 'drop'"):
         ColumnSchema("carrier", "string", allowed_values=["AA"], enforce={"allowed_values": "drop"})
+
+
+# Huge and non-finite numbers (issue 20, item 5): reported as found, never wrapped by an int64 cast.
+BOUNDED = TableSchema(
+    columns=[
+        ColumnSchema("flight_id", "int64", nullable=False),
+        ColumnSchema("dep_delay", "int64", nullable=True, min=0, max=100),
+        ColumnSchema("distance", "float64", nullable=True, min=0, max=5000),
+        ColumnSchema("tail", "string", nullable=True),
+    ],
+    key=["flight_id"],
+)
+FORTY_DIGITS = "1234567890123456789012345678901234567890"
+WRAPPED = "-9223372036854775808"
+
+
+def conform_rows(**columns) -> tuple:
+    """Conform a two-row partition: row 0 clean, row 1 with the given values."""
+    base = {"flight_id": ["1", "2"], "dep_delay": ["5", "6"], "distance": ["10", "20"], "tail": ["N1", "N2"]}
+    base.update({k: ["1" if k == "flight_id" else base[k][0], v] for k, v in columns.items()})
+    result = conform(pd.DataFrame(base), BOUNDED)
+    text = " | ".join(result.quarantine[REASON_COLUMN]) + repr([p.examples for p in result.problems])
+    return result, text
+
+
+@pytest.mark.parametrize("value", [1e300, "1e300", FORTY_DIGITS, "9223372036854775808"])
+def test_an_integer_beyond_int64_is_reported_as_found_with_the_bound_it_broke(value):
+    result, text = conform_rows(dep_delay=value)
+
+    assert result.rows_in == result.rows_valid + result.rows_quarantined
+    assert result.quarantine.index.tolist() == [1]
+    found = str(value)
+    assert f"dep_delay: not an integer in int64 range ('{found}')" in text
+    assert f"dep_delay: '{found}' above max 100" in text
+    assert WRAPPED not in text
+    assert {(p.rule, p.expected) for p in result.problems} == {("dtype", "int64 range"), ("range", "above max 100")}
+
+
+def test_a_negative_40_digit_integer_breaks_the_min_as_found():
+    result, text = conform_rows(dep_delay="-" + FORTY_DIGITS)
+
+    assert f"dep_delay: '-{FORTY_DIGITS}' below min 0" in text
+    assert WRAPPED not in text
+
+
+def test_a_40_digit_number_in_an_int64_key_is_quarantined_not_wrapped():
+    result, text = conform_rows(flight_id=FORTY_DIGITS)
+
+    assert result.quarantine.index.tolist() == [1]
+    assert result.quarantine[REASON_COLUMN].tolist() == [
+        f"flight_id: not an integer in int64 range ('{FORTY_DIGITS}')"
+    ]
+    assert result.quarantine.loc[1, "flight_id"] == FORTY_DIGITS  # kept as read
+
+
+def test_the_int64_extremes_are_kept_exactly():
+    raw = pd.DataFrame({"flight_id": ["9223372036854775807", "-9223372036854775808", "9007199254740993"]})
+    schema = TableSchema(columns=[ColumnSchema("flight_id", "int64", nullable=False)])
+
+    result = conform(raw, schema)
+
+    assert result.rows_quarantined == 0
+    assert result.valid["flight_id"].tolist() == [2**63 - 1, -(2**63), 2**53 + 1]
+
+
+@pytest.mark.parametrize("value", [float("inf"), "inf", "-inf", 1e308 * 10])
+def test_an_infinite_value_in_an_integer_column_is_quarantined_not_a_crash(value):
+    result, text = conform_rows(dep_delay=value)
+
+    assert result.quarantine.index.tolist() == [1]
+    assert "dep_delay: not an integer" in text
+
+
+@pytest.mark.parametrize("value", ["1e309", float("-inf"), "inf", 1e308 * 10])
+def test_an_infinite_float_is_quarantined_as_not_finite(value):
+    result, text = conform_rows(distance=value)
+
+    assert result.quarantine.index.tolist() == [1]
+    assert f"distance: not a finite number ('{value}')" in text
+    assert ("dtype", "finite") in {(p.rule, p.expected) for p in result.problems}
+
+
+def test_a_nan_string_in_a_float_column_is_a_null_not_a_number():
+    result, _ = conform_rows(distance="nan")
+
+    assert result.rows_quarantined == 0
+    assert pd.isna(result.valid.loc[1, "distance"])
+    assert result.nulls["distance"].count == 1
+
+
+@pytest.mark.parametrize("value", [FORTY_DIGITS, 12345678901234567890, "00042"])
+def test_a_long_number_in_a_text_column_keeps_every_digit(value):
+    result, _ = conform_rows(tail=value)
+
+    assert result.valid.loc[1, "tail"] == str(value)

@@ -168,3 +168,20 @@ def test_frame_digest_is_stable_for_equal_frames_and_changes_with_a_value():
     assert frame_digest(frame()) == frame_digest(frame())
     assert frame_digest(frame().set_axis([7, 8, 9])) == frame_digest(frame())
     assert frame_digest(changed) != frame_digest(frame())
+
+
+def test_an_id_too_long_for_a_float_keeps_every_digit_when_the_column_has_a_gap(tmp_path):
+    # With an empty cell pandas would parse the column as float64 and round 17-digit ids.
+    path = write(tmp_path / "2024-01-03.csv", b"id,n\n12345678901234567,1\n,2\n98765432109876543,3\n")
+
+    frame = read_table_file(path, partition="2024-01-03")
+
+    assert frame["id"].tolist()[::2] == ["12345678901234567", "98765432109876543"]
+    assert pd.isna(frame["id"].iloc[1])
+    assert frame["n"].dtype == "int64"  # ordinary numbers are still parsed
+
+
+def test_large_floats_are_still_read_as_numbers(tmp_path):
+    path = write(tmp_path / "2024-01-04.csv", b"x\n1e300\n\n2.5e20\n")
+
+    assert read_table_file(path, partition="2024-01-04")["x"].dtype == "float64"
