@@ -16,6 +16,7 @@ from dcai_assets.core.evaluation import Evaluation, FairnessGap, available_metri
 from dcai_assets.core.holdout import HoldoutChoice, choose_holdout
 from dcai_assets.core.training import (
     TrainingError,
+    build_pipeline,
     feature_window,
     final_estimator,
     fit_pipeline,
@@ -261,7 +262,7 @@ def build_trained_model_asset(
         for warning in choice.warnings:
             context.log.warning(f"holdout: {warning}")
 
-        pipeline = training.pipeline()
+        pipeline = build_pipeline(training.pipeline)
         weights = train["label_confidence"].to_numpy(dtype=float) if training.use_confidence_weights else None
         started = time.perf_counter()
         fit_pipeline(

@@ -63,7 +63,17 @@ def _plain(v: object) -> object:
         return v.item()
     if isinstance(v, pd.Timestamp):
         return v.isoformat()
+    if isinstance(v, str):
+        return _clip(v)
     return v
+
+
+_CLIP = 60
+
+
+def _clip(text: str) -> str:
+    """A value short enough for a message: a 10 MB cell is not copied into every reason."""
+    return text if len(text) <= _CLIP else f"{text[:40]}... ({len(text):,} characters)"
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -281,7 +291,9 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
                         )
                     )
                     if enforce == "quarantine":
-                        failing.append((mask, col.name + ": " + _text(result.shown[mask]) + f" {word} {bound:g}"))
+                        failing.append(
+                            (mask, col.name + ": " + _text(result.shown[mask]) + f" {word} {bound:g}")
+                        )
     frame = pd.DataFrame(coerced, index=raw.index)
 
     keys = [k for k in schema.key if k in raw.columns]
@@ -338,7 +350,11 @@ def _article(dtype: str) -> str:
 
 
 def _text(values: pd.Series) -> pd.Series:
-    return "'" + values.astype(str) + "'"
+    text = values.astype(str)
+    long = text.str.len() > _CLIP
+    if long.any():
+        text = text.where(~long, text[long].map(_clip))
+    return "'" + text + "'"
 
 
 def _stringify(frame: pd.DataFrame) -> pd.DataFrame:

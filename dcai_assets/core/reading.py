@@ -122,6 +122,16 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
             file=name,
             partition=partition,
         ) from e
+    if frame.shape[1] == 1:
+        header = str(frame.columns[0])
+        sep = next((s for s in (";", "\t", "|") if s in header), None)
+        if sep is not None:
+            raise DataInputError(
+                f"the header has one column, {_clip(header)!r}, which holds {sep!r}",
+                expected=f"comma-separated values (the file looks {sep!r}-separated: re-export with commas)",
+                file=name,
+                partition=partition,
+            )
     frame = _keep_long_integers_as_text(frame, text)
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
     if unnamed:
@@ -150,3 +160,7 @@ def _keep_long_integers_as_text(frame: pd.DataFrame, text: str) -> pd.DataFrame:
         if as_text[c].dropna().str.strip().str.fullmatch(r"[+-]?\d+").all():
             frame[c] = as_text[c]
     return frame
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -13,6 +13,21 @@ class TrainingError(ValueError):
     """Training cannot go on; the message says with which data and what was expected."""
 
 
+def build_pipeline(factory):
+    """Call the user's pipeline factory and check that it made an estimator to fit."""
+    pipeline = factory()
+    if not all(callable(getattr(pipeline, m, None)) for m in ("fit", "predict", "get_params")):
+        name = getattr(factory, "__qualname__", repr(factory))
+        shown = repr(pipeline)
+        shown = shown if len(shown) <= 80 else shown[:80] + "..."
+        raise TrainingError(
+            f"TrainingSpec.pipeline {name!r} returned {type(pipeline).__name__} ({shown}); expected a "
+            "scikit-learn estimator or Pipeline (an object with fit, predict and get_params): return "
+            "the estimator itself, not its name or class"
+        )
+    return pipeline
+
+
 def seed_pipeline(pipeline, seed: int):
     """Set every ``random_state`` parameter of the pipeline's steps to ``seed``."""
     params = {k: seed for k in pipeline.get_params(deep=True) if k.endswith("random_state")}

@@ -225,18 +225,21 @@ def test_an_integer_beyond_int64_is_reported_as_found_with_the_bound_it_broke(va
     assert f"dep_delay: not an integer in int64 range ('{found}')" in text
     assert f"dep_delay: '{found}' above max 100" in text
     assert WRAPPED not in text
-    assert {(p.rule, p.expected) for p in result.problems} == {("dtype", "int64 range"), ("range", "above max 100")}
+    assert {(p.rule, p.expected) for p in result.problems} == {
+        ("dtype", "int64 range"),
+        ("range", "above max 100"),
+    }
 
 
 def test_a_negative_40_digit_integer_breaks_the_min_as_found():
-    result, text = conform_rows(dep_delay="-" + FORTY_DIGITS)
+    _, text = conform_rows(dep_delay="-" + FORTY_DIGITS)
 
     assert f"dep_delay: '-{FORTY_DIGITS}' below min 0" in text
     assert WRAPPED not in text
 
 
 def test_a_40_digit_number_in_an_int64_key_is_quarantined_not_wrapped():
-    result, text = conform_rows(flight_id=FORTY_DIGITS)
+    result, _ = conform_rows(flight_id=FORTY_DIGITS)
 
     assert result.quarantine.index.tolist() == [1]
     assert result.quarantine[REASON_COLUMN].tolist() == [
@@ -285,3 +288,16 @@ def test_a_long_number_in_a_text_column_keeps_every_digit(value):
     result, _ = conform_rows(tail=value)
 
     assert result.valid.loc[1, "tail"] == str(value)
+
+
+def test_a_giant_cell_is_clipped_in_reasons_and_examples_but_kept_as_read():
+    giant = "x" * 1_000_000
+    raw = pd.DataFrame({"flight_id": ["1", "2"], "dep_delay": ["5", giant]})
+    schema = TableSchema(columns=[ColumnSchema("flight_id", "int64"), ColumnSchema("dep_delay", "int64")])
+
+    result = conform(raw, schema)
+
+    reason = result.quarantine[REASON_COLUMN].iloc[0]
+    assert reason == "dep_delay: not an integer ('" + "x" * 40 + "... (1,000,000 characters)')"
+    assert result.problems[0].examples == [(1, "x" * 40 + "... (1,000,000 characters)")]
+    assert result.quarantine.loc[1, "dep_delay"] == giant

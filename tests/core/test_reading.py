@@ -185,3 +185,21 @@ def test_large_floats_are_still_read_as_numbers(tmp_path):
     path = write(tmp_path / "2024-01-04.csv", b"x\n1e300\n\n2.5e20\n")
 
     assert read_table_file(path, partition="2024-01-04")["x"].dtype == "float64"
+
+
+def test_a_semicolon_separated_file_is_refused_naming_the_delimiter(tmp_path):
+    path = write(tmp_path / "2024-01-06.csv", b"id;city\n1;Paris\n2;Lyon\n")
+
+    with pytest.raises(DataInputError) as info:
+        read_table_file(path, partition="2024-01-06")
+
+    message = str(info.value)
+    assert "file '2024-01-06.csv', partition '2024-01-06'" in message
+    assert "the header has one column, 'id;city', which holds ';'" in message
+    assert "comma-separated" in message
+
+
+def test_a_one_column_file_is_still_read(tmp_path):
+    path = write(tmp_path / "2024-01-07.csv", b"id\n1\n2\n")
+
+    assert read_table_file(path, partition="2024-01-07")["id"].tolist() == [1, 2]

@@ -202,3 +202,23 @@ def test_feature_window_describes_the_partitions_for_messages():
     assert feature_window(["2024-01-01", "2024-01-02", "2024-01-03"]) == (
         "3 partitions 2024-01-01 .. 2024-01-03"
     )
+
+
+def test_a_pipeline_factory_returning_a_non_estimator_is_refused_naming_the_factory():
+    from dcai_assets.core.training import TrainingError, build_pipeline
+
+    def named_model():
+        return "LogisticRegression"
+
+    with pytest.raises(
+        TrainingError, match=r"TrainingSpec.pipeline '.*named_model' returned str \('LogisticRegression'\)"
+    ):
+        build_pipeline(named_model)
+
+
+def test_a_pipeline_factory_returning_an_estimator_passes():
+    from sklearn.linear_model import LogisticRegression
+
+    from dcai_assets.core.training import build_pipeline
+
+    assert isinstance(build_pipeline(LogisticRegression), LogisticRegression)
