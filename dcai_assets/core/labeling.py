@@ -199,9 +199,9 @@ def _check_votes(
 ) -> np.ndarray:
     votes = np.asarray(votes).reshape(-1) if np.ndim(votes) else np.asarray(votes)
     if votes.shape != (n,):
+        found = f"{votes.shape[0]} votes" if votes.ndim else f"one value ({_plain(votes.item())!r})"
         raise LabelingFunctionError(
-            f"labeling function {lf.name!r} returned {votes.shape[0] if votes.ndim else 'a scalar'} "
-            f"votes on {where}; expected one vote per row ({n})"
+            f"labeling function {lf.name!r} returned {found} on {where}; expected one vote per row ({n})"
         )
     if votes.dtype.kind == "f":
         if np.isnan(votes).any():

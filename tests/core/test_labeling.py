@@ -336,3 +336,16 @@ def test_gold_labels_equal_to_numeric_class_names_map_to_those_classes():
     values = pd.Series([1, 2, 3])
 
     assert gold_indices(values, ["1", "2", "3"], column="stars").tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("value", "shown"), [(1, "one value (1)"), (None, "one value (None)")])
+def test_an_lf_returning_one_value_instead_of_votes_is_refused_saying_what_it_returned(value, shown):
+    lfs = LabelingFunctionSet(lfs=[labeling_function("single")(lambda df: value)], classes=["a", "b"])
+    frame = pd.DataFrame({"x": [1, 2, 3]})
+
+    with pytest.raises(LabelingFunctionError) as info:
+        apply_lfs(lfs, frame, partition="p1")
+
+    assert str(info.value) == (
+        f"labeling function 'single' returned {shown} on partition 'p1'; expected one vote per row (3)"
+    )

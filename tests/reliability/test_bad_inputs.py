@@ -553,7 +553,7 @@ LF_CASES = {
     ),
     "lf-returns-a-scalar": (
         lf("scalar", lambda df: 1),
-        ("labeling function 'scalar' returned a scalar", "expected one vote per row"),
+        ("labeling function 'scalar' returned one value (1)", "expected one vote per row (120)"),
     ),
     "lf-wrong-type-text": (
         lf("words", lambda df: np.full(len(df), "alert")),
@@ -573,7 +573,7 @@ LF_CASES = {
     ),
     "lf-returns-none": (
         lf("nothing", lambda df: None),
-        ("labeling function 'nothing'", "expected"),
+        ("labeling function 'nothing' returned one value (None)", "expected one vote per row (120)"),
     ),
 }
 
