@@ -87,8 +87,12 @@ class _Cast:
     values: pd.Series  # schema dtype; failed values are null
     failed: np.ndarray
     why: dict[str, np.ndarray]  # expected (a dtype, "int64 range", "finite") -> rows failing it
-    shown: pd.Series  # each value for messages: the cast value, or the raw one where it has none
+    raw: pd.Series
     numbers: np.ndarray | None = None  # float values for min/max checks (numeric dtypes)
+
+    def shown(self, mask: np.ndarray) -> pd.Series:
+        """The values at ``mask`` for messages: as cast, or as found where the cast failed."""
+        return self.values[mask].astype(object).where(~self.failed[mask], self.raw[mask])
 
 
 def coerce_column(values: pd.Series, column: ColumnSchema) -> tuple[pd.Series, np.ndarray]:
@@ -136,7 +140,7 @@ def _cast_int64(values: pd.Series, present: np.ndarray) -> _Cast:
         fits = raw <= _INT64_MAX if values.dtype.kind == "u" else np.ones(len(raw), bool)
         if fits.all():
             cast = pd.Series(raw.astype(np.int64), index=values.index)
-            return _Cast(cast, ~fits, {}, cast.astype(object), raw.astype(float))
+            return _Cast(cast, ~fits, {}, values, raw.astype(float))
     x, number = _parse_numbers(values)
     finite = np.isfinite(x)
     with np.errstate(invalid="ignore"):
@@ -157,12 +161,11 @@ def _cast_int64(values: pd.Series, present: np.ndarray) -> _Cast:
     cast = pd.Series(ints, index=values.index)
     if not ok.all():
         cast = cast.astype("Int64").mask(~ok)
-    shown = cast.astype(object).where(ok, values)
     return _Cast(
         cast,
-        failed,
+        failed | out_of_range,
         {"int64": failed & ~out_of_range, "int64 range": out_of_range},
-        shown,
+        values,
         np.where(ok | out_of_range, x, np.nan),
     )
 
@@ -176,9 +179,8 @@ def _cast(values: pd.Series, column: ColumnSchema) -> _Cast:
         infinite = np.isinf(x)
         not_number = present & ~number
         cast = pd.Series(np.where(infinite, np.nan, x), index=values.index, dtype="float64")
-        shown = cast.astype(object).where(~(infinite | not_number), values)
         why = {"float64": not_number, "finite": infinite}
-        return _Cast(cast, not_number | infinite, why, shown, cast.to_numpy())
+        return _Cast(cast, not_number | infinite, why, values, cast.to_numpy())
     if column.dtype == "datetime":
         if pd.api.types.is_datetime64_any_dtype(values):
             cast = values if getattr(values.dt, "tz", None) else values.dt.tz_localize("UTC")
@@ -198,7 +200,7 @@ def _cast(values: pd.Series, column: ColumnSchema) -> _Cast:
             cast = values.astype("string")
         cast = cast.astype(object).where(present, None)
     failed = present & cast.isna().to_numpy()
-    return _Cast(cast, failed, {column.dtype: failed}, cast.astype(object).where(~failed, values))
+    return _Cast(cast, failed, {column.dtype: failed}, values)
 
 
 def guess_renames(missing: list[str], extra: list[str]) -> dict[str, str]:
@@ -286,13 +288,13 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
                             "range",
                             int(mask.sum()),
                             f"{word.split()[0]} {word.split()[1]} {bound:g}",
-                            _examples(result.shown, mask),
+                            _examples(result.shown(mask), np.ones(int(mask.sum()), bool)),
                             enforce,
                         )
                     )
                     if enforce == "quarantine":
                         failing.append(
-                            (mask, col.name + ": " + _text(result.shown[mask]) + f" {word} {bound:g}")
+                            (mask, col.name + ": " + _text(result.shown(mask)) + f" {word} {bound:g}")
                         )
     frame = pd.DataFrame(coerced, index=raw.index)
 
