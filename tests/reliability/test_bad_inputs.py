@@ -640,6 +640,26 @@ def test_a_bad_labeling_function_fails_naming_itself_and_keeps_every_row(labeled
         assert len(pd.read_parquet(lake / "validated_data" / f"{day}.parquet")) == 120  # rows stay
 
 
+def test_gold_labels_outside_the_declared_classes_fail_naming_column_value_and_classes(labeled_world):
+    defs = dg.Definitions.merge(
+        build_definitions(labeled_world["spec"], labeling=LabelingSpec(lfs=GOOD_LFS, gold_column="site")),
+        dg.Definitions(resources=labeled_world["resources"]),
+    )
+    instance = labeled_world["instance"]
+    fitted_before = instance.get_latest_materialization_event(LABEL_MODEL)
+
+    result = defs.resolve_job_def("readings_fit_label_model").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+
+    CASES_RUN.append("gold-label-outside-classes")
+    assert not result.success
+    message = failure_message(result)
+    assert "gold label column 'site' in partition '2024-02-10' holds" in message, message
+    assert "expected one of ['normal', 'alert'] or their indices, or empty" in message, message
+    assert instance.get_latest_materialization_event(LABEL_MODEL) == fitted_before
+
+
 def not_an_estimator():
     return "LogisticRegression"
 
