@@ -174,7 +174,6 @@ def log_and_register(
         with contextlib.suppress(Exception):
             client.set_terminated(run_id, "FAILED")
         raise
-    moved = False  # once the champion alias is ours, the version must stay (it is the champion)
     try:
         tracking.call(
             "set alias", lambda: client.set_registered_model_alias(model_name, "challenger", version)
@@ -196,7 +195,7 @@ def log_and_register(
         outcome = PASSED if verdict.promote else FAILED
         over = "none" if champion_version is None else str(champion_version.version)
         if verdict.promote:
-            outcome, moved = _promote(tracking, model_name, version, over, verdict.reasons)
+            outcome = _promote(tracking, model_name, version, over, verdict.reasons)
             verdict.promote = outcome == PASSED
         client.set_model_version_tag(
             model_name, version, "dcai.gate_reasons", " | ".join(verdict.reasons)[:4900]
@@ -207,41 +206,93 @@ def log_and_register(
     except Exception:
         with contextlib.suppress(Exception):
             client.set_terminated(run_id, "FAILED")
-            if not moved:  # nothing half-registered: the version goes, and with it the challenger alias
+        with contextlib.suppress(Exception):  # nothing half-registered: the version goes (and its
+            # challenger alias), unless the champion alias already moved to it: then it must stay
+            champion_now = _alias_version(client, model_name, "champion")
+            if champion_now is None or str(champion_now.version) != str(version):
                 client.delete_model_version(model_name, version)
         raise
     return Registered(run_id, experiment_id, version, verdict, champion_eval)
 
 
-def _promote(tracking: MlflowTracking, model_name: str, version: str, over: str, reasons: list[str]):
+def _promote(tracking: MlflowTracking, model_name: str, version: str, over: str, reasons: list[str]) -> str:
     """Move ``champion`` to ``version`` if it still points at ``over`` (the version it was gated
-    against); tag the replaced champion. Returns the verdict and whether the alias moved.
+    against), under the promotion lock; tag the replaced champion. Returns the verdict.
 
-    The registry step runs in a pool of limit 1, so the checks only matter where that pool is not
-    configured: a concurrent retrain that moved the alias first wins, and this one lost the race."""
+    The registry step runs in a pool of limit 1; the lock makes the move safe where that pool is
+    not configured: of two retrains gated against the same champion, the first to move the alias
+    wins and the other lost the race (it is not compared with the new champion)."""
     client = tracking.client
-
-    def current() -> str:
+    with promotion_lock(tracking, model_name):
         found = tracking.call("champion lookup", lambda: _alias_version(client, model_name, "champion"))
-        return "none" if found is None else str(found.version)
-
-    now = current()
-    if now != over:
-        reasons.append(
-            f"not promoted: passed its gate against champion {over}, but a concurrent retrain moved "
-            f"the champion to version {now} first; the next retrain is gated against it"
-        )
-        return LOST_RACE, False
-    client.set_model_version_tag(model_name, version, PROMOTED_OVER_TAG, over)
-    tracking.call("set alias", lambda: client.set_registered_model_alias(model_name, "champion", version))
-    now = current()
-    if now != str(version):
-        reasons.append(f"promoted, then replaced at once by version {now} of a concurrent retrain")
-        return LOST_RACE, True
+        now = "none" if found is None else str(found.version)
+        if now != over:
+            reasons.append(
+                f"not promoted: passed its gate against champion {over}, but a concurrent retrain moved "
+                f"the champion to version {now} first; the next retrain is gated against it"
+            )
+            return LOST_RACE
+        client.set_model_version_tag(model_name, version, PROMOTED_OVER_TAG, over)
+        tracking.call("set alias", lambda: client.set_registered_model_alias(model_name, "champion", version))
     if over != "none":
         with contextlib.suppress(Exception):  # a missing pointer is recovered from promoted_over
             client.set_model_version_tag(model_name, over, SUPERSEDED_BY_TAG, str(version))
-    return PASSED, True
+    return PASSED
+
+
+LOCK_SUFFIX = ".promotion-lock"
+
+
+@contextlib.contextmanager
+def promotion_lock(
+    tracking: MlflowTracking, model_name: str, *, wait_seconds: float = 60.0, stale_seconds: float = 60.0
+):
+    """Hold ``<model_name>.promotion-lock``, a registered model with no versions that exists only
+    while a retrain moves the champion alias (milliseconds): creating a registered model is the one
+    atomic test-and-set every MLflow store offers. A lock whose holder died (its process is gone,
+    or on another host it is older than ``stale_seconds``) is broken."""
+    from mlflow.exceptions import MlflowException
+
+    client = tracking.client
+    name = f"{model_name}{LOCK_SUFFIX}"
+    me = process_identity()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            client.create_registered_model(
+                name,
+                tags={PROCESS_TAG: me},
+                description=f"held while a retrain moves the champion alias of {model_name}; deleted after",
+            )
+            break
+        except MlflowException as e:
+            if "RESOURCE_ALREADY_EXISTS" not in str(e.error_code):
+                raise
+        try:
+            held = client.get_registered_model(name)
+        except MlflowException:
+            continue  # released in between
+        holder = held.tags.get(PROCESS_TAG, "")
+        if holder == me:  # our create went through but its answer was lost
+            break
+        age = time.time() - held.creation_timestamp / 1000
+        alive = _process_alive(holder) if holder else None
+        if alive is False or (alive is None and age > stale_seconds):
+            with contextlib.suppress(MlflowException):
+                client.delete_registered_model(name)
+            continue
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the promotion lock {name!r} has been held by {holder or 'an unknown process'} for "
+                f"{age:.0f} s; expected it released within {wait_seconds:.0f} s. Delete that registered "
+                "model if its holder is gone"
+            )
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model(name)
 
 
 def process_identity() -> str:

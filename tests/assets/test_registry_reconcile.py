@@ -121,6 +121,9 @@ KILL_POINTS = {
     "mid_run_logging": (("log_batch",), 0, 1),
     "after_version_created": (("create_model_version", MODEL_NAME), 1, 1),
     "after_passed_tag": (("set_model_version_tag", "dcai.gate", "passed"), None, 1),
+    # Not a state main left (it moved the alias last); here it leaves a pending champion, a RUNNING
+    # run and the promotion lock of a dead holder.
+    "after_champion_alias_moved": (("set_registered_model_alias", "champion"), 1, 1),
 }
 
 
@@ -163,3 +166,36 @@ def test_a_dead_process_is_told_from_a_live_one_and_from_a_reused_pid():
     assert _process_alive(f"{host}:{child.pid}:") is False
     assert _process_alive(f"{host}:{os.getpid()}:1") is False  # same pid, another start time
     assert _process_alive(f"another-host:{os.getpid()}:") is None
+
+
+def test_a_promotion_lock_left_by_a_dead_process_is_broken(tracking):
+    from dcai_assets.model_registry import process_identity, promotion_lock
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = f"{process_identity().split(':')[0]}:{child.pid}:"
+    client = MlflowClient(tracking.tracking_uri)
+    client.create_registered_model(f"{MODEL_NAME}.promotion-lock", tags={"dcai.process": dead})
+    with promotion_lock(tracking, MODEL_NAME, wait_seconds=5):
+        held = client.get_registered_model(f"{MODEL_NAME}.promotion-lock")
+        assert held.tags["dcai.process"] == process_identity()
+    assert not client.search_registered_models(f"name = '{MODEL_NAME}.promotion-lock'")
+
+
+def test_a_promotion_lock_held_by_a_live_process_is_waited_for_then_named(tracking):
+    from dcai_assets.model_registry import process_identity, promotion_lock
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = f"{process_identity().split(':')[0]}:{holder.pid}:"
+        MlflowClient(tracking.tracking_uri).create_registered_model(
+            f"{MODEL_NAME}.promotion-lock", tags={"dcai.process": live}
+        )
+        with (
+            pytest.raises(TimeoutError, match=f"held by {live}"),
+            promotion_lock(tracking, MODEL_NAME, wait_seconds=0.5),
+        ):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
