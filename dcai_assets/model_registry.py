@@ -25,6 +25,7 @@ from dcai_assets.core.registry_debris import (
     LOST_RACE,
     PASSED,
     PENDING,
+    PROMOTED_AT_TAG,
     PROMOTED_OVER_TAG,
     SUPERSEDED_BY_TAG,
     Debris,
@@ -234,6 +235,7 @@ def _promote(tracking: MlflowTracking, model_name: str, version: str, over: str,
             return LOST_RACE
         client.set_model_version_tag(model_name, version, PROMOTED_OVER_TAG, over)
         tracking.call("set alias", lambda: client.set_registered_model_alias(model_name, "champion", version))
+    client.set_model_version_tag(model_name, version, PROMOTED_AT_TAG, dt.datetime.now(dt.UTC).isoformat())
     if over != "none":
         with contextlib.suppress(Exception):  # a missing pointer is recovered from promoted_over
             client.set_model_version_tag(model_name, over, SUPERSEDED_BY_TAG, str(version))

@@ -20,6 +20,7 @@ LOST_RACE = "lost_race"  # passed its gate, but the champion moved to another ve
 FINAL_VERDICTS = frozenset({PASSED, FAILED, ABANDONED, LOST_RACE})
 PROMOTED_OVER_TAG = "dcai.promoted_over"
 SUPERSEDED_BY_TAG = "dcai.superseded_by"
+PROMOTED_AT_TAG = "dcai.promoted_at"  # written once the champion alias has moved to the version
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,10 @@ def find_debris(versions: Sequence[VersionState], runs: Sequence[RunState], cham
         - a RUNNING run whose owner is dead: end it as KILLED;
         - the champion with no final verdict: ``passed`` (the alias moves only after a pass);
         - another version with no final verdict whose run is not still alive: ``abandoned``;
-        - a version tagged ``passed`` that is not the champion and that no later promotion
-          replaced (no ``dcai.superseded_by``, no passed version promoted over it): ``abandoned``.
+        - a version tagged ``passed`` that is not the champion, was never champion (no
+          ``dcai.promoted_at``) and that no later promotion replaced (no ``dcai.superseded_by``,
+          no passed version promoted over it): ``abandoned``. Versions tagged by older releases
+          lack ``dcai.promoted_at``; a champion rolled back by hand keeps it, and is left alone.
     """
     debris = Debris()
     by_run = {r.run_id: r for r in runs}
@@ -131,7 +134,11 @@ def find_debris(versions: Sequence[VersionState], runs: Sequence[RunState], cham
                     "its retrain ended (process killed?) before a gate verdict; never champion",
                 )
             )
-        elif found == PASSED and SUPERSEDED_BY_TAG not in v.tags and v.version not in replaced:
+        elif (
+            found == PASSED
+            and not ({SUPERSEDED_BY_TAG, PROMOTED_AT_TAG} & set(v.tags))
+            and (v.version not in replaced)
+        ):
             debris.versions.append(
                 VersionFix(
                     v.version,

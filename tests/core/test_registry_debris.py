@@ -34,3 +34,11 @@ def test_the_champion_without_a_verdict_gets_passed_and_a_dead_run_is_killed():
     debris = find_debris(versions, [RunState("r1", "RUNNING", False)], champion="1")
     assert [(f.version, f.verdict) for f in debris.versions] == [("1", "passed"), ("2", "abandoned")]
     assert [f.run_id for f in debris.runs] == ["r1"]
+
+
+def test_a_champion_rolled_back_by_hand_is_not_debris():
+    versions = [
+        VersionState("1", "r1", {"dcai.gate": "passed", "dcai.superseded_by": "2"}),
+        VersionState("2", "r2", {"dcai.gate": "passed", "dcai.promoted_at": "2026-12-06T10:00:00"}),
+    ]
+    assert not find_debris(versions, [], champion="1")  # an operator moved the alias back to 1
