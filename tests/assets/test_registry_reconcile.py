@@ -116,44 +116,59 @@ def registry_state(tracking: MlflowTracking) -> tuple[dict[str, dict], list[str]
     return versions, running, champion
 
 
-# (MLflow call to die after, its arguments to match, versions and runs the next retrain reconciles)
-KILL_POINTS = {
-    "mid_run_logging": (("log_batch",), 0, 1),
-    "after_version_created": (("create_model_version", MODEL_NAME), 1, 1),
-    "after_passed_tag": (("set_model_version_tag", "dcai.gate", "passed"), None, 1),
-    # Not a state main left (it moved the alias last); here it leaves a pending champion, a RUNNING
-    # run and the promotion lock of a dead holder.
-    "after_champion_alias_moved": (("set_registered_model_alias", "champion"), 1, 1),
-}
+def run_states(tracking: MlflowTracking) -> list[tuple[str, str]]:
+    """(status, reconciled reason) of every run of the experiment, oldest first."""
+    client = MlflowClient(tracking.tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return [(r.info.status, r.data.tags.get("dcai.reconciled_reason", "")) for r in runs]
 
 
-@pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_the_retrain_after_a_killed_one_reconciles_its_debris_and_keeps_a_loadable_champion(
-    labeled, tmp_path, point
+def test_each_retrain_after_a_killed_one_reconciles_its_debris_and_keeps_a_loadable_champion(
+    labeled, tmp_path
 ):
-    call, versions_fixed, runs_fixed = KILL_POINTS[point]
-    kill_retrain_after(labeled, tmp_path, *call)
+    """Four retrains killed in turn, each at a later write, then one that completes. Each retrain
+    first repairs what the one before it left: checked after every kill."""
     defs, tracking = build(labeled, tmp_path)
+    kill_retrain_after(labeled, tmp_path, "log_batch")  # mid logging: a RUNNING run, no version
+    assert [s for s, _ in run_states(tracking)] == ["RUNNING"]
+
+    kill_retrain_after(labeled, tmp_path, "create_model_version", MODEL_NAME)  # a version, no verdict
+    runs = run_states(tracking)
+    assert runs[0][0] == "KILLED" and "process that ran it is gone" in runs[0][1], runs
+    versions, _, _ = registry_state(tracking)
+    assert list(versions) == ["1"] and versions["1"].get("dcai.gate") in (None, "pending")
+
+    kill_retrain_after(labeled, tmp_path, "set_model_version_tag", "dcai.gate", "passed")
+    versions, _, champion = registry_state(tracking)
+    assert [s for s, _ in run_states(tracking)][:2] == ["KILLED", "KILLED"]
+    assert versions["1"]["dcai.gate"] == "abandoned", versions["1"]
+    assert "dcai.reconciled_reason" in versions["1"] and "dcai.reconciled_at" in versions["1"]
+    assert champion == "2" and versions["2"]["dcai.gate"] == "passed"  # passed only once champion
+
+    kill_retrain_after(labeled, tmp_path, "set_registered_model_alias", "champion")  # verdict unwritten
+    versions, _, champion = registry_state(tracking)
+    assert champion == "3" and versions["3"]["dcai.gate"] == "pending"
+
     with dg.instance_for_test(temp_dir=str(labeled / "instance")) as instance:
         result = retrain(defs, instance)
     assert result.success
-    md = metadata(result)
     versions, running, champion = registry_state(tracking)
     assert running == [], f"runs left RUNNING: {running}"
+    assert [s for s, _ in run_states(tracking)] == ["KILLED"] * 4 + ["FINISHED"]
+    replaced = {t.get("dcai.promoted_over") for t in versions.values() if t.get("dcai.gate") == "passed"}
     for version, tags in versions.items():
-        assert tags.get("dcai.gate") in {"passed", "failed", "abandoned", "lost_race"}, (
-            f"version {version}: {tags.get('dcai.gate')}"
-        )
+        assert tags.get("dcai.gate") in {"passed", "failed", "abandoned", "lost_race"}, (version, tags)
         if tags["dcai.gate"] == "passed" and version != champion:
-            assert tags.get("dcai.superseded_by") == champion, f"version {version} passed, never champion"
-    if "1" in versions and versions["1"]["dcai.gate"] == "abandoned":
-        assert "dcai.reconciled_reason" in versions["1"] and "dcai.reconciled_at" in versions["1"]
+            assert "dcai.superseded_by" in tags or version in replaced, (
+                f"version {version} passed, not champion"
+            )
+    assert versions["3"]["dcai.gate"] == "passed"  # the champion the killed retrain had moved to
+    md = metadata(result)
+    assert (md["reconciled_versions"], md["reconciled_runs"]) == (1, 1)
     client = MlflowClient(tracking.tracking_uri)
     model = load_sklearn_model(client, client.get_model_version_by_alias(MODEL_NAME, "champion").run_id)
     assert hasattr(model, "predict")
-    assert md["reconciled_runs"] == runs_fixed
-    if versions_fixed is not None:
-        assert md["reconciled_versions"] == versions_fixed
 
 
 def test_a_dead_process_is_told_from_a_live_one_and_from_a_reused_pid():
