@@ -3,11 +3,15 @@ pip requirements), the datasets and the lineage; then a registry version, the ga
 Everything goes through an explicit ``MlflowClient``; mlflow is imported inside the functions."""
 
 import contextlib
+import datetime as dt
 import json
+import os
 import re
+import socket
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +19,27 @@ import numpy as np
 import pandas as pd
 
 from dcai_assets.core.evaluation import Evaluation, GateVerdict, evaluate, gate
+from dcai_assets.core.registry_debris import (
+    FAILED,
+    GATE_TAG,
+    LOST_RACE,
+    PASSED,
+    PENDING,
+    PROMOTED_AT_TAG,
+    PROMOTED_OVER_TAG,
+    SUPERSEDED_BY_TAG,
+    Debris,
+    RunState,
+    VersionState,
+    find_debris,
+)
 from dcai_assets.core.training import feature_window, final_estimator
 from dcai_assets.spec import TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
 PARTITION_COLUMN = "_partition"
+PROCESS_TAG = "dcai.process"  # host:pid:start of the process that writes a retrain's run
+MODEL_NAME_TAG = "dcai.model_name"
 
 # MLflow's schema inference hints that integer columns cannot hold NaN; our signatures come from
 # training data on purpose, so the hint is noise in every run log.
@@ -56,9 +76,11 @@ def log_and_register(
     dataset: str,
 ) -> Registered:
     """Log the run (params, metrics, model, datasets, lineage), then register it as a new version
-    with alias ``challenger``; the ``champion`` alias moves last, and only if the gate passes.
-    If anything fails after the version is created, the version is deleted: nothing is left
-    half-registered."""
+    tagged ``dcai.gate=pending`` with alias ``challenger``; the ``champion`` alias moves only if
+    the gate passes, and ``dcai.gate=passed`` is written only after it moved. The run stays
+    RUNNING until the verdict is written. If anything fails after the version is created and
+    before the alias moved, the version is deleted: nothing is left half-registered. A process
+    killed in between leaves states :func:`reconcile_registry` repairs at the next retrain."""
     import mlflow
     import sklearn
     from mlflow.entities import DatasetInput, InputTag, Metric, Param
@@ -76,6 +98,8 @@ def log_and_register(
         "dcai.partitions": _partitions_tag(lineage["partitions"]),
         "dcai.positive_class": challenger.positive_class or "none (per class, macro)",
         "dcai.evaluation": "determined" if challenger.determined else "undetermined",
+        MODEL_NAME_TAG: model_name,
+        PROCESS_TAG: process_identity(),
     }
     run = tracking.call(
         "create_run", lambda: client.create_run(experiment_id, tags=tags, run_name=f"{model_name}-train")
@@ -131,22 +155,26 @@ def log_and_register(
             tracking.call(
                 "log_artifact", lambda: client.log_artifact(run_id, str(Path(tmp) / "evaluation.csv"))
             )
-        tracking.call("set_terminated", lambda: client.set_terminated(run_id, "FINISHED"))
     except Exception:
         with contextlib.suppress(Exception):  # the server may be the thing that failed
             client.set_terminated(run_id, "FAILED")
         raise
 
-    tracking.ensure_registered_model(model_name)
-    version = tracking.call(
-        "create_model_version",
-        lambda: client.create_model_version(
-            model_name,
-            source=f"runs:/{run_id}/model",
-            run_id=run_id,
-            tags={"dcai.data_version": data_version},
-        ),
-    ).version
+    try:
+        tracking.ensure_registered_model(model_name)
+        version = tracking.call(
+            "create_model_version",
+            lambda: client.create_model_version(
+                model_name,
+                source=f"runs:/{run_id}/model",
+                run_id=run_id,
+                tags={"dcai.data_version": data_version, GATE_TAG: PENDING},
+            ),
+        ).version
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, "FAILED")
+        raise
     try:
         tracking.call(
             "set alias", lambda: client.set_registered_model_alias(model_name, "challenger", version)
@@ -165,25 +193,271 @@ def log_and_register(
                 f"same inputs and code as champion version {champion_version.version} "
                 f"(data version {data_version})"
             )
-        client.set_model_version_tag(
-            model_name, version, "dcai.gate", "passed" if verdict.promote else "failed"
-        )
+        outcome = PASSED if verdict.promote else FAILED
+        over = "none" if champion_version is None else str(champion_version.version)
+        if verdict.promote:
+            outcome = _promote(tracking, model_name, version, over, verdict.reasons)
+            verdict.promote = outcome == PASSED
         client.set_model_version_tag(
             model_name, version, "dcai.gate_reasons", " | ".join(verdict.reasons)[:4900]
         )
-        client.set_tag(run_id, "dcai.gate", "passed" if verdict.promote else "failed")
-        if verdict.promote:  # which champion it replaced: a race would show two versions over one
-            over = "none" if champion_version is None else str(champion_version.version)
-            client.set_model_version_tag(model_name, version, "dcai.promoted_over", over)
-            tracking.call(
-                "set alias", lambda: client.set_registered_model_alias(model_name, "champion", version)
-            )
+        client.set_model_version_tag(model_name, version, GATE_TAG, outcome)
+        client.set_tag(run_id, GATE_TAG, outcome)
+        tracking.call("set_terminated", lambda: client.set_terminated(run_id, "FINISHED"))
     except Exception:
-        # Nothing half-registered: the version goes, and with it the challenger alias.
         with contextlib.suppress(Exception):
-            client.delete_model_version(model_name, version)
+            client.set_terminated(run_id, "FAILED")
+        with contextlib.suppress(Exception):  # nothing half-registered: the version goes (and its
+            # challenger alias), unless the champion alias already moved to it: then it must stay
+            champion_now = _alias_version(client, model_name, "champion")
+            if champion_now is None or str(champion_now.version) != str(version):
+                client.delete_model_version(model_name, version)
         raise
     return Registered(run_id, experiment_id, version, verdict, champion_eval)
+
+
+def _promote(tracking: MlflowTracking, model_name: str, version: str, over: str, reasons: list[str]) -> str:
+    """Move ``champion`` to ``version`` if it still points at ``over`` (the version it was gated
+    against), under the promotion lock; tag the replaced champion. Returns the verdict.
+
+    The registry step runs in a pool of limit 1; the lock makes the move safe where that pool is
+    not configured: of two retrains gated against the same champion, the first to move the alias
+    wins and the other lost the race (it is not compared with the new champion)."""
+    client = tracking.client
+    with promotion_lock(tracking, model_name):
+        found = tracking.call("champion lookup", lambda: _alias_version(client, model_name, "champion"))
+        now = "none" if found is None else str(found.version)
+        if now != over:
+            reasons.append(
+                f"not promoted: passed its gate against champion {over}, but a concurrent retrain moved "
+                f"the champion to version {now} first; the next retrain is gated against it"
+            )
+            return LOST_RACE
+        client.set_model_version_tag(model_name, version, PROMOTED_OVER_TAG, over)
+        tracking.call("set alias", lambda: client.set_registered_model_alias(model_name, "champion", version))
+    client.set_model_version_tag(model_name, version, PROMOTED_AT_TAG, dt.datetime.now(dt.UTC).isoformat())
+    if over != "none":
+        with contextlib.suppress(Exception):  # a missing pointer is recovered from promoted_over
+            client.set_model_version_tag(model_name, over, SUPERSEDED_BY_TAG, str(version))
+    return PASSED
+
+
+LOCK_SUFFIX = ".promotion-lock"
+
+
+@contextlib.contextmanager
+def promotion_lock(
+    tracking: MlflowTracking, model_name: str, *, wait_seconds: float = 60.0, stale_seconds: float = 60.0
+):
+    """Hold ``<model_name>.promotion-lock``, a registered model with no versions that exists only
+    while a retrain moves the champion alias (milliseconds): creating a registered model is the one
+    atomic test-and-set every MLflow store offers. A lock whose holder died (its process is gone,
+    or on another host it is older than ``stale_seconds``) is broken."""
+    from mlflow.exceptions import MlflowException
+
+    client = tracking.client
+    name = f"{model_name}{LOCK_SUFFIX}"
+    me = process_identity()
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            client.create_registered_model(
+                name,
+                tags={PROCESS_TAG: me},
+                description=f"held while a retrain moves the champion alias of {model_name}; deleted after",
+            )
+            break
+        except MlflowException as e:
+            if "RESOURCE_ALREADY_EXISTS" not in str(e.error_code):
+                raise
+        try:
+            held = client.get_registered_model(name)
+        except MlflowException:
+            continue  # released in between
+        holder = held.tags.get(PROCESS_TAG, "")
+        if holder == me:  # our create went through but its answer was lost
+            break
+        age = time.time() - held.creation_timestamp / 1000
+        alive = _process_alive(holder) if holder else None
+        if alive is False or (alive is None and age > stale_seconds):
+            with contextlib.suppress(MlflowException):
+                client.delete_registered_model(name)
+            continue
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"the promotion lock {name!r} has been held by {holder or 'an unknown process'} for "
+                f"{age:.0f} s; expected it released within {wait_seconds:.0f} s. Delete that registered "
+                "model if its holder is gone"
+            )
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(MlflowException):
+            client.delete_registered_model(name)
+
+
+def process_identity() -> str:
+    """``host:pid:start`` of this process; the start time (Linux) tells a reused pid apart."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid()) or ''}"
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot (Linux), None elsewhere or if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _process_alive(identity: str) -> bool | None:
+    """Whether the process named by a ``dcai.process`` tag runs; None when it is on another host."""
+    host, _, rest = identity.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True  # not Linux: the pid exists
+    if state[0] in {"Z", "X"}:  # killed, not yet reaped
+        return False
+    return not start or state[19] == start
+
+
+def _owner_alive(tags: dict, dagster_run_active: Callable[[str], bool | None] | None) -> bool | None:
+    """Whether the retrain that wrote a run is alive: its process on this host, else its Dagster
+    run's status; None when neither can tell."""
+    if PROCESS_TAG in tags:
+        alive = _process_alive(tags[PROCESS_TAG])
+        if alive is not None:
+            return alive
+    run_id = tags.get("dagster.run_id")
+    if run_id and dagster_run_active is not None:
+        return dagster_run_active(run_id)
+    return None
+
+
+@dataclass
+class Reconciled:
+    """What :func:`reconcile_registry` found and repaired."""
+
+    debris: Debris
+    checked_versions: int
+    checked_runs: int
+
+    def metadata(self) -> dict[str, int]:
+        return {
+            "reconciled_versions": len(self.debris.versions),
+            "reconciled_runs": len(self.debris.runs),
+            "running_runs_left_alone": len(self.debris.undetermined_runs),
+        }
+
+    def lines(self) -> list[str]:
+        """One log line per repair."""
+        out = [
+            f"registry: version {f.version} (dcai.gate={f.found}) -> dcai.gate={f.verdict}: {f.reason}"
+            for f in self.debris.versions
+        ]
+        out += [f"registry: MLflow run {f.run_id} -> KILLED: {f.reason}" for f in self.debris.runs]
+        out += [
+            f"registry: MLflow run {r} is RUNNING and its owner cannot be checked from here; left alone"
+            for r in self.debris.undetermined_runs
+        ]
+        return out
+
+
+def reconcile_registry(
+    tracking: MlflowTracking,
+    *,
+    experiment: str,
+    model_name: str,
+    dagster_run_active: Callable[[str], bool | None] | None = None,
+    by: str = "",
+) -> Reconciled:
+    """Repair what killed retrains of ``model_name`` left (see
+    :func:`dcai_assets.core.registry_debris.find_debris`): give versions a verdict
+    (``dcai.gate=abandoned`` with ``dcai.reconciled_reason`` and ``dcai.reconciled_at``), and end
+    RUNNING runs whose process is gone as KILLED. Run it in the registry step, before registering.
+
+    ``dagster_run_active(run_id)`` says whether a Dagster run is still in progress (None if
+    unknown); it decides for runs written on another host."""
+    from mlflow.exceptions import MlflowException
+
+    client = tracking.client
+    try:
+        tracking.call("registered model lookup", lambda: client.get_registered_model(model_name))
+    except MlflowException as e:
+        if "RESOURCE_DOES_NOT_EXIST" not in str(e.error_code):
+            raise
+        found_versions = []
+    else:
+        found_versions = _all_versions(tracking, model_name)
+    experiment_id = tracking.experiment_id(experiment)
+    running = tracking.call(
+        "search runs",
+        lambda: client.search_runs(
+            [experiment_id],
+            filter_string=f"attributes.status = 'RUNNING' and attributes.run_name = '{model_name}-train'",
+            max_results=1000,
+        ),
+    )
+    champion = tracking.call("champion lookup", lambda: _alias_version(client, model_name, "champion"))
+    champion = None if champion is None else str(champion.version)
+    runs = {
+        r.info.run_id: RunState(r.info.run_id, r.info.status, _owner_alive(r.data.tags, dagster_run_active))
+        for r in running
+    }
+    versions = [VersionState(str(v.version), v.run_id, dict(v.tags)) for v in found_versions]
+    for v in versions:  # the runs of versions without a final verdict: still gating them, or dead?
+        if v.run_id and v.run_id not in runs and v.tags.get(GATE_TAG) in (None, PENDING):
+            with contextlib.suppress(MlflowException):  # a deleted run: its version is abandoned
+                r = tracking.call("get run", lambda rid=v.run_id: client.get_run(rid))
+                runs[v.run_id] = RunState(
+                    v.run_id, r.info.status, _owner_alive(r.data.tags, dagster_run_active)
+                )
+    debris = find_debris(versions, list(runs.values()), champion)
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for fix in debris.versions:
+        for key, value in {
+            GATE_TAG: fix.verdict,
+            "dcai.reconciled_reason": fix.reason,
+            "dcai.reconciled_at": at + (f" by Dagster run {by}" if by else ""),
+            "dcai.gate_before_reconcile": fix.found,
+        }.items():
+            tracking.call(
+                "reconcile version",
+                lambda k=key, x=value, v=fix.version: client.set_model_version_tag(model_name, v, k, x),
+            )
+        if fix.run_id:
+            with contextlib.suppress(MlflowException):
+                client.set_tag(fix.run_id, GATE_TAG, fix.verdict)
+    for fix in debris.runs:
+        with contextlib.suppress(MlflowException):
+            client.set_tag(fix.run_id, "dcai.reconciled_reason", f"{fix.reason} ({at})")
+        tracking.call("end run", lambda rid=fix.run_id: client.set_terminated(rid, "KILLED"))
+    return Reconciled(debris, len(versions), len(runs))
+
+
+def _all_versions(tracking: MlflowTracking, model_name: str) -> list:
+    out, token = [], None
+    while True:
+        page = tracking.call(
+            "search model versions",
+            lambda t=token: tracking.client.search_model_versions(f"name='{model_name}'", page_token=t),
+        )
+        out += list(page)
+        token = page.token
+        if not token:
+            return out
 
 
 def _own_types(model) -> list[str]:

@@ -23,7 +23,12 @@ from dcai_assets.core.training import (
     importance_ranks,
     permutation_importance_by_feature,
 )
-from dcai_assets.model_registry import PARTITION_COLUMN, evaluate_model, log_and_register
+from dcai_assets.model_registry import (
+    PARTITION_COLUMN,
+    evaluate_model,
+    log_and_register,
+    reconcile_registry,
+)
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
 from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec, partition_order
@@ -46,6 +51,12 @@ def _partition_versions(
         if m is not None and m.partition not in versions:
             versions[m.partition] = m.tags.get("dagster/data_version", "")
     return versions
+
+
+def _run_active(instance: dg.DagsterInstance, run_id: str) -> bool | None:
+    """Whether a Dagster run is still in progress; None when this instance does not know it."""
+    run = instance.get_run_by_id(run_id)
+    return None if run is None else not run.is_finished
 
 
 def _figure(value: float | None) -> str:
@@ -216,6 +227,15 @@ def build_trained_model_asset(
         mlflow_tracking: MlflowTracking,
         artifacts: ArtifactStore,
     ) -> dg.Output[pd.DataFrame]:
+        reconciled = reconcile_registry(  # what killed retrains left, before anything is registered
+            mlflow_tracking,
+            experiment=f"{mlflow_tracking.experiment_name}/{spec.name}",
+            model_name=model_name,
+            dagster_run_active=lambda run_id: _run_active(context.instance, run_id),
+            by=context.run.run_id,
+        )
+        for line in reconciled.lines():
+            context.log.warning(line)
         registered = partitions_def(spec).get_partition_keys(dynamic_partitions_store=context.instance)
         in_order = partition_order(registered, spec.partitioning)  # by time, not registration
         all_keys = [k for k in in_order if k in labeled]
@@ -415,6 +435,7 @@ def build_trained_model_asset(
                 "lf_set_version": labeling.lfs.version,
                 "seconds_training": round(train_seconds, 2),
                 "seconds_tracking": round(tracking_seconds, 2),
+                **reconciled.metadata(),
             },
         )
 
