@@ -22,7 +22,7 @@ class PandasParquetIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         swept = self._sweeper.sweep(path.parent)  # what killed writes left here
         if swept:
-            context.log.warning(
+            dg.get_dagster_logger().warning(  # the step's log (an OutputContext may have none)
                 f"swept {len(swept)} stale temporary file(s) of interrupted writes from {path.parent}: "
                 + ", ".join(p.name for p in swept)
             )
