@@ -7,7 +7,10 @@ import json
 from typing import Any
 
 import dagster as dg
+from pydantic import Field, PrivateAttr, field_validator
 from upath import UPath
+
+from dcai_assets.io.tmp_files import DEFAULT_TMP_MAX_AGE_SECONDS, TmpSweeper, check_max_age, tmp_path
 
 
 class ArtifactStore(dg.ConfigurableResource):
@@ -15,6 +18,18 @@ class ArtifactStore(dg.ConfigurableResource):
     local directory or any fsspec URL (e.g. ``s3://bucket/artifacts``)."""
 
     base_dir: str
+    tmp_max_age_seconds: int = Field(
+        default=DEFAULT_TMP_MAX_AGE_SECONDS,
+        description="Hidden .tmp files of interrupted writes untouched for this long (at least 60 s) "
+        "are removed when a write next goes into their directory.",
+    )
+    _sweeper: TmpSweeper | None = PrivateAttr(default=None)
+
+    @field_validator("tmp_max_age_seconds")
+    @classmethod
+    def _at_least_a_minute(cls, value: int) -> int:
+        check_max_age(value, "ArtifactStore.tmp_max_age_seconds")
+        return value
 
     def path(self, dataset: str, kind: str, name: str) -> UPath:
         return UPath(self.base_dir) / dataset / kind / f"{name}.json"
@@ -26,10 +41,22 @@ class ArtifactStore(dg.ConfigurableResource):
             path.write_text(text, encoding="utf-8")  # an object store's put is all or nothing
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")  # a local write goes beside, then renames
+        self._sweep(path.parent)
+        tmp = tmp_path(path)  # a local write goes beside, then renames
         tmp.write_text(text, encoding="utf-8")
         tmp.rename(path)  # over the old file (``replace`` is not there for file:// URLs)
         return path
+
+    def _sweep(self, directory: UPath) -> None:
+        """Remove what killed writes left in ``directory`` (see dcai_assets.io.tmp_files)."""
+        if self._sweeper is None:
+            self._sweeper = TmpSweeper(self.tmp_max_age_seconds, "ArtifactStore.tmp_max_age_seconds")
+        swept = self._sweeper.sweep(directory)
+        if swept:
+            dg.get_dagster_logger().warning(
+                f"swept {len(swept)} stale temporary file(s) of interrupted writes from {directory}: "
+                + ", ".join(p.name for p in swept)
+            )
 
     def read(self, dataset: str, kind: str, name: str) -> Any | None:
         path = self.path(dataset, kind, name)

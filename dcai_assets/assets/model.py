@@ -31,6 +31,7 @@ from dcai_assets.model_registry import (
 )
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
+from dcai_assets.recovery import RUN_RECOVERY, RUN_RECOVERY_KEY, RunRecovery
 from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec, partition_order
 from dcai_assets.tracking import MlflowTracking
 
@@ -211,6 +212,9 @@ def build_trained_model_asset(
         key=asset_key(spec, TRAINED_MODEL),
         ins={"labeled": dg.AssetIn(key=labeled_key, metadata={"allow_missing_partitions": True})},
         pool=REGISTRY_POOL,
+        # Recovers runs killed holding the pool, before this step claims it (dcai_assets.recovery);
+        # bound here, not by the caller, so no Definitions can leave it out.
+        resource_defs={RUN_RECOVERY_KEY: RUN_RECOVERY},
         group_name="model",
         kinds={"scikit-learn", "mlflow"},
         owners=list(spec.owners),
@@ -226,6 +230,7 @@ def build_trained_model_asset(
         labeled: dict,
         mlflow_tracking: MlflowTracking,
         artifacts: ArtifactStore,
+        dcai_run_recovery: RunRecovery,  # does its work when set up, before the pool is claimed
     ) -> dg.Output[pd.DataFrame]:
         reconciled = reconcile_registry(  # what killed retrains left, before anything is registered
             mlflow_tracking,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field, field_validator
 from upath import UPath
+
+from dcai_assets.io.tmp_files import DEFAULT_TMP_MAX_AGE_SECONDS, TmpSweeper, check_max_age, tmp_path
 
 
 class PandasParquetIOManager(dg.UPathIOManager):
@@ -12,9 +15,19 @@ class PandasParquetIOManager(dg.UPathIOManager):
 
     extension: str = ".parquet"
 
+    def __init__(self, base_path: UPath, tmp_max_age_seconds: float = DEFAULT_TMP_MAX_AGE_SECONDS):
+        super().__init__(base_path=base_path)
+        self._sweeper = TmpSweeper(tmp_max_age_seconds, "ParquetIOManager.tmp_max_age_seconds")
+
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        swept = self._sweeper.sweep(path.parent)  # what killed writes left here
+        if swept:
+            dg.get_dagster_logger().warning(  # the step's log (an OutputContext may have none)
+                f"swept {len(swept)} stale temporary file(s) of interrupted writes from {path.parent}: "
+                + ", ".join(p.name for p in swept)
+            )
         # Write beside the target, then rename: a failed write never leaves half a file behind.
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = tmp_path(path)
         with tmp.open("wb") as f:
             obj.to_parquet(f, index=obj.index.name is not None)
         tmp.rename(path)
@@ -41,6 +54,17 @@ class ParquetIOManager(dg.ConfigurableIOManagerFactory):
     """Pandas DataFrames as Parquet under ``base_dir`` (a local directory or any fsspec URL)."""
 
     base_dir: str
+    tmp_max_age_seconds: int = Field(
+        default=DEFAULT_TMP_MAX_AGE_SECONDS,
+        description="Hidden .tmp files of interrupted writes untouched for this long (at least 60 s) "
+        "are removed when a write next goes into their directory.",
+    )
+
+    @field_validator("tmp_max_age_seconds")
+    @classmethod
+    def _at_least_a_minute(cls, value: int) -> int:
+        check_max_age(value, "ParquetIOManager.tmp_max_age_seconds")
+        return value
 
     def create_io_manager(self, context: dg.InitResourceContext) -> PandasParquetIOManager:
-        return PandasParquetIOManager(base_path=UPath(self.base_dir))
+        return PandasParquetIOManager(UPath(self.base_dir), tmp_max_age_seconds=self.tmp_max_age_seconds)

@@ -254,7 +254,7 @@ def test_deploy_dagster_yaml_is_a_valid_instance_config(tmp_path, monkeypatch):
 def render_helm_instance(values: dict) -> dict:
     """The parts of the dagster.yaml the chart writes that decide queues, pools and retries, as its
     templates render them (helpers/instance/_run-coordinator.tpl, _concurrency.tpl and the
-    run_retries block of configmap-instance.yaml)."""
+    run_retries and run_monitoring blocks of configmap-instance.yaml)."""
     qrc = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     # The chart writes a `config:` block (with max_concurrent_runs, -1 if unset, on older charts)
     # as soon as any value is set; next to `concurrency` that block makes Dagster refuse the
@@ -264,6 +264,7 @@ def render_helm_instance(values: dict) -> dict:
     assert concurrency["enabled"] is True
     runs, pools = concurrency["runs"], concurrency["pools"]
     retries = values["dagsterDaemon"]["runRetries"]
+    monitoring = values["dagsterDaemon"]["runMonitoring"]
     return {
         "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
         "concurrency": {
@@ -277,6 +278,14 @@ def render_helm_instance(values: dict) -> dict:
             "enabled": retries["enabled"],
             "max_retries": retries["maxRetries"],
             "retry_on_asset_or_op_failure": retries["retryOnAssetOrOpFailure"],
+        },
+        "run_monitoring": {
+            "enabled": monitoring["enabled"],
+            "start_timeout_seconds": monitoring["startTimeoutSeconds"],
+            "cancel_timeout_seconds": monitoring["cancelTimeoutSeconds"],
+            "max_resume_run_attempts": monitoring["maxResumeRunAttempts"],
+            "poll_interval_seconds": monitoring["pollIntervalSeconds"],
+            "free_slots_after_run_end_seconds": monitoring["freeSlotsAfterRunEndSeconds"],
         },
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
     }
@@ -302,6 +311,7 @@ def queue_pools_and_retries(home: Path, instance_config: dict) -> dict:
                 instance.run_retries_max_retries,
                 instance.run_retries_retry_on_asset_or_op_failure,
             ),
+            "run_monitoring": dict(instance.run_monitoring_settings),
             "telemetry": instance.telemetry_enabled,
         }
 
@@ -315,6 +325,14 @@ def test_helm_values_queue_pool_and_retry_like_deploy_dagster_yaml(tmp_path):
         ],
         "pool_default_limit": 1,
         "run_retries": (True, 2, False),
+        "run_monitoring": {
+            "enabled": True,
+            "free_slots_after_run_end_seconds": 60,
+            "poll_interval_seconds": 15,
+            "start_timeout_seconds": 300,
+            "cancel_timeout_seconds": 300,
+            "max_resume_run_attempts": 0,
+        },
         "telemetry": False,
     }
     helm_instance = queue_pools_and_retries(tmp_path / "helm", render_helm_instance(load("helm-values.yaml")))
