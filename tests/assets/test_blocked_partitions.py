@@ -20,10 +20,7 @@ from tests.assets.test_pipeline import QUARANTINE, VALIDATED, run_ingest
 from tests.conftest import sensor_readings
 
 STATUSES = """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
-    assetPartitionStatuses {
-        ... on TimePartitionStatuses { ranges { status startKey endKey } }
-        ... on DefaultPartitionStatuses { materializedPartitions failedPartitions }
-    }
+    assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } }
     partitionStats { numMaterialized numFailed }
 } } }"""
 
