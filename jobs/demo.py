@@ -176,13 +176,19 @@ def validation_report(instance: dg.DagsterInstance) -> None:
     from dagster._core.event_api import PartitionKeyFilter
 
     key = asset_key(FLIGHTS, "validated_data")
+    quarantine = asset_key(FLIGHTS, "quarantined_rows")
     check_keys = list(defs.resolve_assets_def(key).check_keys)
-    partitions = sorted(instance.get_materialized_partitions(key))
-    print(f"\n{len(partitions)} validated partitions of {FLIGHTS.name}:")
+    # Every ingested day has a quarantine (maybe empty); a blocked day has no validated data.
+    partitions = sorted(instance.get_materialized_partitions(quarantine))
+    _, blocked = partitions_passing_blocking_checks(instance, FLIGHTS, partitions)
+    print(
+        f"\n{len(partitions)} ingested partitions of {FLIGHTS.name}: {len(partitions) - len(blocked)} "
+        f"validated, {len(blocked)} blocked (failed in the UI's partition bar): {', '.join(blocked)}"
+    )
     print(f"{'partition':<11} {'rows':>5} {'valid':>5} {'quar.':>5}  findings")
     for p in partitions:
         records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[p]), limit=1
+            dg.AssetRecordsFilter(asset_key=quarantine, asset_partitions=[p]), limit=1
         ).records
         md = records[0].asset_materialization.metadata
         latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
@@ -194,7 +200,9 @@ def validation_report(instance: dg.DagsterInstance) -> None:
             if evaluation is not None and not evaluation.passed:
                 findings.append(f"[{evaluation.severity.value}] {evaluation.description}")
         counts = [md[name].value for name in ("rows_in", "rows_valid", "rows_quarantined")]
-        line = f"{p:<11} {counts[0]:>5} {counts[1]:>5} {counts[2]:>5}  "
+        line = f"{p:<11} {counts[0]:>5} {counts[1]:>5} {counts[2]:>5}  " + (
+            "BLOCKED " if p in blocked else ""
+        )
         print(line + ("\n" + " " * len(line)).join(findings or ["ok"]))
 
 

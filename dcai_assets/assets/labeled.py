@@ -9,7 +9,11 @@ import numpy as np
 import pandas as pd
 
 from dcai_assets.artifacts import ArtifactStore
-from dcai_assets.assets.validated import VALIDATED_DATA, partitions_passing_blocking_checks
+from dcai_assets.assets.validated import (
+    QUARANTINED_ROWS,
+    VALIDATED_DATA,
+    partitions_passing_blocking_checks,
+)
 from dcai_assets.core.label_model import LabelModel, MajorityVote, fit_label_model
 from dcai_assets.core.labeling import ABSTAIN, apply_lfs, gold_indices
 from dcai_assets.core.lf_analysis import dependent_pairs, lf_alerts, lf_summary, summary_markdown
@@ -70,7 +74,12 @@ def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.Ass
         ),
     )
     def label_model(context: dg.AssetExecutionContext, validated: dict) -> dg.Output[pd.DataFrame]:
-        usable, blocked = partitions_passing_blocking_checks(context.instance, spec, sorted(validated))
+        # A blocked day has no validated_data (it shows as failed); its quarantine says it was ingested.
+        ingested = context.instance.get_materialized_partitions(asset_key(spec, QUARANTINED_ROWS))
+        usable, blocked = partitions_passing_blocking_checks(
+            context.instance, spec, sorted(set(validated) | ingested)
+        )
+        usable = [p for p in usable if p in validated]
         if blocked:
             context.log.warning(f"left out {len(blocked)} partitions that failed a blocking check: {blocked}")
         matrices, golds = [], []

@@ -160,8 +160,11 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
                 code_version=version,
                 description=(
                     "Rows of each raw partition that conform to the schema, cast to its dtypes. "
-                    f"Schema: {schema_file}."
+                    "A partition that fails a blocking check is not written: it shows as failed "
+                    f"and nothing downstream reads it. Schema: {schema_file}."
                 ),
+                # Not written when a blocking check fails, so the partition bar shows it failed.
+                is_required=False,
             ),
             "quarantine": dg.AssetOut(
                 key=quarantine_key,
@@ -236,27 +239,39 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
         accounting = (
             f"{conf.rows_in:,} in = {conf.rows_valid:,} valid + {conf.rows_quarantined:,} quarantined"
         )
-        yield dg.Output(
-            conf.valid,
-            output_name="validated",
-            data_version=dg.DataVersion(frame_digest(conf.valid)[:16]),
-            metadata={
-                "rows_in": conf.rows_in,
-                "rows_valid": conf.rows_valid,
-                "rows_quarantined": conf.rows_quarantined,
-                "accounting": accounting,
-                "dagster/row_count": conf.rows_valid,
-                "dagster/column_schema": column_schema(conf.valid),
-                "checks": dg.MetadataValue.md(_summary_table(verdicts)),
-                "drift": dg.MetadataValue.md(_drift_table(ref_drift, prev_drift, prev_key)),
-                "compared_with_partition": prev_key or "none",
-                "row_bounds": schema.describe_row_bounds(span),
-                "reference_window": ", ".join(schema.reference_partitions) or "not recorded",
-                "schema_version": schema_version(spec),
-                "gx_result": dg.MetadataValue.path(str(gx_path)),
-                "gx_success": suite.success,
-            },
-        )
+        # The same rule Dagster applies to fail the step: a blocking check failed with an ERROR.
+        blocked_by = [
+            v.check for v in verdicts if v.check in BLOCKING_CHECKS and not v.passed and v.severity == "ERROR"
+        ]
+        if blocked_by:
+            context.log.error(
+                f"partition {key} is blocked by {', '.join(blocked_by)}: {VALIDATED_DATA} is not "
+                f"written for it ({accounting}; every row stays in {RAW_DATA}), so it shows as failed "
+                "and nothing downstream reads it. Suggested action: fix the file (the landing sensor "
+                "re-runs it) or, if the data is right, the schema, then re-run this partition."
+            )
+        else:
+            yield dg.Output(
+                conf.valid,
+                output_name="validated",
+                data_version=dg.DataVersion(frame_digest(conf.valid)[:16]),
+                metadata={
+                    "rows_in": conf.rows_in,
+                    "rows_valid": conf.rows_valid,
+                    "rows_quarantined": conf.rows_quarantined,
+                    "accounting": accounting,
+                    "dagster/row_count": conf.rows_valid,
+                    "dagster/column_schema": column_schema(conf.valid),
+                    "checks": dg.MetadataValue.md(_summary_table(verdicts)),
+                    "drift": dg.MetadataValue.md(_drift_table(ref_drift, prev_drift, prev_key)),
+                    "compared_with_partition": prev_key or "none",
+                    "row_bounds": schema.describe_row_bounds(span),
+                    "reference_window": ", ".join(schema.reference_partitions) or "not recorded",
+                    "schema_version": schema_version(spec),
+                    "gx_result": dg.MetadataValue.path(str(gx_path)),
+                    "gx_success": suite.success,
+                },
+            )
         reasons = conf.quarantine[REASON_COLUMN].str.split("; ").explode().str.split(":").str[0]
         yield dg.Output(
             conf.quarantine,
@@ -265,7 +280,12 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": conf.rows_quarantined,
                 "rows_in": conf.rows_in,
+                "rows_valid": conf.rows_valid,
+                "rows_quarantined": conf.rows_quarantined,
                 "accounting": accounting,
+                "blocked_by": ", ".join(blocked_by) or "none",
+                "checks": dg.MetadataValue.md(_summary_table(verdicts)),
+                "gx_result": dg.MetadataValue.path(str(gx_path)),
                 "by_column": dg.MetadataValue.json(reasons.value_counts().to_dict()),
                 "preview": preview(conf.quarantine[[REASON_COLUMN, *conf.quarantine.columns[:-1]]]),
             },

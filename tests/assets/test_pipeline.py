@@ -67,8 +67,9 @@ def test_null_burst_fails_a_blocking_check_with_an_actionable_message(readings_s
         assert check.partition == "2024-01-11"
         assert "`humidity` has 80 nulls" in check.description
         assert "e.g. rows 0, 1, 2" in check.description
-        # Outputs are stored for inspection even though downstream is blocked.
-        assert instance.get_materialized_partitions(VALIDATED) == {"2024-01-11"}
+        # The blocked day is not written (so it shows as failed); its quarantine is stored.
+        assert instance.get_materialized_partitions(VALIDATED) == set()
+        assert instance.get_materialized_partitions(QUARANTINE) == {"2024-01-11"}
 
 
 def test_quarantine_keeps_every_failing_row_with_its_reason(readings_spec, resources, landing, tmp_path):

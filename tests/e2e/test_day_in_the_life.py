@@ -50,7 +50,7 @@ _UNFINISHED = [
 
 def test_landed_files_become_a_model_and_importance_scores_with_no_manual_call(live):
     instance = live.instance()
-    assert instance.get_materialized_partitions(KEY["validated_data"]) == set(DAYS)  # stored, even Feb 8
+    assert instance.get_materialized_partitions(KEY["validated_data"]) == set(PASSING)  # Feb 8 blocked
     assert "2013-02-08" not in instance.get_materialized_partitions(KEY["labeled_set"])
     runs = instance.get_runs()
     assert all("dagster/sensor_name" in r.tags for r in runs)  # every run came from a sensor
@@ -87,6 +87,18 @@ def test_graphql_shows_the_five_layers_their_edges_and_staleness(live):
     assert stale("labeled_set", "2013-02-03") == "FRESH"
     assert stale("labeled_set", "2013-02-08") == "MISSING"  # blocked by the failed check
     assert stale("trained_model") == "FRESH"
+
+
+def test_the_blocked_day_is_failed_in_the_partition_bar_and_the_passing_days_materialized(live):
+    node = live.graphql(
+        """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
+             assetPartitionStatuses { ... on TimePartitionStatuses { ranges { status startKey endKey } } }
+             partitionStats { numMaterialized numFailed } } } }""",
+        {"key": {"path": KEY["validated_data"].path}},
+    )["assetNodeOrError"]
+    ranges = [(r["startKey"], r["endKey"], r["status"]) for r in node["assetPartitionStatuses"]["ranges"]]
+    assert ranges == [(PASSING[0], PASSING[-1], "MATERIALIZED"), ("2013-02-08", "2013-02-08", "FAILED")]
+    assert node["partitionStats"] == {"numMaterialized": len(PASSING), "numFailed": 1}
 
 
 def test_a_materialization_launched_through_graphql_succeeds(live):

@@ -24,7 +24,13 @@ def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_version
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "42 validated partitions of flights" in out
+    blocked = "2013-02-08, 2013-02-09, 2013-02-12, 2013-02-18, 2013-03-02, 2013-03-06, 2013-03-08"
+    assert (
+        "42 ingested partitions of flights: 35 validated, 7 blocked (failed in the UI's partition bar): "
+        + blocked
+        in out
+    )
+    assert not (tmp_path / "data" / "lake" / "flights" / "validated_data" / "2013-02-12.parquet").exists()
     assert "column `dep_time` is missing; the file has `dep_time_local`" in out
     assert "`distance` has 948 values that are not integers, e.g. '1576 mi'" in out
     assert "feature `carrier` shifted: `EV` is now the most frequent value" in out
