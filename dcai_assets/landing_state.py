@@ -27,6 +27,7 @@ STATE_DIR = ".dcai"  # hidden: the sensor never takes it for a landed file
 FILES, REJECTED, KEYS = "files", "rejected", "keys"
 LINEAGE_TTL_SECONDS = 180 * 24 * 3600  # state of a cursor unused this long (reset, instance gone) is dropped
 
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lineages (lineage TEXT PRIMARY KEY, used REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
@@ -92,7 +93,8 @@ class LandingStateStore:
         self.path = Path(path)
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A connection in one transaction: immediate (the write lock taken at once) to write."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -102,8 +104,9 @@ class LandingStateStore:
                 "directory (the landing sensor keeps what it has handled there)"
             ) from e
         try:
-            conn.executescript(_SCHEMA)
-            conn.execute("BEGIN IMMEDIATE")
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                conn.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield conn
             except BaseException:
@@ -118,32 +121,49 @@ class LandingStateStore:
         load the handled state. ``cursor`` may be None (first evaluation), this module's cursor,
         or the sensor's former JSON cursor (which is migrated here on first read)."""
         data = json.loads(cursor) if cursor else None
-        with self._connect() as conn:
-            tick = self._begin(conn, cursor, data)
-            now = time.time()
-            conn.execute("INSERT OR REPLACE INTO lineages VALUES (?, ?)", (tick.lineage, now))
-            stale = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT lineage FROM lineages WHERE used < ?", (now - LINEAGE_TTL_SECONDS,)
-                )
-            ]
-            for lineage in stale:
-                for table in ("entries", "pending", "lineages"):
-                    conn.execute(f"DELETE FROM {table} WHERE lineage = ?", (lineage,))
+        now = time.time()
+        with self._connect(write=False) as conn:
+            tick = self._quiet(conn, data, now)
+        if tick is None:  # something to commit, migrate, drop or note: a write transaction
+            with self._connect() as conn:
+                tick = self._begin(conn, cursor, data)
+                conn.execute("INSERT OR REPLACE INTO lineages VALUES (?, ?)", (tick.lineage, now))
+                stale = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT lineage FROM lineages WHERE used < ?", (now - LINEAGE_TTL_SECONDS,)
+                    )
+                ]
+                for lineage in stale:
+                    for table in ("entries", "pending", "lineages"):
+                        conn.execute(f"DELETE FROM {table} WHERE lineage = ?", (lineage,))
+        with self._connect(write=False) as conn:
             rows = conn.execute(
                 "SELECT kind, name, size, mtime_ns, digest FROM entries WHERE lineage = ?", (tick.lineage,)
-            )
-            files, rejected, keys = {}, {}, {}
-            for kind, name, size, mtime_ns, digest in rows:
-                if kind == FILES:
-                    files[name] = [size, mtime_ns, digest]
-                elif kind == REJECTED:
-                    rejected[name] = [size, mtime_ns]
-                else:
-                    keys[name] = True
+            ).fetchall()
+        files, rejected, keys = {}, {}, {}
+        for kind, name, size, mtime_ns, digest in rows:
+            if kind == FILES:
+                files[name] = [size, mtime_ns, digest]
+            elif kind == REJECTED:
+                rejected[name] = [size, mtime_ns]
+            else:
+                keys[name] = True
         tick.state = {FILES: _Tracked(files), REJECTED: _Tracked(rejected), KEYS: _Tracked(keys)}
         return tick
+
+    def _quiet(self, conn: sqlite3.Connection, data: dict | None, now: float) -> LandingTick | None:
+        """The tick, when ``cursor`` is this module's and nothing is pending (the previous tick
+        changed nothing) and its lineage was used within a day; else None."""
+        if data is None or "lineage" not in data:
+            return None
+        lineage = data["lineage"]
+        used = conn.execute("SELECT used FROM lineages WHERE lineage = ?", (lineage,)).fetchone()
+        if used is None or used[0] < now - 24 * 3600:
+            return None
+        if conn.execute("SELECT 1 FROM pending WHERE lineage = ? LIMIT 1", (lineage,)).fetchone():
+            return None
+        return LandingTick(lineage=lineage, state={})
 
     def _begin(self, conn: sqlite3.Connection, cursor: str | None, data: dict | None) -> LandingTick:
         if data is None:
