@@ -2,6 +2,7 @@
 file (run key = file name + content hash). A bad file is reported and skipped, never fatal. What it
 has handled is kept in the landing state store (``landing_state``), not in its cursor."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,15 +44,19 @@ def scan_landing_directory(
     if not directory.is_dir():
         problems.append(f"landing directory {str(directory)!r} does not exist; expected a directory of files")
         return requests, new_keys, problems
-    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    with os.scandir(directory) as listing:  # one stat per file: the entry knows its type
+        entries = sorted(
+            (e for e in listing if not e.name.startswith(".") and e.is_file()), key=lambda e: e.name
+        )
     stems: dict[str, list[str]] = {}
-    for p in files:
-        if p.suffix in source.suffixes:
-            stems.setdefault(p.stem, []).append(p.name)
-    for path in files:
-        name = path.name
+    for entry in entries:
+        stem, suffix = os.path.splitext(entry.name)
+        if suffix in source.suffixes:
+            stems.setdefault(stem, []).append(entry.name)
+    for entry in entries:
+        name = entry.name
         try:
-            stat = path.stat()
+            stat = entry.stat()
         except OSError as e:
             problems.append(f"file {name!r}: cannot be read ({e})")
             continue
@@ -59,6 +64,7 @@ def scan_landing_directory(
         known = cursor["files"].get(name)
         if known and known[:2] == signature:
             continue  # unchanged since the last tick: no need to hash again
+        path = Path(entry.path)
         try:
             key = _check_file(path, spec, stems)
             if is_open is not None and not is_open(key):
@@ -82,7 +88,7 @@ def scan_landing_directory(
                 tags={FILE_TAG: name, DIGEST_TAG: digest},
             )
         )
-    present = {p.name for p in files}
+    present = {e.name for e in entries}
     for table in (cursor["files"], cursor["rejected"]):
         for name in [n for n in table if n not in present]:
             table.pop(name)  # removed from the directory: if it comes back, it is seen anew
