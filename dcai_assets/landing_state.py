@@ -73,6 +73,7 @@ class LandingTick:
     first: bool = False
     lost: bool = False
     migrated: int = 0
+    rewrite: bool = False  # a new cursor even if nothing changed: the former JSON one, or lost state
     token: str | None = field(default=None, repr=False)
 
     @property
@@ -120,7 +121,15 @@ class LandingStateStore:
         """Commit what the tick that wrote ``cursor`` changed, drop any other pending change, and
         load the handled state. ``cursor`` may be None (first evaluation), this module's cursor,
         or the sensor's former JSON cursor (which is migrated here on first read)."""
-        data = json.loads(cursor) if cursor else None
+        try:
+            data = json.loads(cursor) if cursor else None
+            if data is not None and not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}")
+        except ValueError as e:
+            raise ValueError(
+                f"landing sensor cursor {cursor[:80]!r}: not one the sensor wrote ({e}); expected the "
+                "JSON the sensor returns (reset the cursor in the UI to start over)"
+            ) from None
         now = time.time()
         with self._connect(write=False) as conn:
             tick = self._quiet(conn, data, now)
@@ -178,7 +187,7 @@ class LandingStateStore:
             if not known:
                 conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
             conn.execute("DELETE FROM pending WHERE lineage = ?", (lineage,))  # a lost first tick's
-            return LandingTick(lineage=lineage, state={}, migrated=len(rows))
+            return LandingTick(lineage=lineage, state={}, migrated=len(rows), rewrite=True)
         lineage, token = data["lineage"], data.get("token")
         known = conn.execute("SELECT 1 FROM lineages WHERE lineage = ?", (lineage,)).fetchone()
         if token:
@@ -193,12 +202,12 @@ class LandingStateStore:
                 (lineage, lineage, token),
             )
         conn.execute("DELETE FROM pending WHERE lineage = ?", (lineage,))
-        return LandingTick(lineage=lineage, state={}, lost=not known)
+        return LandingTick(lineage=lineage, state={}, lost=not known, rewrite=not known)
 
     def save(self, tick: LandingTick, cursor: str | None) -> str:
         """Write the tick's changes as pending rows under a new token; the cursor to return
         (``cursor``, the one the tick started from, when nothing changed)."""
-        if cursor and not tick.changed and not tick.migrated and not tick.lost:
+        if cursor and not tick.changed and not tick.rewrite:
             return cursor
         token = uuid.uuid4().hex[:16]
         rows = []

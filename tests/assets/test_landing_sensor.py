@@ -315,3 +315,26 @@ def tick_callable(spec, instance, tmp_path, cursor=None) -> dg.SensorExecutionDa
         instance=instance, cursor=cursor, definitions=defs, instance_ref=instance.get_ref()
     )
     return defs.resolve_sensor_def("readings_landing_sensor").evaluate_tick(context)
+
+
+def test_a_lost_state_file_is_logged_and_every_file_is_requested_again_with_its_run_key(
+    readings_spec, landing, capfd
+):
+    import shutil
+
+    write_day(landing, "2024-01-10")
+    with dg.instance_for_test() as instance:
+        first = tick(readings_spec, instance)
+        shutil.rmtree(landing / ".dcai")
+        again = tick(readings_spec, instance, first.cursor)
+        assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
+        assert "every file is requested again" in capfd.readouterr().err
+
+
+def test_a_cursor_the_sensor_did_not_write_is_refused_by_name(tmp_path):
+    import pytest
+
+    from dcai_assets.landing_state import LandingStateStore
+
+    with pytest.raises(ValueError, match=r"landing sensor cursor 'not json'.*reset the cursor"):
+        LandingStateStore(tmp_path / "state.sqlite").open("not json")
