@@ -28,6 +28,7 @@ from jobs.live_instance import PROJECT_DIR, LiveInstance, wait_for
 pytestmark = pytest.mark.reliability
 
 FIRST, MORE = int(os.environ.get("DCAI_FLOOD_FILES", "1000")), 50
+DRAIN_TIMEOUT = float(os.environ.get("DCAI_FLOOD_TIMEOUT", "600"))  # seconds
 SENSOR = "flood_landing_sensor"
 START = "2020-01-01"
 
@@ -133,7 +134,15 @@ def test_a_flood_and_a_restart_request_each_partition_once_and_the_daemon_drains
         done = [r for r in runs if r.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE)]
         return len(runs) >= total and len(done) == len(runs)
 
-    wait_for(f"{total} runs to be requested and finish", drained, timeout=600, every=1)
+    try:
+        wait_for(f"{total} runs to be requested and finish", drained, timeout=DRAIN_TIMEOUT, every=1)
+    except TimeoutError:
+        runs = sensor_runs(handle)
+        print(
+            f"RELIABILITY: flood NOT DRAINED after {DRAIN_TIMEOUT} s: {len(runs)} of {total} runs "
+            f"requested, {Counter(r.status.value for r in runs)}"
+        )
+        raise
     drain = time.monotonic() - landed
 
     runs = sensor_runs(handle)
