@@ -4,9 +4,10 @@ daemon (its run queue), with the time per sensor tick and the time to drain prin
 
 The code location is tests/reliability/flood_location.py: the plugin's landing sensor targeting a
 one-asset job (no GX, no MLflow). Runs are launched by the daemon's run queue in the daemon's own
-process (Dagster's SyncInMemoryRunLauncher) instead of one process per run: with a process per
-run (~2-3 s each on this 2-core VM) 1,050 runs would take over half an hour; the sensor, the
-queue and the restart are what is under test, not process start-up.
+process (Dagster's SyncInMemoryRunLauncher) instead of one process per run, whose start-up would
+dominate 1,050 runs many times over; the sensor, the queue and the restart are under test, not
+process start-up. DCAI_FLOOD_FILES (default 1000) and DCAI_FLOOD_TIMEOUT (seconds to drain,
+default 600) scale it to the machine; its figures are in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
