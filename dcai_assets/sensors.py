@@ -1,7 +1,8 @@
 """The landing sensor: registers new partitions and requests one ingest run per new or changed
-file (run key = file name + content hash). A bad file is reported and skipped, never fatal."""
+file (run key = file name + content hash). A bad file is reported and skipped, never fatal. What it
+has handled is kept in the landing state store (``landing_state``), not in its cursor."""
 
-import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import dagster as dg
 
 from dcai_assets.core.reading import file_digest
 from dcai_assets.errors import DataInputError
+from dcai_assets.landing_state import LandingTick, store_for
 from dcai_assets.spec import (
     CallableSource,
     DatasetSpec,
@@ -22,18 +24,12 @@ FILE_TAG = "dcai/file"
 DIGEST_TAG = "dcai/sha256"
 
 
-def _load_cursor(raw: str | None) -> dict:
-    cursor = json.loads(raw) if raw else {}
-    cursor.setdefault("files", {})  # name -> [size, mtime_ns, sha256] of the last requested version
-    cursor.setdefault("rejected", {})  # name -> [size, mtime_ns] already reported as bad
-    cursor.setdefault("keys", [])  # callable sources: keys already requested
-    return cursor
-
-
 def scan_landing_directory(
     spec: DatasetSpec, cursor: dict, is_open: Callable[[str], bool] | None = None
 ) -> tuple[list[dg.RunRequest], list[str], list[str]]:
-    """Compare the landing directory with ``cursor`` (updated in place).
+    """Compare the landing directory with ``cursor`` (``files``: name -> [size, mtime_ns,
+    sha256] of the last requested version; ``rejected``: name -> [size, mtime_ns] already
+    reported as bad), updated in place; files no longer in the directory are dropped from it.
 
     ``is_open(key)`` says whether a time-window partition exists yet (its window has ended); a
     file for a window still to come is left for a later tick, not recorded. Returns (run
@@ -48,15 +44,19 @@ def scan_landing_directory(
     if not directory.is_dir():
         problems.append(f"landing directory {str(directory)!r} does not exist; expected a directory of files")
         return requests, new_keys, problems
-    files = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    with os.scandir(directory) as listing:  # one stat per file: the entry knows its type
+        entries = sorted(
+            (e for e in listing if not e.name.startswith(".") and e.is_file()), key=lambda e: e.name
+        )
     stems: dict[str, list[str]] = {}
-    for p in files:
-        if p.suffix in source.suffixes:
-            stems.setdefault(p.stem, []).append(p.name)
-    for path in files:
-        name = path.name
+    for entry in entries:
+        stem, suffix = os.path.splitext(entry.name)
+        if suffix in source.suffixes:
+            stems.setdefault(stem, []).append(entry.name)
+    for entry in entries:
+        name = entry.name
         try:
-            stat = path.stat()
+            stat = entry.stat()
         except OSError as e:
             problems.append(f"file {name!r}: cannot be read ({e})")
             continue
@@ -64,6 +64,7 @@ def scan_landing_directory(
         known = cursor["files"].get(name)
         if known and known[:2] == signature:
             continue  # unchanged since the last tick: no need to hash again
+        path = Path(entry.path)
         try:
             key = _check_file(path, spec, stems)
             if is_open is not None and not is_open(key):
@@ -72,7 +73,7 @@ def scan_landing_directory(
         except Exception as e:  # one bad file stops neither the others nor the sensor
             if cursor["rejected"].get(name) != signature:
                 problems.append(str(e))
-            cursor["rejected"][name] = signature
+                cursor["rejected"][name] = signature
             continue
         cursor["rejected"].pop(name, None)
         cursor["files"][name] = [*signature, digest]
@@ -87,6 +88,10 @@ def scan_landing_directory(
                 tags={FILE_TAG: name, DIGEST_TAG: digest},
             )
         )
+    present = {e.name for e in entries}
+    for table in (cursor["files"], cursor["rejected"]):
+        for name in [n for n in table if n not in present]:
+            table.pop(name)  # removed from the directory: if it comes back, it is seen anew
     return requests, new_keys, problems
 
 
@@ -131,24 +136,54 @@ def build_landing_sensor(
         description=f"Requests an ingest run of {spec.name} per new or changed partition.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        cursor = _load_cursor(context.cursor)
+        store = store_for(spec, context.instance)
+        tick = store.open(context.cursor)
+        _log_state(context, tick, store.path)
         if isinstance(spec.source, CallableSource):
-            requests, new_keys, problems = _scan_callable(spec, cursor, _is_open(pdef))
+            requests, new_keys, problems = _scan_callable(spec, tick.state, _is_open(pdef))
         else:
-            requests, new_keys, problems = scan_landing_directory(spec, cursor, _is_open(pdef))
+            requests, new_keys, problems = scan_landing_directory(spec, tick.state, _is_open(pdef))
+            if tick.first and spec.source.existing_files == "skip":
+                _log_skipped(context, spec, requests)
+                requests, new_keys = [], []
         for problem in problems:  # reported once; the other files go on
             context.log.error(f"skipped: {problem}")
+        cursor = store.save(tick, context.cursor)
         if not requests and not problems and not new_keys:
-            return dg.SkipReason("no new or changed partitions")
+            return dg.SensorResult(skip_reason="no new or changed partitions", cursor=cursor)
         if isinstance(pdef, dg.DynamicPartitionsDefinition):
             known = set(pdef.get_partition_keys(dynamic_partitions_store=context.instance))
             new_keys = [k for k in dict.fromkeys(new_keys) if k not in known]
         add = [pdef.build_add_request(new_keys)] if new_keys else []
-        return dg.SensorResult(
-            run_requests=requests, dynamic_partitions_requests=add, cursor=json.dumps(cursor)
-        )
+        return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=add, cursor=cursor)
 
     return landing_sensor
+
+
+def _log_state(context: dg.SensorEvaluationContext, tick: LandingTick, path: Any) -> None:
+    if tick.migrated:
+        context.log.info(f"moved {tick.migrated} entries of the former JSON cursor into {str(path)!r}")
+    if tick.lost:
+        context.log.warning(
+            f"the landing state of this cursor is not in {str(path)!r} (deleted, or unused for 180 "
+            "days): every file is requested again; Dagster skips the run keys it has already launched"
+        )
+
+
+def _log_skipped(
+    context: dg.SensorEvaluationContext, spec: DatasetSpec, requests: list[dg.RunRequest]
+) -> None:
+    """existing_files="skip": say what the first evaluation recorded as handled without a run."""
+    if not requests:
+        return
+    names = [r.tags[FILE_TAG] for r in requests]
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    context.log.warning(
+        f"existing_files='skip': {len(names)} files already in the landing directory "
+        f"{str(spec.source.path)!r} at the sensor's first evaluation are recorded as handled, "
+        f"without a run: {shown}. Files that land or change from now on are processed; to process "
+        "these too, reset the sensor's cursor with existing_files='process', or backfill them."
+    )
 
 
 def _is_open(pdef: dg.PartitionsDefinition) -> Callable[[str], bool] | None:
@@ -166,8 +201,9 @@ def _scan_callable(
     if source.list_partitions is None:
         return [], [], []
     requests, new_keys, problems = [], [], []
-    seen = set(cursor["keys"])
-    for key in source.list_partitions():
+    seen = cursor["keys"]  # key -> True
+    listed = list(source.list_partitions())
+    for key in listed:
         if key in seen:
             continue
         try:
@@ -177,11 +213,13 @@ def _scan_callable(
             continue
         if is_open is not None and not is_open(key):
             continue  # its window has not ended: picked up on a later tick
-        seen.add(key)
-        cursor["keys"].append(key)
+        seen[key] = True
         if isinstance(spec.partitioning, DynamicPartitions):
             new_keys.append(key)
         requests.append(dg.RunRequest(partition_key=key, run_key=f"{spec.name}:{key}"))
+    present = set(listed)
+    for key in [k for k in seen if k not in present]:
+        seen.pop(key)  # no longer listed: if it comes back, Dagster skips its run key
     return requests, new_keys, problems
 
 

@@ -46,12 +46,24 @@ def _require_int(owner: str, name: str, value: object, minimum: int, *, optional
 
 @dataclass(frozen=True)
 class LandingDirectory:
-    """Partitions arrive as files in a directory; the file stem is the partition key."""
+    """Partitions arrive as files in a directory; the file stem is the partition key.
+
+    ``existing_files``: what the landing sensor's first evaluation (or the first after its cursor
+    is reset) does with files already there: ``"process"`` (default) requests a run for each;
+    ``"skip"`` records them as handled without a run and logs how many, and which.
+    """
 
     path: str | Path
     suffixes: tuple[str, ...] = SUPPORTED_SUFFIXES
+    existing_files: Literal["process", "skip"] = "process"
 
     def __post_init__(self) -> None:
+        if self.existing_files not in ("process", "skip"):
+            raise ValueError(
+                f"LandingDirectory.existing_files: {self.existing_files!r}; expected 'process' (run "
+                "the files already there on the sensor's first evaluation) or 'skip' (only files "
+                "that land afterwards)"
+            )
         unknown = set(self.suffixes) - set(SUPPORTED_SUFFIXES)
         if unknown:
             raise ValueError(

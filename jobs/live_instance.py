@@ -46,7 +46,8 @@ class LiveInstance:
     127.0.0.1 only. Use as a context manager: both processes stop on exit.
 
     ``dagster_yaml`` is the instance's configuration (default: the demo's SQLite instance) and
-    ``env`` extra environment for both processes, e.g. ``DCAI_ENV=production`` and its URLs."""
+    ``env`` extra environment for both processes, e.g. ``DCAI_ENV=production`` and its URLs;
+    ``workspace`` another workspace file than the demo's (e.g. a test's own code location)."""
 
     def __init__(
         self,
@@ -55,10 +56,12 @@ class LiveInstance:
         *,
         dagster_yaml: Path | None = None,
         env: dict[str, str] | None = None,
+        workspace: Path | None = None,
     ):
         self.root = Path(root)
         self.dagster_yaml = dagster_yaml or PROJECT_DIR / "resources" / "dagster.yaml"
         self.extra_env = dict(env or {})
+        self.workspace = workspace or PROJECT_DIR / "dagster_workspace.yaml"
         self.home = self.root / "home"
         self.data = self.root / "data"
         self.port = port or free_port()
@@ -88,7 +91,7 @@ class LiveInstance:
         shutil.copy(self.dagster_yaml, self.home / "dagster.yaml")
         self.instance().dispose()  # create the storage once, before two processes race to do it
         bin_dir = Path(sys.executable).parent
-        workspace = str(PROJECT_DIR / "dagster_workspace.yaml")
+        workspace = str(self.workspace)
         logs = self.root / "logs"
         logs.mkdir(exist_ok=True)
         commands = {

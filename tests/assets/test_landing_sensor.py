@@ -9,6 +9,7 @@ import os
 import dagster as dg
 
 from dcai_assets import ArtifactStore, build_definitions
+from dcai_assets.landing_state import handled
 from dcai_assets.sensors import scan_landing_directory
 from tests.conftest import sensor_readings
 
@@ -106,7 +107,7 @@ def test_a_file_for_a_day_that_has_not_begun_waits_for_a_later_tick(readings_spe
     with dg.instance_for_test() as instance:
         result = tick(open_ended, instance)
         assert [r.partition_key for r in result.run_requests] == ["2024-01-10"]
-        assert f"{tomorrow}.csv" not in json.loads(result.cursor)["files"]  # seen again later
+        assert handled(open_ended, instance, result.cursor) == ["2024-01-10.csv"]  # tomorrow: later
 
 
 def test_partitions_sync_discovers_callable_source_keys_oldest_first_and_names_bad_ones(tmp_path):
@@ -144,4 +145,196 @@ def test_a_callable_key_whose_window_has_not_ended_waits_for_a_later_tick(tmp_pa
         context = dg.build_sensor_context(instance=instance, definitions=defs)
         result = defs.resolve_sensor_def("readings_landing_sensor").evaluate_tick(context)
         assert [r.partition_key for r in result.run_requests] == ["2024-01-10"]
-        assert json.loads(result.cursor)["keys"] == ["2024-01-10"]  # tomorrow is seen again later
+        assert handled(spec, instance, result.cursor) == ["2024-01-10"]  # tomorrow is seen again later
+
+
+# --- the cursor stays small; what the sensor has handled lives in the landing state store ---
+
+
+def wide_spec(readings_spec):
+    """The readings spec over four years of days, room for a thousand files."""
+    from dataclasses import replace
+
+    from dcai_assets import DailyPartitions
+
+    return replace(readings_spec, partitioning=DailyPartitions(start="2020-01-01", end="2024-01-01"))
+
+
+def write_tiny_days(landing, count: int, start: str = "2020-01-01") -> list[str]:
+    """``count`` small day files (the sensor hashes them; it does not parse them)."""
+    from datetime import date, timedelta
+
+    first = date.fromisoformat(start)
+    days = [(first + timedelta(days=i)).isoformat() for i in range(count)]
+    for day in days:
+        (landing / f"{day}.csv").write_text(f"reading_id,site\n{day}-0,north\n")
+    return days
+
+
+def test_the_cursor_stays_small_however_many_files_have_landed(readings_spec, landing):
+    spec = wide_spec(readings_spec)
+    write_tiny_days(landing, 20)
+    with dg.instance_for_test() as instance:
+        few = tick(spec, instance)
+        write_tiny_days(landing, 1000)
+        many = tick(spec, instance, few.cursor)
+        assert len(many.run_requests) == 980  # the 20 seen before are not requested again
+        assert len(many.cursor) < 200, f"the cursor holds {len(many.cursor)} bytes for 1,000 files"
+        assert abs(len(many.cursor) - len(few.cursor)) <= 8  # constant, not per file
+        assert tick(spec, instance, many.cursor).run_requests == []
+
+
+def test_a_tick_whose_cursor_was_never_stored_leaves_its_files_unhandled(readings_spec, landing):
+    """The daemon stores the cursor only once a tick's runs are submitted: a tick lost before
+    that (crash, failed submission) must not have marked its files handled."""
+    write_day(landing, "2024-01-10")
+    with dg.instance_for_test() as instance:
+        stored = tick(readings_spec, instance).cursor
+        write_day(landing, "2024-01-11")
+        lost = tick(readings_spec, instance, stored)  # evaluated, but its cursor never stored
+        assert [r.partition_key for r in lost.run_requests] == ["2024-01-11"]
+        again = tick(readings_spec, instance, stored)  # the daemon retries from the stored cursor
+        assert [r.run_key for r in again.run_requests] == [r.run_key for r in lost.run_requests]
+        assert tick(readings_spec, instance, again.cursor).run_requests == []
+
+
+def test_files_handled_before_a_restart_stay_handled_after_it(readings_spec, landing):
+    write_day(landing, "2024-01-10")
+    write_day(landing, "2024-01-11")
+    with dg.instance_for_test() as instance:
+        cursor = tick(readings_spec, instance).cursor
+        cursor = tick(readings_spec, instance, cursor).cursor or cursor  # a quiet tick
+    write_day(landing, "2024-01-12")
+    with dg.instance_for_test() as restarted:  # new process, new definitions, stored cursor
+        later = tick(readings_spec, restarted, cursor)
+        assert [r.partition_key for r in later.run_requests] == ["2024-01-12"]
+
+
+def test_an_old_json_cursor_is_migrated_on_first_read(readings_spec, landing):
+    from dcai_assets.core.reading import file_digest
+
+    write_day(landing, "2024-01-10")
+    write_day(landing, "2024-01-11")
+    (landing / "notes.txt").write_text("hello")
+    old = landing / "2024-01-10.csv"
+    stat = old.stat()
+    old_cursor = json.dumps(
+        {
+            "files": {old.name: [stat.st_size, stat.st_mtime_ns, file_digest(old)]},
+            "rejected": {"notes.txt": [5, (landing / "notes.txt").stat().st_mtime_ns]},
+            "keys": [],
+        }
+    )
+    with dg.instance_for_test() as instance:
+        result = tick(readings_spec, instance, old_cursor)
+        assert [r.partition_key for r in result.run_requests] == ["2024-01-11"]  # 01-10 was handled
+        assert "files" not in json.loads(result.cursor) and len(result.cursor) < 200
+        retried = tick(readings_spec, instance, old_cursor)  # the migrating tick was lost: same again
+        assert [r.run_key for r in retried.run_requests] == [r.run_key for r in result.run_requests]
+        assert tick(readings_spec, instance, retried.cursor).run_requests == []
+
+
+def test_files_removed_from_the_landing_directory_are_pruned_from_the_state(readings_spec, landing):
+    write_day(landing, "2024-01-10")
+    write_day(landing, "2024-01-11")
+    with dg.instance_for_test() as instance:
+        cursor = tick(readings_spec, instance).cursor
+        (landing / "2024-01-10.csv").unlink()
+        cursor = tick(readings_spec, instance, cursor).cursor
+        cursor = tick(readings_spec, instance, cursor).cursor or cursor  # commits the prune
+        assert handled(readings_spec, instance, cursor) == ["2024-01-11.csv"]
+
+
+def test_the_first_evaluation_processes_files_already_there_by_default(readings_spec, landing):
+    write_day(landing, "2024-01-10")
+    write_day(landing, "2024-01-11")
+    assert readings_spec.source.existing_files == "process"
+    with dg.instance_for_test() as instance:
+        first = tick(readings_spec, instance)
+        assert [r.partition_key for r in first.run_requests] == ["2024-01-10", "2024-01-11"]
+
+
+def test_existing_files_skip_records_them_with_a_logged_count_and_runs_only_new_ones(
+    readings_spec, landing, capfd
+):
+    from dataclasses import replace
+
+    from dcai_assets import LandingDirectory
+
+    spec = replace(readings_spec, source=LandingDirectory(path=landing, existing_files="skip"))
+    write_day(landing, "2024-01-10")
+    write_day(landing, "2024-01-11")
+    with dg.instance_for_test() as instance:
+        first = tick(spec, instance)
+        assert first.run_requests == []
+        logged = capfd.readouterr().err  # the sensor's log, as the tick's log in the UI
+        assert "2 files already in the landing directory" in logged
+        assert "2024-01-10.csv, 2024-01-11.csv" in logged
+        write_day(landing, "2024-01-12")
+        later = tick(spec, instance, first.cursor)
+        assert [r.partition_key for r in later.run_requests] == ["2024-01-12"]
+        path = landing / "2024-01-10.csv"
+        path.write_text(path.read_text().replace("north", "North"))  # a skipped file changes
+        changed = tick(spec, instance, later.cursor)
+        assert [r.partition_key for r in changed.run_requests] == ["2024-01-10"]
+
+
+def test_existing_files_must_be_process_or_skip(landing):
+    import pytest
+
+    from dcai_assets import LandingDirectory
+
+    with pytest.raises(ValueError, match=r"LandingDirectory.existing_files: 'ignore'.*'process'.*'skip'"):
+        LandingDirectory(path=landing, existing_files="ignore")
+
+
+def test_callable_source_keys_are_remembered_outside_the_cursor(tmp_path):
+    from dcai_assets import CallableSource, DatasetSpec, DynamicPartitions
+
+    listed = [f"batch_{i}" for i in range(300)]
+    spec = DatasetSpec(
+        name="readings",
+        source=CallableSource(load=sensor_readings, list_partitions=lambda: list(listed)),
+        partitioning=DynamicPartitions(),
+        schema_path=tmp_path / "s.yaml",
+    )
+    with dg.instance_for_test() as instance:
+        first = tick_callable(spec, instance, tmp_path)
+        assert len(first.run_requests) == 300 and len(first.cursor) < 200
+        listed.append("batch_300")
+        later = tick_callable(spec, instance, tmp_path, first.cursor)
+        assert [r.partition_key for r in later.run_requests] == ["batch_300"]
+
+
+def tick_callable(spec, instance, tmp_path, cursor=None) -> dg.SensorExecutionData:
+    defs = dg.Definitions.merge(
+        build_definitions(spec),
+        dg.Definitions(resources={"artifacts": ArtifactStore(base_dir=str(tmp_path))}),
+    )
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, instance_ref=instance.get_ref()
+    )
+    return defs.resolve_sensor_def("readings_landing_sensor").evaluate_tick(context)
+
+
+def test_a_lost_state_file_is_logged_and_every_file_is_requested_again_with_its_run_key(
+    readings_spec, landing, capfd
+):
+    import shutil
+
+    write_day(landing, "2024-01-10")
+    with dg.instance_for_test() as instance:
+        first = tick(readings_spec, instance)
+        shutil.rmtree(landing / ".dcai")
+        again = tick(readings_spec, instance, first.cursor)
+        assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
+        assert "every file is requested again" in capfd.readouterr().err
+
+
+def test_a_cursor_the_sensor_did_not_write_is_refused_by_name(tmp_path):
+    import pytest
+
+    from dcai_assets.landing_state import LandingStateStore
+
+    with pytest.raises(ValueError, match=r"landing sensor cursor 'not json'.*reset the cursor"):
+        LandingStateStore(tmp_path / "state.sqlite").open("not json")

@@ -31,6 +31,7 @@ from dcai_assets import (
     infer_schema,
 )
 from dcai_assets.cli import main as cli
+from dcai_assets.landing_state import handled
 from dcai_assets.sensors import scan_landing_directory
 from tests.assets.test_labeling_assets import LFS
 from tests.assets.test_training_assets import FEATURES, logistic_pipeline
@@ -100,7 +101,7 @@ def test_each_partitioning_lands_ingests_and_validates_one_partition(tmp_path, r
     with dg.instance_for_test() as instance:
         tick = landing_sensor_tick(defs, instance)
         assert [r.partition_key for r in tick.run_requests] == keys[:1]
-        assert tick.cursor and "rejected" in tick.cursor and keys[0] in tick.cursor
+        assert handled(spec, instance, tick.cursor) == [f"{keys[0]}.csv"]
         result = defs.resolve_job_def("readings_ingest").execute_in_process(
             instance=instance, partition_key=keys[0]
         )
