@@ -110,6 +110,7 @@ class ExampleCommand:
     done: threading.Event = field(default_factory=threading.Event)
     outcome: CommandRun | str | None = None
     process: subprocess.Popen | None = None
+    started: bool = False
 
     def run(self, root: Path) -> None:
         home, data = root / "dagster_home", root / "data"
@@ -160,8 +161,13 @@ EXAMPLE_COMMANDS = {
     "demo_run": ExampleCommand("jobs.demo"),
     "seattle_weather_run": ExampleCommand("jobs.seattle_weather_demo", ("2012-01-01", "2012-06-01")),
 }
-_LANE_ROOT: list[Path] = []
+_LANE_ROOTS: list[Path] = []
 _LANE_STOP = threading.Event()
+
+
+def _lane_root() -> Path:
+    _LANE_ROOTS.append(Path(tempfile.mkdtemp(prefix="dcai-e2e-")))
+    return _LANE_ROOTS[-1]
 
 
 def _run_lane(root: Path, names: list[str]) -> None:
@@ -174,37 +180,48 @@ def _run_lane(root: Path, names: list[str]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # Not in a pytest-xdist worker (each collects every test): there a fixture runs its command.
+    if session.config.option.collectonly or hasattr(session.config, "workerinput"):
+        return
     wanted: list[str] = []
     for item in session.items:
         for name in getattr(item, "fixturenames", ()):
             if name in EXAMPLE_COMMANDS and name not in wanted:
                 wanted.append(name)
-    if wanted and not session.config.option.collectonly:
-        _LANE_ROOT.append(Path(tempfile.mkdtemp(prefix="dcai-e2e-")))
-        threading.Thread(target=_run_lane, args=(_LANE_ROOT[0], wanted), daemon=True).start()
+                EXAMPLE_COMMANDS[name].started = True
+    if wanted:
+        threading.Thread(target=_run_lane, args=(_lane_root(), wanted), daemon=True).start()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     _LANE_STOP.set()
     for command in EXAMPLE_COMMANDS.values():
         command.stop()
-    for root in _LANE_ROOT:
+    for root in _LANE_ROOTS:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _example(name: str) -> CommandRun:
+    command = EXAMPLE_COMMANDS[name]
+    if not command.started:  # not in the lane: run it now
+        command.started = True
+        command.run(_lane_root() / name)
+    return command.result()
 
 
 @pytest.fixture(scope="session")
 def airport_weather_run() -> CommandRun:
     """``python -m jobs.airport_weather_demo 2013-04-01 2013-06-01`` (three months)."""
-    return EXAMPLE_COMMANDS["airport_weather_run"].result()
+    return _example("airport_weather_run")
 
 
 @pytest.fixture(scope="session")
 def demo_run() -> CommandRun:
     """``python -m jobs.demo``: the demo's two rounds, 42 days."""
-    return EXAMPLE_COMMANDS["demo_run"].result()
+    return _example("demo_run")
 
 
 @pytest.fixture(scope="session")
 def seattle_weather_run() -> CommandRun:
     """``python -m jobs.seattle_weather_demo 2012-01-01 2012-06-01`` (six months)."""
-    return EXAMPLE_COMMANDS["seattle_weather_run"].result()
+    return _example("seattle_weather_run")
