@@ -1,7 +1,15 @@
-"""Shared fixtures: a small synthetic dataset (not the demo's), its schema, and resources on tmp dirs."""
+"""Shared fixtures: a small synthetic dataset (not the demo's), its schema, and resources on tmp dirs;
+and the examples' end-to-end commands, run in a background lane beside the unit tests."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +82,146 @@ def tracking(tmp_path: Path) -> MlflowTracking:
         artifact_location=str(tmp_path / "mlartifacts"),
         experiment_name="test",
     )
+
+
+# --- end-to-end commands in a background lane --------------------------------------------------
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class CommandRun:
+    """What an example's command printed, and its Dagster home, data directory and environment."""
+
+    stdout: str
+    home: Path
+    data: Path
+    env: dict[str, str]
+
+
+@dataclass
+class ExampleCommand:
+    """``python -m module *args`` on a fresh Dagster home (the demo's dagster.yaml) and data
+    directory, ``timeout`` seconds at most; a CommandRun if it exits with 0."""
+
+    module: str
+    args: tuple[str, ...] = ()
+    timeout: float = 600
+    done: threading.Event = field(default_factory=threading.Event)
+    outcome: CommandRun | str | None = None
+    process: subprocess.Popen | None = None
+    started: bool = False
+
+    def run(self, root: Path) -> None:
+        home, data = root / "dagster_home", root / "data"
+        home.mkdir(parents=True)
+        shutil.copy(PROJECT / "resources" / "dagster.yaml", home / "dagster.yaml")
+        env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(data)}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module, *self.args],
+                cwd=PROJECT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                stdout, stderr = self.process.communicate(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                stdout, stderr = self.process.communicate()
+                self.outcome = f"no exit after {self.timeout:.0f} s:\n{stdout[-3000:]}{stderr[-3000:]}"
+                return
+            if self.process.returncode != 0:
+                self.outcome = f"exit {self.process.returncode}:\n{stdout[-3000:]}{stderr[-3000:]}"
+            else:
+                self.outcome = CommandRun(stdout, home, data, env)
+        except BaseException as e:  # reported by the test that reads the outcome
+            self.outcome = f"{type(e).__name__}: {e}"
+        finally:
+            self.done.set()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def result(self) -> CommandRun:
+        self.done.wait()
+        assert isinstance(self.outcome, CommandRun), f"python -m {self.module}: {self.outcome}"
+        return self.outcome
+
+
+# Each is a single process busy on one core for one to two minutes, while pytest itself uses
+# one core: they run one after another in a background thread, started as soon as the tests
+# that read them are collected (in the order those tests run), so they overlap the unit tests.
+EXAMPLE_COMMANDS = {
+    "airport_weather_run": ExampleCommand("jobs.airport_weather_demo", ("2013-04-01", "2013-06-01")),
+    "demo_run": ExampleCommand("jobs.demo"),
+    "seattle_weather_run": ExampleCommand("jobs.seattle_weather_demo", ("2012-01-01", "2012-06-01")),
+}
+_LANE_ROOTS: list[Path] = []
+_LANE_STOP = threading.Event()
+
+
+def _lane_root() -> Path:
+    _LANE_ROOTS.append(Path(tempfile.mkdtemp(prefix="dcai-e2e-")))
+    return _LANE_ROOTS[-1]
+
+
+def _run_lane(root: Path, names: list[str]) -> None:
+    for name in names:
+        if _LANE_STOP.is_set():
+            EXAMPLE_COMMANDS[name].outcome = "not run: the session was ending"
+            EXAMPLE_COMMANDS[name].done.set()
+        else:
+            EXAMPLE_COMMANDS[name].run(root / name)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Not in a pytest-xdist worker (each collects every test): there a fixture runs its command.
+    if session.config.option.collectonly or hasattr(session.config, "workerinput"):
+        return
+    wanted: list[str] = []
+    for item in session.items:
+        for name in getattr(item, "fixturenames", ()):
+            if name in EXAMPLE_COMMANDS and name not in wanted:
+                wanted.append(name)
+                EXAMPLE_COMMANDS[name].started = True
+    if wanted:
+        threading.Thread(target=_run_lane, args=(_lane_root(), wanted), daemon=True).start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _LANE_STOP.set()
+    for command in EXAMPLE_COMMANDS.values():
+        command.stop()
+    for root in _LANE_ROOTS:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _example(name: str) -> CommandRun:
+    command = EXAMPLE_COMMANDS[name]
+    if not command.started:  # not in the lane: run it now
+        command.started = True
+        command.run(_lane_root() / name)
+    return command.result()
+
+
+@pytest.fixture(scope="session")
+def airport_weather_run() -> CommandRun:
+    """``python -m jobs.airport_weather_demo 2013-04-01 2013-06-01`` (three months)."""
+    return _example("airport_weather_run")
+
+
+@pytest.fixture(scope="session")
+def demo_run() -> CommandRun:
+    """``python -m jobs.demo``: the demo's two rounds, 42 days."""
+    return _example("demo_run")
+
+
+@pytest.fixture(scope="session")
+def seattle_weather_run() -> CommandRun:
+    """``python -m jobs.seattle_weather_demo 2012-01-01 2012-06-01`` (six months)."""
+    return _example("seattle_weather_run")

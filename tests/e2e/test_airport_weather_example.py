@@ -3,37 +3,13 @@ end on a real Dagster instance and MLflow, on three months."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[2]
 
-
-def run_example(module: str, first: str, last: str, tmp_path: Path) -> str:
-    """Run an example's command on a fresh Dagster home and data directory; returns its output."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((PROJECT / "resources" / "dagster.yaml").read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [sys.executable, "-m", module, first, last],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
-
-
-def test_airport_weather_example_validates_labels_trains_and_values_three_months(tmp_path):
-    out = run_example("jobs.airport_weather_demo", "2013-04-01", "2013-06-01", tmp_path)
+def test_airport_weather_example_validates_labels_trains_and_values_three_months(airport_weather_run):
+    out = airport_weather_run.stdout  # jobs.airport_weather_demo 2013-04-01 2013-06-01, see tests/conftest.py
 
     assert "landed 3 files; the landing sensor requested 3 ingest runs" in out
     assert "3 of 3 partitions passed validation; blocked by a check: none" in out
@@ -45,7 +21,7 @@ def test_airport_weather_example_validates_labels_trains_and_values_three_months
     assert "models:/airport_weather_model/1: trained on" in out
     assert "against gold labels" in out
     assert "| review | partition | origin | time_hour |" in out
-    lake = tmp_path / "data" / "lake" / "airport_weather"
+    lake = airport_weather_run.data / "lake" / "airport_weather"
     assert (lake / "labeled_set" / "2013-06-01.parquet").exists()
     assert (lake / "importance_scores.parquet").exists()
 

@@ -1,8 +1,8 @@
-"""The demo command end to end on a temp instance: every injected fault is caught by name."""
+"""The demo command end to end on a temp instance (run in the background lane of tests/conftest.py):
+every injected fault is caught by name."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
@@ -14,33 +14,25 @@ import dagster as dg
 PROJECT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_versions(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((PROJECT / "resources" / "dagster.yaml").read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs.demo"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    out = done.stdout
+def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_versions(demo_run):
+    out, data, env = demo_run.stdout, demo_run.data, demo_run.env
     blocked = "2013-02-08, 2013-02-09, 2013-02-12, 2013-02-18, 2013-03-02, 2013-03-06, 2013-03-08"
     assert (
         "42 ingested partitions of flights: 35 validated, 7 blocked (failed in the UI's partition bar): "
         + blocked
         in out
     )
-    assert not (tmp_path / "data" / "lake" / "flights" / "validated_data" / "2013-02-12.parquet").exists()
+    assert not (data / "lake" / "flights" / "validated_data" / "2013-02-12.parquet").exists()
     assert "column `dep_time` is missing; the file has `dep_time_local`" in out
     assert "`distance` has 948 values that are not integers, e.g. '1576 mi'" in out
     assert "feature `carrier` shifted: `EV` is now the most frequent value" in out
     assert "`dep_time` has 320 nulls" in out
     assert "'ZZ' (row 3)" in out
     assert "runs that failed with an error" not in out
-    assert (tmp_path / "data" / "lake" / "flights" / "quarantined_rows" / "2013-02-18.parquet").exists()
+    assert (data / "lake" / "flights" / "quarantined_rows" / "2013-02-18.parquet").exists()
     # Every partition that passed validation is labeled; blocked ones are not.
     assert "35 labeled partitions" in out
-    lake = tmp_path / "data" / "lake" / "flights" / "labeled_set"
+    lake = data / "lake" / "flights" / "labeled_set"
     assert not (lake / "2013-02-12.parquet").exists()
     overall = next(line for line in out.splitlines() if line.startswith("all "))
     label_model, majority_vote = (float(x) for x in overall.split()[-2:])
@@ -52,14 +44,14 @@ def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_version
     assert "vs champion" in out
     # Drift alerts of the second round name the feature's rank in model importance.
     assert "it ranks 1st in model importance" in out
-    assert (tmp_path / "data" / "mlflow" / "mlflow.db").exists()
+    assert (data / "mlflow" / "mlflow.db").exists()
     # Importance scores of the latest model's training rows, with the head of the review queue.
     assert "importance scores of the models:/flights_model/2 training rows" in out
     assert "| review | partition | carrier | flight | origin | sched_dep_time |" in out
     assert "review queue, ranked by the better of two doubts" in out
-    assert (tmp_path / "data" / "lake" / "flights" / "importance_scores.parquet").exists()
-    readme_lineage_commands_run_on_the_demo(tmp_path / "data", env)
-    readme_importance_columns_exist(tmp_path / "data" / "lake" / "flights" / "importance_scores.parquet")
+    assert (data / "lake" / "flights" / "importance_scores.parquet").exists()
+    readme_lineage_commands_run_on_the_demo(data, env)
+    readme_importance_columns_exist(data / "lake" / "flights" / "importance_scores.parquet")
 
 
 def readme_lineage_commands_run_on_the_demo(data: Path, env: dict) -> None:

@@ -4,36 +4,18 @@ KNN-Shapley and the review queue, on six monthly partitions of 2012."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from dcai_assets.core.evaluation import GAP_NAMES
 
-PROJECT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def weather_run(tmp_path_factory) -> tuple[str, Path]:
-    tmp_path = tmp_path_factory.mktemp("seattle_weather")
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((PROJECT / "resources" / "dagster.yaml").read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs.seattle_weather_demo", "2012-01-01", "2012-06-01"],
-        cwd=PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout, home
+def weather_run(seattle_weather_run) -> tuple[str, Path]:
+    """The example's command, run in the background lane of tests/conftest.py."""
+    return seattle_weather_run.stdout, seattle_weather_run.home
 
 
 def trained_model_metadata(home: Path) -> dict:

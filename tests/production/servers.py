@@ -149,7 +149,14 @@ class MlflowServer(_Server):
             *("--artifacts-destination", str(self.artifacts)),
             *("--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
         ]
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+        env = {
+            **os.environ,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            # No job runner: its huey consumers (each a Python process importing mlflow) serve
+            # GenAI jobs the tests never submit, and compete with the server as it starts.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -6,6 +6,10 @@ embedded SQLite defaults, no run is lost, and two retrains racing each move the 
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +34,9 @@ MODEL = "flights_model"
 
 @dataclass
 class Deployment:
-    """A finished demo: its live instance (running or stopped), lake and MLflow tracking URI."""
+    """A finished demo: its live instance (None if it ran in process), lake and MLflow tracking URI."""
 
-    live: LiveInstance
+    live: LiveInstance | None
     lake: Path
     tracking_uri: str
 
@@ -60,16 +64,56 @@ def land_and_settle(live: LiveInstance, timeout: float = 480) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory) -> Deployment:
-    """The demo on its embedded defaults (SQLite instance and MLflow, in-process steps)."""
-    with LiveInstance(tmp_path_factory.mktemp("local")) as live:
-        land_and_settle(live)
-    return Deployment(live, live.data / "lake", f"sqlite:///{live.data / 'mlflow' / 'mlflow.db'}")
+# The same days through the demo's own in-process path (jobs.demo: a landing-sensor tick, the
+# ingest runs, the label model fitted on every passing day, labeling, a retrain and re-scoring).
+IN_PROCESS_ROUND = """
+import sys
+import dagster as dg
+from jobs.demo import run_round
+blocked, failed = run_round(dg.DagsterInstance.get(), sys.argv[1], int(sys.argv[2]))
+sys.exit(f"blocked by a check: {blocked}; failed: {failed}" if blocked or failed else 0)
+"""
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory):
+def local_round(tmp_path_factory):
+    """The in-process reference run, started in the background; see ``local``. The production
+    fixture asks for it first so that it runs beside the servers' start-up (mostly one process
+    importing at a time, which leaves the other core idle)."""
+    root = tmp_path_factory.mktemp("local")
+    home, data = root / "home", root / "data"
+    home.mkdir()
+    shutil.copy(PROJECT_DIR / "resources" / "dagster.yaml", home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DCAI_", "MLFLOW_TRACKING"))}
+    env.update(DAGSTER_HOME=str(home), DCAI_DATA_DIR=str(data), MLFLOW_DISABLE_TELEMETRY="true")
+    log = root / "round.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", IN_PROCESS_ROUND, DAYS[0], str(len(DAYS))],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    yield process, data, log
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def local(local_round) -> Deployment:
+    """The demo on its embedded defaults (SQLite instance and MLflow, in-process steps), run in
+    process with no daemon: the reference the production results must equal. The same defaults
+    under the daemon are tested in tests/e2e/test_day_in_the_life.py."""
+    process, data, log = local_round
+    returncode = process.wait(timeout=600)
+    assert returncode == 0, log.read_text(errors="replace")[-3000:]
+    return Deployment(None, data / "lake", f"sqlite:///{data / 'mlflow' / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory, local_round):
     """The demo with DCAI_ENV=production on Postgres and an MLflow server, still running."""
     root = tmp_path_factory.mktemp("production")
     with PostgresServer() as postgres:
