@@ -115,6 +115,7 @@ def floor(root: Path, repeats: int) -> list[float]:
             dropped = time.time()
             (landing / f"{i}.txt").write_text("x")
             wait_for("floor_b", lambda b=before: materialization_count(instance, FLOOR_B) > b, 120, every=0.5)
+            wait_for("the floor's runs to end", lambda d=dropped: all_ended(instance, d), 60, every=0.5)
             total, lines = split(instance, dropped)
             totals.append(total)
             print(f"\nfloor, file {i}: the automation run of floor_b ended {total:.1f} s after the drop")
@@ -130,6 +131,15 @@ def stage(run: dg.DagsterRun) -> str:
         return "ingest+label"
     keys = {k.path[-1] for k in run.asset_selection or ()}
     return "+".join(sorted(keys)) or run.job_name
+
+
+def all_ended(instance: dg.DagsterInstance, dropped: float) -> bool:
+    """Whether every run created since the drop has finished (its end time is recorded)."""
+    return all(
+        r.end_time is not None
+        for r in instance.get_run_records()
+        if r.create_timestamp.timestamp() >= dropped - 0.5
+    )
 
 
 def split(instance: dg.DagsterInstance, dropped: float) -> tuple[float, list[str]]:
@@ -172,6 +182,7 @@ def main() -> int:
             dropped = time.time()
             simulate(live.landing, day, 1)
             wait_for("new importance scores", lambda b=before: importance_count(instance) > b, 300, every=0.5)
+            wait_for("the runs to end", lambda d=dropped: all_ended(instance, d), 120, every=0.5)
             total, lines = split(instance, dropped)
             totals.append(total)
             print(f"\nnew day {day}: verdict and importance after {total:.1f} s")
