@@ -68,6 +68,8 @@ def build_definitions(
     With ``labeling``, adds the label model and the labeled sets; with ``training`` too, the
     trained model; with ``importance``, the importance scores. With ``automation``, every stage
     after ingestion carries an automation condition and an automation-condition sensor runs them.
+    Once the label model exists, the landing sensor requests ``<name>_ingest_and_label`` (read,
+    validate, quarantine and label a landed partition in one run) instead of ``<name>_ingest``.
     Resources are the caller's: an ``io_manager`` (e.g. :class:`ParquetIOManager`), an
     ``artifacts`` :class:`ArtifactStore` and, for training, an ``mlflow_tracking``
     :class:`MlflowTracking`.
