@@ -1,17 +1,25 @@
 """Latency of continuous operation: from a new partition file to a new model and new importance
-scores, with no manual step.
+scores, with no manual step, against the floor of stock Dagster on the same kind of instance.
 
-Starts the demo's Dagster daemon and webserver on a temporary instance (loopback), lands a week
-and waits for the first model, then drops one new day at a time and times until the retrain's
-gate verdict and the re-scored importance exist. The days timed pass validation (the demo's
-Feb 8-9 blizzard and Feb 12 rename fail a blocking check, so nothing downstream runs). Prints the
-split per new day: sensor detection, run start, execution of each run, and the waits for the
-automation ticks; then the median against the 30 s target and their ratio.
+The floor: a code location of two no-op assets, ``a`` run by a sensor when a file lands (1 s
+interval) and ``b`` by an eager automation condition (automation sensor, 1 s interval), both with
+the in-process executor as the demo's; a file is dropped and timed until ``b``'s run ended. That
+is the least two runs chained by a sensor and automation cost on this instance: the daemon's
+sensor loop wakes every 5 s at most, and each run pays its process start and code loading.
+
+Ours: the demo's Dagster daemon and webserver on a temporary instance (loopback); a week lands
+and the first model is awaited, then one new day at a time is dropped and timed until the
+retrain's gate verdict and the re-scored importance exist. Two runs per new day: the landing
+sensor's (ingest, validate, label) and automation's (retrain, gate, re-score). The days timed
+pass validation (the demo's Feb 8-9 blizzard and Feb 12 rename fail a blocking check, so nothing
+downstream runs). Prints the split per new day (sensor detection, run start, each run, the wait
+for the automation tick), then our median, the floor's, and their ratio; and the 15 s target.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -25,21 +33,113 @@ import dagster as dg
 from jobs.live_instance import LiveInstance, wait_for
 from jobs.simulator import simulate
 
-TARGET_SECONDS = 30.0
+TARGET_SECONDS = 15.0
 IMPORTANCE = dg.AssetKey(["flights", "importance_scores"])
+FLOOR_B = dg.AssetKey("floor_b")
 NEW_DAYS = ["2013-02-10", "2013-02-11", "2013-02-13", "2013-02-14", "2013-02-15"]
 
 
-def importance_count(instance: dg.DagsterInstance) -> int:
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=IMPORTANCE), limit=100)
+def _floor_definitions() -> dg.Definitions:
+    """The floor's code location (loaded by the daemon from this file, ``floor_defs``)."""
+    landing = Path(os.environ.get("DCAI_DATA_DIR", ".")) / "landing" / "floor"
+
+    @dg.asset
+    def floor_a() -> None:
+        """A no-op, run by the sensor."""
+
+    @dg.asset(deps=[floor_a], automation_condition=dg.AutomationCondition.eager())
+    def floor_b() -> None:
+        """A no-op, run by automation after ``floor_a``."""
+
+    job = dg.define_asset_job("floor_job", selection=[floor_a])
+
+    @dg.sensor(job=job, minimum_interval_seconds=1, default_status=dg.DefaultSensorStatus.RUNNING)
+    def floor_landing_sensor(context: dg.SensorEvaluationContext):
+        seen = set(context.cursor.split(",")) if context.cursor else set()
+        files = sorted(p.name for p in landing.glob("*.txt")) if landing.is_dir() else []
+        new = [f for f in files if f not in seen]
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=f) for f in new], cursor=",".join(sorted(seen | set(new)))
+        )
+
+    automation = dg.AutomationConditionSensorDefinition(
+        "floor_automation",
+        target=dg.AssetSelection.all(),
+        minimum_interval_seconds=1,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    return dg.Definitions(
+        assets=[floor_a, floor_b],
+        jobs=[job],
+        sensors=[floor_landing_sensor, automation],
+        executor=dg.in_process_executor,
+    )
+
+
+if os.environ.get("DCAI_LATENCY_FLOOR") == "1":  # only in the floor's code location
+    floor_defs = _floor_definitions()
+
+
+def materialization_count(instance: dg.DagsterInstance, key: dg.AssetKey) -> int:
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=100)
     return len(records.records)
+
+
+def importance_count(instance: dg.DagsterInstance) -> int:
+    return materialization_count(instance, IMPORTANCE)
+
+
+def floor(root: Path, repeats: int) -> list[float]:
+    """Seconds from a dropped file to the end of the automation run of the trivial chain."""
+    workspace = root / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_file:\n"
+        f"      relative_path: {Path(__file__).resolve()}\n"
+        "      attribute: floor_defs\n"
+        f"      working_directory: {Path(__file__).resolve().parents[1]}\n"
+        "      location_name: floor\n"
+    )
+    totals = []
+    with LiveInstance(
+        root,
+        workspace=workspace,
+        sensors=("floor_landing_sensor", "floor_automation"),
+        location="floor",
+        env={"DCAI_LATENCY_FLOOR": "1"},
+    ) as live:
+        instance = live.instance()
+        landing = live.data / "landing" / "floor"
+        landing.mkdir(parents=True, exist_ok=True)
+        for i in range(repeats):
+            before = materialization_count(instance, FLOOR_B)
+            dropped = time.time()
+            (landing / f"{i}.txt").write_text("x")
+            wait_for("floor_b", lambda b=before: materialization_count(instance, FLOOR_B) > b, 120, every=0.5)
+            wait_for("the floor's runs to end", lambda d=dropped: all_ended(instance, d), 60, every=0.5)
+            total, lines = split(instance, dropped)
+            totals.append(total)
+            print(f"\nfloor, file {i}: the automation run of floor_b ended {total:.1f} s after the drop")
+            print("\n".join(lines))
+            time.sleep(2)
+    return totals
 
 
 def stage(run: dg.DagsterRun) -> str:
     if run.job_name.endswith("_ingest"):
         return "ingest"
+    if run.job_name.endswith("_ingest_and_label"):
+        return "ingest+label"
     keys = {k.path[-1] for k in run.asset_selection or ()}
     return "+".join(sorted(keys)) or run.job_name
+
+
+def all_ended(instance: dg.DagsterInstance, dropped: float) -> bool:
+    """Whether every run created since the drop has finished (its end time is recorded)."""
+    return all(
+        r.end_time is not None
+        for r in instance.get_run_records()
+        if r.create_timestamp.timestamp() >= dropped - 0.5
+    )
 
 
 def split(instance: dg.DagsterInstance, dropped: float) -> tuple[float, list[str]]:
@@ -68,6 +168,8 @@ def main() -> int:
         "--days", type=int, default=3, help=f"new days to time, one at a time (<= {len(NEW_DAYS)})"
     )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        floors = floor(Path(tmp), args.days)
     with tempfile.TemporaryDirectory() as tmp, LiveInstance(Path(tmp)) as live:
         instance = live.instance()
         started = time.time()
@@ -80,15 +182,18 @@ def main() -> int:
             dropped = time.time()
             simulate(live.landing, day, 1)
             wait_for("new importance scores", lambda b=before: importance_count(instance) > b, 300, every=0.5)
+            wait_for("the runs to end", lambda d=dropped: all_ended(instance, d), 120, every=0.5)
             total, lines = split(instance, dropped)
             totals.append(total)
             print(f"\nnew day {day}: verdict and importance after {total:.1f} s")
             print("\n".join(lines))
-        median = statistics.median(totals)
-        print(
-            f"\nmedian {median:.1f} s from file to re-scored importance vs target {TARGET_SECONDS:.0f} s: "
-            f"ratio {median / TARGET_SECONDS:.2f}"
-        )
+    median, floor_median = statistics.median(totals), statistics.median(floors)
+    print(
+        f"\nours: median {median:.1f} s ({', '.join(f'{t:.1f}' for t in totals)}) from file to re-scored "
+        f"importance; floor: median {floor_median:.1f} s ({', '.join(f'{t:.1f}' for t in floors)}) for a "
+        f"sensor run and an automation run of no-op assets; ratio {median / floor_median:.2f}; "
+        f"target {TARGET_SECONDS:.0f} s ({'met' if median <= TARGET_SECONDS else 'NOT met'})"
+    )
     return 0
 
 

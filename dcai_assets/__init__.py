@@ -1,7 +1,12 @@
 """dcai_assets: a data-centric-AI pipeline as Dagster software-defined assets."""
 
 from dcai_assets.artifacts import ArtifactStore
-from dcai_assets.automation import AutomationSpec
+from dcai_assets.automation import (
+    TRIGGER_TAG,
+    AutomationSpec,
+    automation_run_tags,
+    partitions_changed,
+)
 from dcai_assets.core.conformance import Conformance, conform
 from dcai_assets.core.drift import ColumnDrift, drift_report
 from dcai_assets.core.evaluation import PromotionGate
@@ -20,6 +25,7 @@ from dcai_assets.definitions import (
     automation_sensor_name,
     build_definitions,
     importance_job_name,
+    ingest_and_label_job_name,
     ingest_job_name,
     label_model_job_name,
     labeling_job_name,
@@ -49,6 +55,7 @@ from dcai_assets.tracking import MlflowTracking
 
 __all__ = [
     "ABSTAIN",
+    "TRIGGER_TAG",
     "ArtifactStore",
     "AutomationSpec",
     "CallableSource",
@@ -80,6 +87,7 @@ __all__ = [
     "TrainingSpec",
     "WeeklyPartitions",
     "apply_lfs",
+    "automation_run_tags",
     "automation_sensor_name",
     "build_definitions",
     "conform",
@@ -88,6 +96,7 @@ __all__ = [
     "group_balanced_weights",
     "importance_job_name",
     "infer_schema",
+    "ingest_and_label_job_name",
     "ingest_job_name",
     "knn_shapley",
     "label_model_job_name",
@@ -97,5 +106,6 @@ __all__ = [
     "models_using_partition",
     "partition_order",
     "partition_span",
+    "partitions_changed",
     "train_job_name",
 ]

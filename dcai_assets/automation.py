@@ -115,3 +115,29 @@ def rescore_condition(model_key: dg.AssetKey) -> AC:
     trigger = (AC.any_deps_updated().allow(model) | AC.code_version_changed()).since_last_handled()
     model_running = AC.any_deps_match(AC.in_progress()).allow(model)
     return (trigger & ~model_running & ~AC.in_progress()).with_label("dcai: re-score after every retrain")
+
+
+TRIGGER_TAG = "dcai/trigger"
+"""Run tag saying in words what started a run (a file landed, partitions changed, LFs changed)."""
+
+
+def automation_run_tags(sensor_name: str, trigger: str) -> dict[str, str]:
+    """Tags of a run declarative automation starts: those the daemon sets (the UI then shows
+    "Declarative automation" and the sensor as the launcher) and ``dcai/trigger`` = ``trigger``,
+    e.g. ``"partitions 2024-01-10, 2024-01-11 changed"`` or ``"LF code changed"``."""
+    return {
+        "dagster/sensor_name": sensor_name,
+        "dagster/auto_materialize": "true",
+        "dagster/from_automation_condition": "true",
+        TRIGGER_TAG: trigger,
+    }
+
+
+def partitions_changed(keys: list[str], shown: int = 5) -> str:
+    """``"partitions A, B changed"``, the first ``shown`` keys named and the rest counted."""
+    if not keys:
+        raise ValueError("partitions_changed: keys is empty; expected at least one partition key")
+    head = ", ".join(keys[:shown])
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    word = "partition" if len(keys) == 1 else "partitions"
+    return f"{word} {head}{more} changed"

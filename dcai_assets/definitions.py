@@ -13,6 +13,7 @@ from dcai_assets.assets.model import TRAINED_MODEL, build_trained_model_asset
 from dcai_assets.assets.raw import RAW_DATA, REGISTER_HINT, build_raw_asset
 from dcai_assets.assets.validated import QUARANTINED_ROWS, VALIDATED_DATA, build_validated_assets
 from dcai_assets.automation import (
+    TRIGGER_TAG,
     AutomationSpec,
     label_model_condition,
     model_condition,
@@ -26,6 +27,10 @@ from dcai_assets.spec import DatasetSpec, DynamicPartitions, ImportanceSpec, Lab
 
 def ingest_job_name(spec: DatasetSpec) -> str:
     return f"{spec.name}_ingest"
+
+
+def ingest_and_label_job_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_ingest_and_label"
 
 
 def label_model_job_name(spec: DatasetSpec) -> str:
@@ -63,6 +68,8 @@ def build_definitions(
     With ``labeling``, adds the label model and the labeled sets; with ``training`` too, the
     trained model; with ``importance``, the importance scores. With ``automation``, every stage
     after ingestion carries an automation condition and an automation-condition sensor runs them.
+    Once the label model exists, the landing sensor requests ``<name>_ingest_and_label`` (read,
+    validate, quarantine and label a landed partition in one run) instead of ``<name>_ingest``.
     Resources are the caller's: an ``io_manager`` (e.g. :class:`ParquetIOManager`), an
     ``artifacts`` :class:`ArtifactStore` and, for training, an ``mlflow_tracking``
     :class:`MlflowTracking`.
@@ -79,6 +86,7 @@ def build_definitions(
         + (REGISTER_HINT if isinstance(spec.partitioning, DynamicPartitions) else ""),
     )
     jobs = [ingest]
+    ingest_and_label = None
     if labeling is not None:
         assets += [build_label_model_asset(spec, labeling), build_labeled_set_asset(spec, labeling)]
         jobs += [
@@ -93,6 +101,15 @@ def build_definitions(
                 description=f"Apply the LFs and the label model to one partition of {spec.name}.",
             ),
         ]
+        # The landing sensor's run once the label model exists: a landed day is labeled in the
+        # run that validates it (a failed blocking check still skips the labeling step), which
+        # saves a run start and an automation tick per file.
+        ingest_and_label = dg.define_asset_job(
+            ingest_and_label_job_name(spec),
+            selection=ingest.selection | dg.AssetSelection.assets(asset_key(spec, LABELED_SET)),
+            description=f"Read, validate, quarantine and label one partition of {spec.name}.",
+        )
+        jobs.append(ingest_and_label)
     if training is not None:
         assets.append(build_trained_model_asset(spec, labeling, training))
         jobs.append(
@@ -115,7 +132,12 @@ def build_definitions(
         )
     sensors: list = [
         build_landing_sensor(
-            spec, ingest, minimum_interval_seconds=sensor_interval_seconds, default_status=sensor_status
+            spec,
+            ingest,
+            minimum_interval_seconds=sensor_interval_seconds,
+            default_status=sensor_status,
+            fused_job=ingest_and_label,
+            fuse_when=_has_materialization(asset_key(spec, LABEL_MODEL)),
         )
     ]
     if automation is not None:
@@ -129,11 +151,20 @@ def build_definitions(
                 run_tags={
                     "dagster/max_retries": str(automation.max_retries),
                     "dagster/retry_on_asset_or_op_failure": "false",  # a failed check stays failed
+                    # The daemon's runs cannot carry which partitions changed; the evaluation says.
+                    TRIGGER_TAG: "automation condition: see the sensor's evaluation for what changed",
                 },
                 description=f"Runs the {spec.name} stages whose automation conditions hold.",
             )
         )
     return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
+
+
+def _has_materialization(key: dg.AssetKey):
+    def has(instance: dg.DagsterInstance) -> bool:
+        return instance.get_latest_materialization_event(key) is not None
+
+    return has
 
 
 def _with_condition(

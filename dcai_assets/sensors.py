@@ -122,15 +122,20 @@ def build_landing_sensor(
     *,
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
+    fused_job: dg.JobDefinition | Any | None = None,
+    fuse_when: Callable[[dg.DagsterInstance], bool] | None = None,
 ) -> dg.SensorDefinition:
-    """A sensor that turns arriving partitions into ingest runs of ``job``."""
+    """A sensor that turns arriving partitions into ingest runs of ``job``; runs of
+    ``fused_job`` instead (e.g. ingest and label in one run) on ticks where ``fuse_when(instance)``."""
+    from dcai_assets.automation import TRIGGER_TAG
     from dcai_assets.partitions import partitions_def
 
     pdef = partitions_def(spec)
+    jobs = [job] if fused_job is None else [job, fused_job]
 
     @dg.sensor(
         name=f"{spec.name}_landing_sensor",
-        job=job,
+        jobs=jobs,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=f"Requests an ingest run of {spec.name} per new or changed partition.",
@@ -155,6 +160,20 @@ def build_landing_sensor(
             known = set(pdef.get_partition_keys(dynamic_partitions_store=context.instance))
             new_keys = [k for k in dict.fromkeys(new_keys) if k not in known]
         add = [pdef.build_add_request(new_keys)] if new_keys else []
+        fuse = fused_job is not None and bool(requests) and (fuse_when is None or fuse_when(context.instance))
+        target = (fused_job if fuse else job).name
+        requests = [
+            r.with_replaced_attrs(
+                job_name=target,
+                tags={
+                    **r.tags,
+                    TRIGGER_TAG: f"file {r.tags[FILE_TAG]} landed"
+                    if FILE_TAG in r.tags
+                    else f"partition {r.partition_key} listed",
+                },
+            )
+            for r in requests
+        ]
         return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=add, cursor=cursor)
 
     return landing_sensor

@@ -20,10 +20,13 @@ from tqdm import tqdm
 
 from dcai_assets import (
     MajorityVote,
+    automation_run_tags,
+    automation_sensor_name,
     importance_job_name,
     ingest_job_name,
     label_model_job_name,
     labeling_job_name,
+    partitions_changed,
     train_job_name,
 )
 from dcai_assets.assets.labeled import LF_COLUMN_PREFIX
@@ -37,6 +40,7 @@ from jobs.simulator import FAULTS, simulate
 from resources import data_dir, mlflow_tracking_uri
 
 SENSOR = f"{FLIGHTS.name}_landing_sensor"
+AUTOMATION = automation_sensor_name(FLIGHTS)
 
 
 def run_sensor_tick(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
@@ -54,11 +58,13 @@ def run_sensor_tick(instance: dg.DagsterInstance) -> list[dg.RunRequest]:
 
 
 def ingest(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> tuple[list[str], list[str]]:
-    """Run the requested ingest runs; returns (partitions blocked by a check, partitions that errored)."""
-    job = defs.resolve_job_def(ingest_job_name(FLIGHTS))
+    """Run the requested ingest runs (ingest and label once the label model exists); returns
+    (partitions blocked by a check, partitions that errored)."""
     blocked, failed = [], []
     for request in tqdm(requests, desc="ingest runs", unit="run"):
-        # The daemon's own dedup tags: `make ui` will not request these files again.
+        job = defs.resolve_job_def(request.job_name or ingest_job_name(FLIGHTS))
+        # The daemon's own tags: the UI shows the sensor as the launcher, and `make ui` will not
+        # request these files again (run key). The sensor's tags say which file landed.
         tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR}
         result = job.execute_in_process(
             instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=False
@@ -69,29 +75,45 @@ def ingest(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> tuple
     return blocked, failed
 
 
-def label(instance: dg.DagsterInstance) -> list[str]:
-    """Fit the label model once, then label every partition that passed validation."""
+def _changed(landed: list[str]) -> str:
+    return partitions_changed(landed) if landed else "no new partition passed validation; run by the demo"
+
+
+def label(instance: dg.DagsterInstance, landed: list[str]) -> list[str]:
+    """Fit the label model once, then label every partition that passed validation; runs are
+    tagged as the automation sensor's, with ``landed`` (the partitions of this round) as the trigger."""
     validated = sorted(instance.get_materialized_partitions(asset_key(FLIGHTS, "validated_data")))
     usable, _ = partitions_passing_blocking_checks(instance, FLIGHTS, validated)
     print(f"fitting the label model on {len(usable)} validated partitions")
-    defs.resolve_job_def(label_model_job_name(FLIGHTS)).execute_in_process(instance=instance)
+    defs.resolve_job_def(label_model_job_name(FLIGHTS)).execute_in_process(
+        instance=instance, tags=automation_run_tags(AUTOMATION, _changed(landed))
+    )
     job = defs.resolve_job_def(labeling_job_name(FLIGHTS))
     failed = []
     for partition in tqdm(usable, desc="labeling runs", unit="run"):
+        trigger = partitions_changed([partition]) if partition in landed else "label model refitted"
         if not job.execute_in_process(
-            instance=instance, partition_key=partition, raise_on_error=False
+            instance=instance,
+            partition_key=partition,
+            tags=automation_run_tags(AUTOMATION, trigger),
+            raise_on_error=False,
         ).success:
             failed.append(partition)
     return failed
 
 
-def train(instance: dg.DagsterInstance) -> list[str]:
+def train(instance: dg.DagsterInstance, landed: list[str]) -> list[str]:
     """Retrain, register and gate the model, then re-score the importance of its training rows."""
-    for job, asset in (
-        (train_job_name(FLIGHTS), "trained_model"),
-        (importance_job_name(FLIGHTS), "importance_scores"),
+    for job, asset, trigger in (
+        (train_job_name(FLIGHTS), "trained_model", _changed(landed)),
+        (importance_job_name(FLIGHTS), "importance_scores", "model retrained"),
     ):
-        if not defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False).success:
+        tags = automation_run_tags(AUTOMATION, trigger)
+        if (
+            not defs.resolve_job_def(job)
+            .execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+            .success
+        ):
             return [asset]
     return []
 
@@ -107,8 +129,9 @@ def run_round(instance: dg.DagsterInstance, start: str, days: int) -> tuple[list
     requests = run_sensor_tick(instance)
     print(f"landing sensor requested {len(requests)} ingest runs")
     blocked, failed = ingest(instance, requests)
-    failed += label(instance)
-    failed += train(instance)
+    landed = sorted({r.partition_key for r in requests} - set(blocked) - set(failed))
+    failed += label(instance, landed)
+    failed += train(instance, landed)
     return blocked, failed
 
 

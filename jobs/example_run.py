@@ -16,10 +16,13 @@ import pandas as pd
 from dcai_assets import (
     DatasetSpec,
     MajorityVote,
+    automation_run_tags,
+    automation_sensor_name,
     importance_job_name,
     ingest_job_name,
     label_model_job_name,
     labeling_job_name,
+    partitions_changed,
     train_job_name,
 )
 from resources import data_dir
@@ -66,35 +69,50 @@ def run(defs: dg.Definitions, spec: DatasetSpec, frames: Mapping[str, pd.DataFra
     summary = RunSummary(landed=land(frames, Path(spec.source.path)))
     requests = tick_landing_sensor(defs, spec, instance)
     print(f"landed {len(summary.landed)} files; the landing sensor requested {len(requests)} ingest runs")
-    ingest = defs.resolve_job_def(ingest_job_name(spec))
+    sensor, automation = f"{spec.name}_landing_sensor", automation_sensor_name(spec)
     for request in requests:
-        result = ingest.execute_in_process(
-            instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False
+        # Tagged as the daemon would: the UI shows the landing sensor as the launcher.
+        job = defs.resolve_job_def(request.job_name or ingest_job_name(spec))
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=request.partition_key,
+            tags={**request.tags, "dagster/sensor_name": sensor},
+            raise_on_error=False,
         )
         if not result.success:
             errors = {e.step_failure_data.error.cls_name for e in result.get_step_failure_events()}
             target = summary.blocked if errors == {"DagsterAssetCheckFailedError"} else summary.failed
             target.append(request.partition_key)
+    landed = [k for k in summary.landed if k not in summary.blocked and k not in summary.failed]
+    changed = partitions_changed(landed) if landed else "no new partition passed validation"
     if (
         not defs.resolve_job_def(label_model_job_name(spec))
-        .execute_in_process(instance=instance, raise_on_error=False)
+        .execute_in_process(
+            instance=instance, tags=automation_run_tags(automation, changed), raise_on_error=False
+        )
         .success
     ):
         summary.failed.append("label_model")
         return summary
     labeling = defs.resolve_job_def(labeling_job_name(spec))
-    for key in summary.landed:
-        if key in summary.blocked or key in summary.failed:
-            continue
+    for key in landed:
         if not labeling.execute_in_process(
-            instance=instance, partition_key=key, raise_on_error=False
+            instance=instance,
+            partition_key=key,
+            tags=automation_run_tags(automation, partitions_changed([key])),
+            raise_on_error=False,
         ).success:
             summary.failed.append(f"labeled_set {key}")
-    for job, stage in (
-        (train_job_name(spec), "trained_model"),
-        (importance_job_name(spec), "importance_scores"),
+    for job, stage, trigger in (
+        (train_job_name(spec), "trained_model", changed),
+        (importance_job_name(spec), "importance_scores", "model retrained"),
     ):
-        if not defs.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False).success:
+        tags = automation_run_tags(automation, trigger)
+        if (
+            not defs.resolve_job_def(job)
+            .execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+            .success
+        ):
             summary.failed.append(stage)
             break
     return summary

@@ -46,8 +46,9 @@ class LiveInstance:
     127.0.0.1 only. Use as a context manager: both processes stop on exit.
 
     ``dagster_yaml`` is the instance's configuration (default: the demo's SQLite instance) and
-    ``env`` extra environment for both processes, e.g. ``DCAI_ENV=production`` and its URLs;
-    ``workspace`` another workspace file than the demo's (e.g. a test's own code location)."""
+    ``env`` extra environment for both processes, e.g. ``DCAI_ENV=production`` and its URLs.
+    ``workspace`` (its code location ``location``) and ``sensors`` (waited for until each has
+    ticked once) default to the demo's."""
 
     def __init__(
         self,
@@ -57,11 +58,15 @@ class LiveInstance:
         dagster_yaml: Path | None = None,
         env: dict[str, str] | None = None,
         workspace: Path | None = None,
+        sensors: tuple[str, ...] = ("flights_landing_sensor", "flights_automation"),
+        location: str = REPOSITORY["repositoryLocationName"],
     ):
+        self.repository = {**REPOSITORY, "repositoryLocationName": location}
+        self.workspace = workspace or PROJECT_DIR / "dagster_workspace.yaml"
+        self.sensors = sensors
         self.root = Path(root)
         self.dagster_yaml = dagster_yaml or PROJECT_DIR / "resources" / "dagster.yaml"
         self.extra_env = dict(env or {})
-        self.workspace = workspace or PROJECT_DIR / "dagster_workspace.yaml"
         self.home = self.root / "home"
         self.data = self.root / "data"
         self.port = port or free_port()
@@ -117,11 +122,7 @@ class LiveInstance:
             wait_for("the webserver to answer", self._serving, timeout=120)
             # Both sensors have looked once before anything lands: the automation sensor's first
             # evaluation treats what it finds as already handled.
-            sensors = (
-                ()
-                if self.env.get("DCAI_SENSORS") == "stopped"
-                else ("flights_landing_sensor", "flights_automation")
-            )
+            sensors = () if self.env.get("DCAI_SENSORS") == "stopped" else self.sensors
             for sensor in sensors:
                 wait_for(f"a first tick of {sensor}", lambda s=sensor: self.sensor_ticks(s), timeout=60)
         except BaseException:
@@ -158,7 +159,7 @@ class LiveInstance:
         data = self.graphql(
             """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
                  __typename ... on Sensor { sensorState { ticks(limit: 5) { status } } } } }""",
-            {"selector": {**REPOSITORY, "sensorName": sensor}},
+            {"selector": {**self.repository, "sensorName": sensor}},
         )["sensorOrError"]
         return len(data["sensorState"]["ticks"]) if data["__typename"] == "Sensor" else 0
 

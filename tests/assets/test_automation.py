@@ -194,3 +194,134 @@ def test_the_optional_nightly_retrain_runs_even_when_nothing_changed(
         assert auto.tick() == {}  # 12:0x: nothing changed, no cron tick
         auto.now = dt.datetime(2024, 2, 2, 4, 0, 30, tzinfo=dt.UTC)
         assert auto.settle() == [{KEYS["trained_model"]: {None}, IMPORTANCE: {None}}]
+
+
+class Landing:
+    """Ticks of the landing sensor (cursor kept), each running what it requested as the daemon
+    would: the requested job, partition and tags."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
+        self.defs, self.instance, self.cursor = defs, instance, None
+
+    def tick(self) -> list[dg.ExecuteInProcessResult]:
+        sensor = self.defs.resolve_sensor_def("readings_landing_sensor")
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            definitions=self.defs,
+            instance_ref=self.instance.get_ref(),
+        )
+        result = sensor.evaluate_tick(context)
+        self.cursor = result.cursor or self.cursor
+        results = []
+        for request in result.run_requests:
+            job = self.defs.resolve_job_def(request.job_name or "readings_ingest")
+            results.append(
+                job.execute_in_process(
+                    instance=self.instance,
+                    partition_key=request.partition_key,
+                    tags=request.tags,
+                    raise_on_error=False,
+                )
+            )
+        return results
+
+
+def materialized_by(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+def test_a_landed_day_is_labeled_in_its_ingest_run_and_automation_then_only_retrains(automation):
+    auto, landing = automation
+    sensor = Landing(auto.defs, auto.instance)
+    for day in ["2024-01-10", "2024-01-11", "2024-01-12"]:
+        sensor_readings(day).to_csv(landing / f"{day}.csv", index=False)
+    first = sensor.tick()  # no label model yet: ingestion only, automation labels afterwards
+    assert [KEYS["labeled_set"] in materialized_by(r) for r in first] == [False] * 3
+    auto.settle()
+    sensor_readings("2024-01-13").to_csv(landing / "2024-01-13.csv", index=False)
+    (run,) = sensor.tick()
+    assert run.success
+    assert KEYS["labeled_set"] in materialized_by(run)
+    assert "2024-01-13" in auto.instance.get_materialized_partitions(KEYS["labeled_set"])
+    # One more run for the new day, not two: the labeled partition is not requested again.
+    assert auto.settle() == [{KEYS["trained_model"]: {None}, IMPORTANCE: {None}}]
+    assert auto.requested[KEYS["labeled_set"]] == 1
+
+
+def test_a_failed_blocking_check_in_the_fused_run_stops_the_labeling_step(automation):
+    auto, landing = automation
+    sensor = Landing(auto.defs, auto.instance)
+    for day in ["2024-01-10", "2024-01-11", "2024-01-12"]:
+        sensor_readings(day).to_csv(landing / f"{day}.csv", index=False)
+    sensor.tick()
+    auto.settle()
+    bad = sensor_readings("2024-01-13")
+    bad.loc[:79, "humidity"] = None  # fails the blocking null-rate check
+    bad.to_csv(landing / "2024-01-13.csv", index=False)
+    (run,) = sensor.tick()
+    assert not run.success
+    assert {e.step_failure_data.error.cls_name for e in run.get_step_failure_events()} == {
+        "DagsterAssetCheckFailedError"
+    }
+    assert run.dagster_run.job_name == "readings_ingest_and_label"  # labeling was in the run...
+    assert "2024-01-13" not in auto.instance.get_materialized_partitions(KEYS["labeled_set"])  # ...not run
+    assert auto.settle() == []
+
+
+def test_every_run_of_the_example_driver_names_what_triggered_it(
+    readings_spec, resources, tracking, tmp_path, monkeypatch
+):
+    from jobs.example_run import run
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    days = ["2024-01-10", "2024-01-11", "2024-01-12"]
+    summary = run(
+        definitions(readings_spec, resources, tracking), readings_spec, {d: sensor_readings(d) for d in days}
+    )
+    assert summary.failed == [] and summary.blocked == []
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+    by_job = defaultdict(list)
+    for r in runs:
+        by_job[r.job_name].append(r.tags)
+    assert sorted(by_job) == [
+        "readings_fit_label_model",
+        "readings_ingest",
+        "readings_label",
+        "readings_score_importance",
+        "readings_train",
+    ]
+    # The landing sensor's runs: the UI shows the sensor as the launcher; the tag names the file.
+    assert sorted(t["dcai/trigger"] for t in by_job["readings_ingest"]) == [
+        f"file {d}.parquet landed" for d in days
+    ]
+    assert {t["dagster/sensor_name"] for t in by_job["readings_ingest"]} == {"readings_landing_sensor"}
+    # Automation's runs carry the tags the UI reads for declarative automation, and the reason.
+    for job in ("readings_fit_label_model", "readings_label", "readings_train", "readings_score_importance"):
+        for tags in by_job[job]:
+            assert tags["dagster/sensor_name"] == "readings_automation"
+            assert tags["dagster/from_automation_condition"] == "true"
+            assert tags["dagster/auto_materialize"] == "true"
+    assert sorted(t["dcai/trigger"] for t in by_job["readings_label"]) == [
+        f"partition {d} changed" for d in days
+    ]
+    assert (
+        by_job["readings_train"][0]["dcai/trigger"] == "partitions 2024-01-10, 2024-01-11, 2024-01-12 changed"
+    )
+    assert by_job["readings_score_importance"][0]["dcai/trigger"] == "model retrained"
+
+
+def test_the_ui_tags_of_our_runs_are_dagsters_own():
+    from dagster._core.storage import tags
+
+    from dcai_assets import automation_run_tags
+
+    assert set(automation_run_tags("s", "x")) == {
+        tags.SENSOR_NAME_TAG,
+        tags.AUTO_MATERIALIZE_TAG,
+        tags.AUTOMATION_CONDITION_TAG,
+        "dcai/trigger",
+    }

@@ -50,8 +50,30 @@ def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_version
     assert "| review | partition | carrier | flight | origin | sched_dep_time |" in out
     assert "review queue, ranked by the better of two doubts" in out
     assert (data / "lake" / "flights" / "importance_scores.parquet").exists()
+    every_run_names_its_trigger(demo_run.home)
     readme_lineage_commands_run_on_the_demo(data, env)
     readme_importance_columns_exist(data / "lake" / "flights" / "importance_scores.parquet")
+
+
+def every_run_names_its_trigger(home: Path) -> None:
+    """No run of the demo reads "Manually launched" in the UI: the landing sensor's runs carry its
+    name and the file that landed, automation's the tags the UI reads for it and the reason."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+    assert runs
+    for run in runs:
+        tags = run.tags
+        if run.job_name in ("flights_ingest", "flights_ingest_and_label"):
+            assert tags["dagster/sensor_name"] == "flights_landing_sensor"
+            assert tags["dcai/trigger"] == f"file {tags['dcai/file']} landed"
+        else:
+            assert tags["dagster/sensor_name"] == "flights_automation", run.job_name
+            assert tags["dagster/from_automation_condition"] == "true"
+            assert re.fullmatch(
+                r"partitions? .+ changed|label model refitted|model retrained", tags["dcai/trigger"]
+            )
+    # Round 2's files land after the label model exists: each is labeled in its ingest run.
+    assert sum(r.job_name == "flights_ingest_and_label" for r in runs) == 7
 
 
 def readme_lineage_commands_run_on_the_demo(data: Path, env: dict) -> None:
