@@ -17,11 +17,12 @@ from tests.reliability.harness import (
     RECOVERY_TIMEOUT,
     Pipeline,
     kill9,
+    step_failures,
     wait_for_step_start,
     wait_until_more,
 )
 
-BOOTSTRAP_DAYS = 3
+BOOTSTRAP_DAYS = 4  # the trained model holds out the newest 3
 LAKE_SIZE = "64m"
 
 
@@ -68,11 +69,14 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
                 pipeline.label_model_kill = (run_id, time.monotonic() - killed, None)
             except TimeoutError as e:
                 pipeline.label_model_kill = (run_id, None, str(e))
-            wait_for(
-                "a first model and its importance scores",
-                lambda: pipeline.materializations("importance_scores") and not pipeline.unfinished_runs(),
-                timeout=RECOVERY_TIMEOUT,
-            )
+
+            def bootstrapped() -> bool:
+                failures = step_failures(pipeline)
+                if failures:  # every bootstrap day passes validation: say at once what broke
+                    raise AssertionError(f"bootstrap failed: {failures}; see {root / 'logs'}")
+                return pipeline.materializations("importance_scores") and not pipeline.unfinished_runs()
+
+            wait_for("a first model and its importance scores", bootstrapped, timeout=2 * RECOVERY_TIMEOUT)
             print(
                 f"RELIABILITY: bootstrap of {BOOTSTRAP_DAYS} days to a first model (label model killed "
                 f"once): {time.monotonic() - start:.1f} s"

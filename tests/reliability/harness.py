@@ -14,6 +14,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from jobs.live_instance import PROJECT_DIR, LiveInstance, wait_for
 from jobs.simulator import FAULTS, PARQUET_DAYS, simulate
@@ -22,7 +23,7 @@ MODEL = "flights_model"
 POOL = "dcai_model_registry"
 # Seconds a crashed or faulted pipeline gets to heal itself: a retry waits for the daemon's run
 # monitoring and queue (seconds each), and a busy 2-core CI machine runs a step 10x slower.
-RECOVERY_TIMEOUT = 240
+RECOVERY_TIMEOUT = 300
 KEY = {
     name: dg.AssetKey(["flights", name])
     for name in (
@@ -61,6 +62,7 @@ class Pipeline:
     mlflow: Any = None  # the tracking server (tests.production.servers.MlflowServer)
     lake_is_small_disk: bool = False
     champion_version: str | None = None
+    stuck: str | None = None  # set when a scenario left the pipeline stuck: later ones cannot run
     label_model_kill: tuple[str, float | None, str | None] | None = None  # run, seconds, error
 
     @property
@@ -233,6 +235,16 @@ def failure_message(pipeline: Pipeline, run_id: str) -> str:
     return "\n".join(texts)
 
 
+def step_failures(pipeline: Pipeline) -> list[str]:
+    """Runs that failed in a step (not killed): their job and failure message."""
+    failed = pipeline.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    return [
+        f"run {r.run_id} of {r.job_name}: {failure_message(pipeline, r.run_id)[:500]}"
+        for r in failed
+        if pipeline.instance.get_records_for_run(r.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records
+    ]
+
+
 def wait_until_more(pipeline: Pipeline, name: str, than: int, timeout: float) -> float:
     """Wait until ``name`` has more than ``than`` materializations; the seconds it took. On a
     timeout, the error says what is stuck: unfinished runs and the registry pool's slots."""
@@ -242,11 +254,18 @@ def wait_until_more(pipeline: Pipeline, name: str, than: int, timeout: float) ->
     except TimeoutError as e:
         info = pipeline.instance.event_log_storage.get_concurrency_info(POOL)
         stuck = [f"{r.job_name} {r.run_id[:8]} {r.status.value}" for r in pipeline.unfinished_runs()]
+        pipeline.stuck = f"{e} (unfinished runs {stuck})"
         raise TimeoutError(
             f"{e}; unfinished runs {stuck}; pool {POOL} slots held by "
             f"{[(s.run_id[:8], s.step_key) for s in info.claimed_slots]}"
         ) from None
     return time.monotonic() - start
+
+
+def not_stuck(pipeline: Pipeline) -> None:
+    """Fail at once, saying why, if an earlier scenario left the pipeline stuck for good."""
+    if pipeline.stuck:
+        pytest.fail(f"not reached: the pipeline stayed stuck after {pipeline.stuck}")
 
 
 def wait_settled(pipeline: Pipeline, timeout: float) -> None:

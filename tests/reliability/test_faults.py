@@ -21,6 +21,7 @@ from tests.reliability.harness import (
     Pipeline,
     failure_message,
     invariant_violations,
+    not_stuck,
     wait_for_step_start,
     wait_settled,
     wait_until_more,
@@ -61,6 +62,7 @@ def resumes(pipeline: Pipeline, fault: str) -> None:
 
 
 def test_mlflow_down_mid_retrain_fails_clearly_changes_nothing_and_resumes_when_it_is_back(pipeline):
+    not_stuck(pipeline)
     champion, versions = registry_state(pipeline)
     after = time.time()
     pipeline.land(1)
@@ -106,6 +108,7 @@ def full_disk(directory: Path):
 def test_lake_disk_full_mid_retrain_fails_clearly_changes_nothing_and_resumes_when_freed(pipeline):
     if not pipeline.lake_is_small_disk:
         pytest.skip("the lake's own small tmpfs needs mount rights (root); a full disk is not faked")
+    not_stuck(pipeline)
     champion, versions = registry_state(pipeline)
     after = time.time()
     pipeline.land(1)

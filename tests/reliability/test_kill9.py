@@ -20,6 +20,7 @@ from tests.reliability.harness import (
     code_server_pid,
     invariant_violations,
     kill9,
+    not_stuck,
     process,
     restart_daemon,
     wait_for_step_start,
@@ -58,13 +59,12 @@ def test_kill9_of_the_label_model_worker_mid_fit_is_retried_and_leaves_nothing_h
 @pytest.fixture(scope="module")
 def cascade(pipeline) -> dict:
     """One new day, whose runs are killed in each stage in turn (in STAGES order)."""
-    return {"after": time.time(), "stuck": None}
+    return {"after": time.time()}
 
 
 @pytest.mark.parametrize(("target", "step", "asset"), STAGES, ids=[s[0] for s in STAGES])
 def test_kill9_of_a_run_worker_mid_stage_is_retried_to_success(pipeline, cascade, target, step, asset):
-    if cascade["stuck"]:
-        pytest.fail(f"not reached: the pipeline stayed stuck after {cascade['stuck']}")
+    not_stuck(pipeline)
     if target == "ingest":
         pipeline.land(1)
     before = pipeline.materializations(asset)
@@ -74,7 +74,7 @@ def test_kill9_of_a_run_worker_mid_stage_is_retried_to_success(pipeline, cascade
     try:
         seconds = wait_until_more(pipeline, asset, before, timeout=RECOVERY_TIMEOUT)
     except TimeoutError:
-        cascade["stuck"] = f"the kill of the {target} worker (run {run_id})"
+        pipeline.stuck = f"the kill of the {target} worker (run {run_id})"
         raise
     print(
         f"RELIABILITY: kill {target} worker (run {run_id[:8]}) mid-step {step}: recovered in {seconds:.1f} s"
@@ -84,8 +84,7 @@ def test_kill9_of_a_run_worker_mid_stage_is_retried_to_success(pipeline, cascade
 
 
 def test_after_the_stage_kills_every_invariant_holds(pipeline, cascade):
-    if cascade["stuck"]:
-        pytest.fail(f"not reached: the pipeline stayed stuck after {cascade['stuck']}")
+    not_stuck(pipeline)
     assert_invariants(pipeline)
 
 
@@ -93,6 +92,7 @@ def test_kill9_of_the_code_server_and_then_the_daemon_mid_run_heals_without_a_pe
     """The code server the daemon launches runs from is killed while a day validates, then the
     daemon itself while the day is labeled; a supervisor restarts the daemon (only the daemon:
     it starts its own code server). The day still ends in a new model and importance scores."""
+    not_stuck(pipeline)
     daemon = process(pipeline.live, "daemon")
     models = pipeline.materializations("trained_model")
     scores = pipeline.materializations("importance_scores")
@@ -105,7 +105,10 @@ def test_kill9_of_the_code_server_and_then_the_daemon_mid_run_heals_without_a_pe
     seconds = wait_until_more(
         pipeline, "labeled_set", pipeline.materializations("labeled_set"), RECOVERY_TIMEOUT
     )
-    print(f"RELIABILITY: kill code server (pid {server}) mid-validation: next stage done in {seconds:.1f} s")
+    print(
+        f"RELIABILITY: kill code_server (pid {server}) mid-validation: recovered in {seconds:.1f} s "
+        "(day labeled)"
+    )
 
     wait_for_step_start(pipeline, "trained_model", timeout=RECOVERY_TIMEOUT, after=after)
     kill9(daemon.pid)
@@ -114,14 +117,15 @@ def test_kill9_of_the_code_server_and_then_the_daemon_mid_run_heals_without_a_pe
     wait_until_more(pipeline, "trained_model", models, RECOVERY_TIMEOUT)
     wait_until_more(pipeline, "importance_scores", scores, RECOVERY_TIMEOUT)
     print(
-        f"RELIABILITY: kill daemon (pid {daemon.pid}) mid-retrain, restarted at once: new model and "
-        f"importance in {time.monotonic() - killed:.1f} s"
+        f"RELIABILITY: kill daemon (pid {daemon.pid}) mid-retrain, restarted at once: recovered in "
+        f"{time.monotonic() - killed:.1f} s (new model and importance)"
     )
     assert_invariants(pipeline)
 
 
 def test_after_every_kill_a_new_day_still_becomes_a_new_champion_candidate_and_scores(pipeline):
     """Catching up on its own: no manual step after all the kills above."""
+    not_stuck(pipeline)
     models = pipeline.materializations("trained_model")
     scores = pipeline.materializations("importance_scores")
     start = time.monotonic()
