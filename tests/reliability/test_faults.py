@@ -27,7 +27,8 @@ from tests.reliability.harness import (
     wait_until_more,
 )
 
-pytestmark = pytest.mark.reliability
+# Two days each (the fault, then the resumption): beyond CI's budget next to the kill scenarios.
+pytestmark = [pytest.mark.reliability, pytest.mark.slow_reliability]
 
 
 def registry_state(pipeline: Pipeline) -> tuple[str, list[str]]:
