@@ -76,7 +76,7 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
                     raise AssertionError(f"bootstrap failed: {failures}; see {root / 'logs'}")
                 return pipeline.materializations("importance_scores") and not pipeline.unfinished_runs()
 
-            wait_for("a first model and its importance scores", bootstrapped, timeout=2 * RECOVERY_TIMEOUT)
+            wait_for("a first model and its importance scores", bootstrapped, timeout=4 * RECOVERY_TIMEOUT)
             print(
                 f"RELIABILITY: bootstrap of {BOOTSTRAP_DAYS} days to a first model (label model killed "
                 f"once): {time.monotonic() - start:.1f} s"
