@@ -91,7 +91,7 @@ def test_after_the_stage_kills_every_invariant_holds(pipeline, cascade):
 @pytest.mark.slow_reliability  # one more day, and a daemon restart (~40 s on a quiet machine)
 def test_kill9_of_the_code_server_and_then_the_daemon_mid_run_heals_without_a_person(pipeline):
     """The code server the daemon launches runs from is killed while a day validates, then the
-    daemon itself while the day is labeled; a supervisor restarts the daemon (only the daemon:
+    daemon itself while the day's model trains; a supervisor restarts the daemon (only the daemon:
     it starts its own code server). The day still ends in a new model and importance scores."""
     not_stuck(pipeline)
     daemon = process(pipeline.live, "daemon")
@@ -102,7 +102,6 @@ def test_kill9_of_the_code_server_and_then_the_daemon_mid_run_heals_without_a_pe
     wait_for_step_start(pipeline, "flights_validation", timeout=RECOVERY_TIMEOUT, after=after)
     server = code_server_pid(daemon.pid)
     kill9(server)
-    killed = time.monotonic()
     seconds = wait_until_more(
         pipeline, "labeled_set", pipeline.materializations("labeled_set"), RECOVERY_TIMEOUT
     )
