@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import time
 from pathlib import Path
 
@@ -85,21 +86,18 @@ def test_mlflow_down_mid_retrain_fails_clearly_changes_nothing_and_resumes_when_
 def full_disk(directory: Path):
     """Fill ``directory``'s file system until the kernel says ENOSPC; free it on exit."""
     ballast = directory / "ballast.bin"  # visible, yet not Parquet: the lake check ignores it
-    chunk = b"\0" * (1 << 20)
-    with open(ballast, "wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError as e:
-            assert e.errno == errno.ENOSPC, e
+    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT)
     try:
-        with open(ballast, "ab") as f:  # the last partial chunk too
+        for size in (1 << 20, 4096):  # megabytes, then the last pages
             while True:
-                f.write(b"\0" * 4096)
-                f.flush()
-    except OSError:
-        pass
+                try:
+                    os.write(fd, b"\0" * size)
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+                    break
+    finally:
+        os.close(fd)
     try:
         yield
     finally:
