@@ -40,7 +40,8 @@ STAGES = [
 
 
 def assert_invariants(pipeline: Pipeline) -> None:
-    wait_settled(pipeline, RECOVERY_TIMEOUT)
+    if not pipeline.stuck:  # a stuck pipeline never settles: report what is wrong as it stands
+        wait_settled(pipeline, RECOVERY_TIMEOUT)
     problems = invariant_violations(pipeline)
     assert not problems, "after recovery:\n" + "\n".join(problems)
 
@@ -84,7 +85,6 @@ def test_kill9_of_a_run_worker_mid_stage_is_retried_to_success(pipeline, cascade
 
 
 def test_after_the_stage_kills_every_invariant_holds(pipeline, cascade):
-    not_stuck(pipeline)
     assert_invariants(pipeline)
 
 
