@@ -43,11 +43,12 @@ UNFINISHED = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-# Days of the simulator that pass every blocking check (its injected faults and the blizzard skipped).
+# Days of the simulator that pass every blocking check: its injected faults are skipped, and the
+# blizzard of Feb 8-9 and its tail on Feb 11 (51%, 58% and 8% of departure times missing).
 GOOD_DAYS = [
     d.strftime("%Y-%m-%d")
     for d in pd.date_range("2013-02-01", "2013-03-31")
-    if d.strftime("%Y-%m-%d") not in {*FAULTS, *PARQUET_DAYS, "2013-02-08"}
+    if d.strftime("%Y-%m-%d") not in {*FAULTS, *PARQUET_DAYS, "2013-02-08", "2013-02-09", "2013-02-11"}
 ]
 
 
