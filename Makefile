@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo example test reliability ui mlflow-ui schema lineage benchmark clean
+.PHONY: demo example test reliability reliability-slow ui mlflow-ui schema lineage benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11) on PATH; set PYTHON=..."; exit 1; }
@@ -44,6 +44,10 @@ test: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 ## The reliability suite: kill -9 mid-run, 1,000 files at once, a year's backfill, racing retrains,
 ## faults (MLflow down, disk full) and the bad-input catalogue, on a real instance with the daemon.
 reliability: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	$(PY) -m pytest -m "reliability and not slow_reliability" -p no:cacheprovider -s tests/reliability
+
+## The reliability scenarios too slow for CI's budget (kill -9 of the daemon and code server, faults).
+reliability-slow: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m pytest -m reliability -p no:cacheprovider -s tests/reliability
 
 ## Open the demo in the Dagster UI at http://127.0.0.1:3000 (sensors run while it is open).
