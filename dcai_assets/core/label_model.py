@@ -11,7 +11,8 @@ likelier to fire on its class than on another) got a negative weight and voted a
 class, and with more than two classes the one-number accuracy also assumed an LF's errors fall
 evenly on the other classes. Where gold labels exist, they are clamped during EM and shrink each
 LF's ``P(vote | class)``, its accuracy and the class balance towards what the gold rows show.
-E- and M-steps are numba kernels, linear in the size of the label matrix.
+E- and M-steps are numba kernels (:mod:`dcai_assets.core._label_model_kernels`, imported when a
+model is fitted or applied), linear in the size of the label matrix.
 
 ``MajorityVote`` is the baseline with the same API.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pandas as pd
 
@@ -28,60 +28,6 @@ from dcai_assets.core.labeling import ABSTAIN
 from dcai_assets.core.validation import check_int, check_integer_array
 
 _EPS = 1e-4
-
-
-@numba.njit(cache=True)
-def _posterior(score: np.ndarray, gold: int, out: np.ndarray) -> float:
-    """Softmax of one row's class scores into ``out`` (one-hot if gold is known); returns the
-    row's log normaliser."""
-    top = score.max()
-    total = 0.0
-    for y in range(score.shape[0]):
-        score[y] = np.exp(score[y] - top)
-        total += score[y]
-    for y in range(score.shape[0]):
-        if gold >= 0:
-            out[y] = 1.0 if y == gold else 0.0
-        else:
-            out[y] = score[y] / total
-    return top + np.log(total)
-
-
-@numba.njit(parallel=True, cache=True)
-def _ds_e_step(
-    L: np.ndarray, log_theta: np.ndarray, log_prior: np.ndarray, gold: np.ndarray, q: np.ndarray
-) -> float:
-    """Latent-class posteriors q (n x k); log_theta[j, v + 1, y] = log P(vote v | class y)."""
-    n, m = L.shape
-    k = log_prior.shape[0]
-    ll = np.zeros(n)
-    for i in numba.prange(n):
-        s = log_prior.copy()
-        for j in range(m):
-            v = L[i, j] + 1
-            for y in range(k):
-                s[y] += log_theta[j, v, y]
-        ll[i] = _posterior(s, gold[i], q[i])
-    return ll.sum()
-
-
-@numba.njit(parallel=True, cache=True)
-def _ds_m_step(LT: np.ndarray, q: np.ndarray, smoothing: float, log_theta: np.ndarray) -> None:
-    """P(vote | class) per LF from expected counts (Dirichlet-smoothed)."""
-    m, n = LT.shape
-    k = q.shape[1]
-    for j in numba.prange(m):
-        counts = np.zeros((k + 1, k))
-        for i in range(n):
-            v = LT[j, i] + 1
-            for y in range(k):
-                counts[v, y] += q[i, y]
-        for y in range(k):
-            total = 0.0
-            for v in range(k + 1):
-                total += counts[v, y]
-            for v in range(k + 1):
-                log_theta[j, v, y] = np.log((counts[v, y] + smoothing) / (total + (k + 1) * smoothing))
 
 
 def _check_cardinality(cardinality: int) -> None:
@@ -212,10 +158,12 @@ class LabelModel:
         self.n_iter_ = 0
         ll = -np.inf
         prior = np.full(k, 1.0 / k)
+        from dcai_assets.core import _label_model_kernels as kernels  # numba: imported when used
+
         for it in range(1, self.max_iter + 1):
-            _ds_m_step(LT, q, self.smoothing, log_theta)
+            kernels._ds_m_step(LT, q, self.smoothing, log_theta)
             prior = (q.sum(axis=0) + self.smoothing) / (n + k * self.smoothing)
-            ll = _ds_e_step(L, log_theta, np.log(prior), gold, q) / max(n, 1)
+            ll = kernels._ds_e_step(L, log_theta, np.log(prior), gold, q) / max(n, 1)
             self.n_iter_ = it
             if not np.isfinite(ll):
                 break
@@ -252,11 +200,13 @@ class LabelModel:
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         """Posterior class probabilities (n x k) under the fitted model; a row without votes gets
         the class balance (no LF said anything about it)."""
+        from dcai_assets.core import _label_model_kernels as kernels
+
         L = _check_matrix(L, self.cardinality)
         n = L.shape[0]
         q = np.empty((n, self.cardinality))
         log_theta = np.log(np.clip(self.vote_given_class_, _EPS**2, 1.0))
-        _ds_e_step(L, log_theta, np.log(self.class_balance_), np.full(n, ABSTAIN, dtype=np.int64), q)
+        kernels._ds_e_step(L, log_theta, np.log(self.class_balance_), np.full(n, ABSTAIN, dtype=np.int64), q)
         q[(L == ABSTAIN).all(axis=1)] = self.class_balance_
         return q
 

@@ -1,0 +1,43 @@
+"""Importing the package and the demo's code location loads no heavy library it does not need
+yet: every Dagster run worker imports the code location before its first step."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("numba", "llvmlite", "great_expectations", "mlflow", "sklearn", "matplotlib", "skops")
+
+
+def modules_after_import(module: str) -> set[str]:
+    """The top-level packages in sys.modules after importing ``module`` in a fresh interpreter."""
+    code = f"import sys, {module}; print('\\n'.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize("module", ["dcai_assets", "jobs.definitions"])
+def test_importing_the_code_location_loads_no_numba_gx_mlflow_sklearn_or_matplotlib(module):
+    loaded = modules_after_import(module)
+    assert "dagster" in loaded  # the import did run
+    assert sorted(loaded & set(HEAVY)) == []
+
+
+def test_the_kernels_stay_reachable_from_their_modules_once_used():
+    from dcai_assets.core import knn_shapley as ks
+
+    assert ks._MSD_FROM == 1 << 18
+    assert ks.squared_distances.__name__ == "squared_distances"
+    with pytest.raises(AttributeError, match="no attribute 'not_a_kernel'"):
+        _ = ks.not_a_kernel
