@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -25,9 +26,12 @@ from dcai_assets.core.training import (
 )
 from dcai_assets.model_registry import (
     PARTITION_COLUMN,
+    Gated,
+    abandon,
     evaluate_model,
-    log_and_register,
+    promote,
     reconcile_registry,
+    register_and_gate,
 )
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
@@ -231,7 +235,7 @@ def build_trained_model_asset(
         mlflow_tracking: MlflowTracking,
         artifacts: ArtifactStore,
         dcai_run_recovery: RunRecovery,  # does its work when set up, before the pool is claimed
-    ) -> dg.Output[pd.DataFrame]:
+    ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetObservation]:
         reconciled = reconcile_registry(  # what killed retrains left, before anything is registered
             mlflow_tracking,
             experiment=f"{mlflow_tracking.experiment_name}/{spec.name}",
@@ -328,7 +332,7 @@ def build_trained_model_asset(
         data_version = hashlib.sha256(json.dumps(lineage, sort_keys=True).encode()).hexdigest()[:16]
 
         started = time.perf_counter()
-        registered = log_and_register(
+        gated = register_and_gate(
             mlflow_tracking,
             experiment=f"{mlflow_tracking.experiment_name}/{spec.name}",
             model_name=model_name,
@@ -348,17 +352,8 @@ def build_trained_model_asset(
             },
             dataset=spec.name,
         )
-        run_id, version, verdict, champion = (
-            registered.run_id,
-            registered.version,
-            registered.verdict,
-            registered.champion,
-        )
+        run_id, version, verdict, champion = gated.run_id, gated.version, gated.verdict, gated.champion
         tracking_seconds = time.perf_counter() - started
-        if verdict.promote:
-            ranks = importance_ranks(importance)
-            artifacts.write(spec.name, "model", "feature_importance_ranks", ranks)
-            artifacts.write(spec.name, "model", "feature_importance", importance.to_dict())
         for reason in verdict.reasons:
             context.log.info(f"gate: {reason}")
         card = pd.DataFrame(
@@ -368,7 +363,7 @@ def build_trained_model_asset(
                     "version": int(version),
                     "mlflow_run_id": run_id,
                     "model_uri": f"models:/{model_name}/{version}",
-                    "promoted": verdict.promote,
+                    "gate_passed": verdict.promote,  # the decision; MLflow's dcai.gate has the outcome
                     "evaluated_against": judged_by,
                     "positive_class": positive,
                     "positive_class_rule": positive_rule,
@@ -382,7 +377,7 @@ def build_trained_model_asset(
                 }
             ]
         )
-        return dg.Output(
+        output = dg.Output(
             card,
             data_version=dg.DataVersion(data_version),
             metadata={
@@ -390,10 +385,15 @@ def build_trained_model_asset(
                 "model_version": int(version),
                 "mlflow_run_id": run_id,
                 "mlflow_tracking_uri": mlflow_tracking.tracking_uri,
-                **_run_link(mlflow_tracking.tracking_uri, registered.experiment_id, run_id),
-                "promoted": verdict.promote,
+                **_run_link(mlflow_tracking.tracking_uri, gated.experiment_id, run_id),
+                "gate_passed": verdict.promote,
                 "gate": dg.MetadataValue.md(
-                    ("**promoted to champion**" if verdict.promote else "**not promoted**")
+                    (
+                        "**passes the gate**: promoted to champion once this card is stored (the "
+                        "observation that follows says whether it was)"
+                        if verdict.promote
+                        else "**not promoted**"
+                    )
                     + "\n\n"
                     + "\n".join(f"- {r}" for r in verdict.reasons)
                 ),
@@ -443,5 +443,78 @@ def build_trained_model_asset(
                 **reconciled.metadata(),
             },
         )
+        yield from _store_then_promote(
+            context, output, gated, mlflow_tracking, artifacts, spec.name, importance
+        )
 
     return trained_model
+
+
+def _store_then_promote(
+    context: dg.AssetExecutionContext,
+    output: dg.Output,
+    gated: Gated,
+    tracking: MlflowTracking,
+    artifacts: ArtifactStore,
+    dataset: str,
+    importance: pd.Series,
+):
+    """Yield the model card, then move the champion: Dagster stores a yielded Output (the IO
+    manager's write) before it resumes the body, so a card that cannot be stored (a full disk)
+    raises at the ``yield`` and the champion never moves to a version without one. The drift ranks
+    are written next, before the alias moves, and put back if it does not. The outcome follows as
+    an observation: the card's metadata records the decision only."""
+    failure = f"its model card could not be stored in the lake (Dagster run {context.run.run_id})"
+    try:
+        yield output
+    except BaseException as e:  # the IO manager's error; GeneratorExit when the step is torn down
+        abandon(tracking, gated, f"{failure}: {e}" if str(e) else failure)
+        raise
+    before = {}
+    if gated.verdict.promote:
+        names = {
+            "feature_importance_ranks": importance_ranks(importance),
+            "feature_importance": importance.to_dict(),
+        }
+        before = {name: artifacts.read(dataset, "model", name) for name in names}
+        try:
+            for name, payload in names.items():
+                artifacts.write(dataset, "model", name, payload)
+        except BaseException as e:
+            _put_back(artifacts, dataset, before)
+            abandon(tracking, gated, f"its feature-importance ranks could not be stored: {e}")
+            raise
+    reasons = len(gated.verdict.reasons)
+    try:
+        registered = promote(tracking, gated)
+    except BaseException:
+        _put_back(artifacts, dataset, before)  # the alias did not move, as far as can be told
+        raise
+    if not registered.verdict.promote:
+        _put_back(artifacts, dataset, before)
+    for reason in registered.verdict.reasons[reasons:]:
+        context.log.warning(f"gate: {reason}")
+    yield dg.AssetObservation(
+        asset_key=context.asset_key,
+        metadata={
+            "model_version": int(registered.version),
+            "promoted": registered.verdict.promote,
+            "gate_verdict": registered.outcome,  # MLflow's dcai.gate of the version
+        },
+    )
+
+
+def _put_back(artifacts: ArtifactStore, dataset: str, before: dict) -> None:
+    """Restore the champion's drift artifacts as they were before this retrain wrote its own; a
+    failure is logged, not raised over the error that made the retrain give up."""
+    for name, payload in before.items():
+        try:
+            if payload is not None:
+                artifacts.write(dataset, "model", name, payload)
+            else:
+                artifacts.path(dataset, "model", name).unlink(missing_ok=True)
+        except OSError as e:
+            dg.get_dagster_logger().error(
+                f"could not restore the champion's {name} for drift alerts ({e}); the next promotion "
+                "rewrites it"
+            )
