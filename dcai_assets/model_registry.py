@@ -404,16 +404,18 @@ def _process_alive(identity: str) -> bool | None:
 
 
 def _owner_alive(tags: dict, dagster_run_active: Callable[[str], bool | None] | None) -> bool | None:
-    """Whether the retrain that wrote a run is alive: its process on this host, else its Dagster
-    run's status; None when neither can tell."""
+    """Whether the retrain that wrote a run is alive: not if its Dagster run has ended (an
+    in-process run's process outlives it), else its process on this host, else its Dagster run's
+    status; None when neither can tell."""
+    run_id = tags.get("dagster.run_id")
+    active = dagster_run_active(run_id) if run_id and dagster_run_active is not None else None
+    if active is False:
+        return False
     if PROCESS_TAG in tags:
         alive = _process_alive(tags[PROCESS_TAG])
         if alive is not None:
             return alive
-    run_id = tags.get("dagster.run_id")
-    if run_id and dagster_run_active is not None:
-        return dagster_run_active(run_id)
-    return None
+    return active
 
 
 @dataclass

@@ -14,9 +14,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from mlflow import MlflowClient
+from upath import UPath
 
+from dcai_assets import MlflowTracking
 from dcai_assets.core.registry_debris import FINAL_VERDICTS
-from tests.assets.test_training_assets import definitions, failure_message, land_and_label, retrain
+from dcai_assets.io.parquet import PandasParquetIOManager
+from tests.assets.test_training_assets import MODEL, definitions, failure_message, land_and_label, retrain
+from tests.production.servers import MlflowServer
 
 MODEL_NAME = "readings_model"
 DAYS = ["2024-01-10", "2024-01-11", "2024-01-12"]
@@ -104,3 +108,59 @@ def test_a_full_lake_fails_the_retrain_and_the_champion_does_not_move(
         assert resumed.success
         assert champion(client) == "3"
         assert verdicts(client) == {"1": "passed", "2": "abandoned", "3": "passed"}
+
+
+class StoreThenStop(dg.IOManager):
+    """The lake's IO manager, and the MLflow server stops right after the model card is stored: the
+    tracking server goes away between the card and the promotion."""
+
+    def __init__(self, base: Path, server: MlflowServer):
+        self.inner = PandasParquetIOManager(UPath(base))
+        self.server = server
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        self.inner.handle_output(context, obj)
+        if context.asset_key == MODEL:
+            self.server.stop()
+
+    def load_input(self, context: dg.InputContext):
+        return self.inner.load_input(context)
+
+
+def test_mlflow_down_after_the_card_is_stored_fails_the_step_and_the_next_retrain_abandons_the_version(
+    readings_spec, resources, landing, tmp_path
+):
+    with MlflowServer(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "mlartifacts") as server:
+        tracking = MlflowTracking(
+            tracking_uri=server.uri, max_retries=1, retry_wait_seconds=0.1, request_timeout_seconds=5
+        )
+        client = MlflowClient(server.uri)
+        defs = definitions(readings_spec, resources, tracking)
+        stopping = {**resources, "io_manager": dg.IOManagerDefinition.hardcoded_io_manager(
+            StoreThenStop(tmp_path / "lake", server))}  # fmt: skip
+        with dg.instance_for_test() as instance:
+            land_and_label(defs, instance, landing, DAYS)
+            assert retrain(defs, instance).success
+            result = retrain(definitions(readings_spec, stopping, tracking), instance)
+            server.start()
+            assert not result.success
+            assert "MLflow tracking at" in failure_message(result) or "Connection refused" in str(
+                result.get_step_failure_events()[0].step_failure_data.error
+            )
+            assert champion(client) == "1"
+            # The card was stored and says what was decided, not that it was promoted.
+            card = result.get_asset_materialization_events()[0].materialization.metadata
+            assert card["gate_passed"].value is True and "promoted" not in card
+            assert "promoted to champion once this card is stored" in card["gate"].value
+            assert not [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+            assert verdicts(client)["2"] not in FINAL_VERDICTS  # the server was down: nothing written
+
+            after = retrain(defs, instance)
+            assert after.success
+            assert verdicts(client) == {"1": "passed", "2": "abandoned", "3": "passed"}
+            assert champion(client) == "3"
+            assert client.get_run(client.get_model_version(MODEL_NAME, "2").run_id).info.status == "KILLED"
+            observed = [e for e in after.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+            assert [
+                e.asset_observation_data.asset_observation.metadata["promoted"].value for e in observed
+            ] == [True]
