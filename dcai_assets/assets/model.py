@@ -2,6 +2,7 @@
 evaluated on the newest ones, tracked in MLflow, registered as ``challenger`` and promoted to
 ``champion`` only when the gate passes."""
 
+import contextlib
 import hashlib
 import json
 import math
@@ -353,96 +354,97 @@ def build_trained_model_asset(
             dataset=spec.name,
         )
         run_id, version, verdict, champion = gated.run_id, gated.version, gated.verdict, gated.champion
-        tracking_seconds = time.perf_counter() - started
-        for reason in verdict.reasons:
-            context.log.info(f"gate: {reason}")
-        card = pd.DataFrame(
-            [
-                {
-                    "model_name": model_name,
-                    "version": int(version),
-                    "mlflow_run_id": run_id,
+        with _abandoned_on_error(mlflow_tracking, gated, "the step failed before its model card was stored"):
+            tracking_seconds = time.perf_counter() - started
+            for reason in verdict.reasons:
+                context.log.info(f"gate: {reason}")
+            card = pd.DataFrame(
+                [
+                    {
+                        "model_name": model_name,
+                        "version": int(version),
+                        "mlflow_run_id": run_id,
+                        "model_uri": f"models:/{model_name}/{version}",
+                        "gate_passed": verdict.promote,  # the decision; MLflow's dcai.gate has the outcome
+                        "evaluated_against": judged_by,
+                        "positive_class": positive,
+                        "positive_class_rule": positive_rule,
+                        "evaluation_status": "determined" if challenger.determined else "undetermined",
+                        "holdout_widened_by": choice.extended_by,
+                        **{f"eval_{k}": v for k, v in challenger.overall.items()},
+                        "train_rows": len(train),
+                        "train_partitions": len(train_keys),
+                        "holdout_partitions": ",".join(holdout_keys),
+                        "train_partition_keys": ",".join(train_keys),
+                    }
+                ]
+            )
+            output = dg.Output(
+                card,
+                data_version=dg.DataVersion(data_version),
+                metadata={
                     "model_uri": f"models:/{model_name}/{version}",
-                    "gate_passed": verdict.promote,  # the decision; MLflow's dcai.gate has the outcome
-                    "evaluated_against": judged_by,
-                    "positive_class": positive,
-                    "positive_class_rule": positive_rule,
+                    "model_version": int(version),
+                    "mlflow_run_id": run_id,
+                    "mlflow_tracking_uri": mlflow_tracking.tracking_uri,
+                    **_run_link(mlflow_tracking.tracking_uri, gated.experiment_id, run_id),
+                    "gate_passed": verdict.promote,
+                    "gate": dg.MetadataValue.md(
+                        (
+                            "**passes the gate**: promoted to champion once this card is stored (the "
+                            "observation that follows says whether it was)"
+                            if verdict.promote
+                            else "**not promoted**"
+                        )
+                        + "\n\n"
+                        + "\n".join(f"- {r}" for r in verdict.reasons)
+                    ),
+                    "metrics": dg.MetadataValue.md(_metrics_table(challenger, champion)),
+                    "positive_class": positive_rule,
                     "evaluation_status": "determined" if challenger.determined else "undetermined",
+                    "evaluation_warnings": dg.MetadataValue.md(
+                        "\n".join(f"- {w}" for w in [*choice.warnings, *challenger.warnings]) or "none"
+                    ),
+                    "holdout": dg.MetadataValue.md(_holdout_markdown(choice)),
+                    "holdout_class_counts": dg.MetadataValue.json(choice.class_counts),
                     "holdout_widened_by": choice.extended_by,
-                    **{f"eval_{k}": v for k, v in challenger.overall.items()},
+                    "metrics_by_partition_and_slice": dg.MetadataValue.md(
+                        _slices_table(challenger, training.gate.metric)
+                    ),
+                    "feature_importance": dg.MetadataValue.md(
+                        "| rank | feature | permutation importance |\n|---|---|---|\n"
+                        + "\n".join(
+                            f"| {i} | `{f}` | {v:.4f} |" for i, (f, v) in enumerate(importance.items(), 1)
+                        )
+                        + "\n\n"
+                        + svg_markdown(
+                            bar_chart_svg(
+                                list(importance.index),
+                                importance.to_numpy(),
+                                "permutation importance (accuracy drop)",
+                            ),
+                            "feature importance",
+                        )
+                    ),
+                    # Numbers, so that the UI plots them over the retrains (undefined ones are left out:
+                    # `metrics` and `evaluation_warnings` say why).
+                    **{f"eval_{k}": float(v) for k, v in challenger.overall.items() if not math.isnan(v)},
+                    **_fairness_metadata(challenger),
+                    **(
+                        {"fairness": dg.MetadataValue.md(_fairness_markdown(challenger, champion))}
+                        if challenger.fairness
+                        else {}
+                    ),
+                    "evaluated_against": judged_by,
                     "train_rows": len(train),
-                    "train_partitions": len(train_keys),
-                    "holdout_partitions": ",".join(holdout_keys),
-                    "train_partition_keys": ",".join(train_keys),
-                }
-            ]
-        )
-        output = dg.Output(
-            card,
-            data_version=dg.DataVersion(data_version),
-            metadata={
-                "model_uri": f"models:/{model_name}/{version}",
-                "model_version": int(version),
-                "mlflow_run_id": run_id,
-                "mlflow_tracking_uri": mlflow_tracking.tracking_uri,
-                **_run_link(mlflow_tracking.tracking_uri, gated.experiment_id, run_id),
-                "gate_passed": verdict.promote,
-                "gate": dg.MetadataValue.md(
-                    (
-                        "**passes the gate**: promoted to champion once this card is stored (the "
-                        "observation that follows says whether it was)"
-                        if verdict.promote
-                        else "**not promoted**"
-                    )
-                    + "\n\n"
-                    + "\n".join(f"- {r}" for r in verdict.reasons)
-                ),
-                "metrics": dg.MetadataValue.md(_metrics_table(challenger, champion)),
-                "positive_class": positive_rule,
-                "evaluation_status": "determined" if challenger.determined else "undetermined",
-                "evaluation_warnings": dg.MetadataValue.md(
-                    "\n".join(f"- {w}" for w in [*choice.warnings, *challenger.warnings]) or "none"
-                ),
-                "holdout": dg.MetadataValue.md(_holdout_markdown(choice)),
-                "holdout_class_counts": dg.MetadataValue.json(choice.class_counts),
-                "holdout_widened_by": choice.extended_by,
-                "metrics_by_partition_and_slice": dg.MetadataValue.md(
-                    _slices_table(challenger, training.gate.metric)
-                ),
-                "feature_importance": dg.MetadataValue.md(
-                    "| rank | feature | permutation importance |\n|---|---|---|\n"
-                    + "\n".join(
-                        f"| {i} | `{f}` | {v:.4f} |" for i, (f, v) in enumerate(importance.items(), 1)
-                    )
-                    + "\n\n"
-                    + svg_markdown(
-                        bar_chart_svg(
-                            list(importance.index),
-                            importance.to_numpy(),
-                            "permutation importance (accuracy drop)",
-                        ),
-                        "feature importance",
-                    )
-                ),
-                # Numbers, so that the UI plots them over the retrains (undefined ones are left out:
-                # `metrics` and `evaluation_warnings` say why).
-                **{f"eval_{k}": float(v) for k, v in challenger.overall.items() if not math.isnan(v)},
-                **_fairness_metadata(challenger),
-                **(
-                    {"fairness": dg.MetadataValue.md(_fairness_markdown(challenger, champion))}
-                    if challenger.fairness
-                    else {}
-                ),
-                "evaluated_against": judged_by,
-                "train_rows": len(train),
-                "evaluation_rows": len(evaluation_rows),
-                "partitions": dg.MetadataValue.json(lineage["partitions"]),
-                "lf_set_version": labeling.lfs.version,
-                "seconds_training": round(train_seconds, 2),
-                "seconds_tracking": round(tracking_seconds, 2),
-                **reconciled.metadata(),
-            },
-        )
+                    "evaluation_rows": len(evaluation_rows),
+                    "partitions": dg.MetadataValue.json(lineage["partitions"]),
+                    "lf_set_version": labeling.lfs.version,
+                    "seconds_training": round(train_seconds, 2),
+                    "seconds_tracking": round(tracking_seconds, 2),
+                    **reconciled.metadata(),
+                },
+            )
         yield from _store_then_promote(
             context, output, gated, mlflow_tracking, artifacts, spec.name, importance
         )
@@ -458,18 +460,21 @@ def _store_then_promote(
     artifacts: ArtifactStore,
     dataset: str,
     importance: pd.Series,
-):
+) -> Iterator[dg.Output | dg.AssetObservation]:
     """Yield the model card, then move the champion: Dagster stores a yielded Output (the IO
     manager's write) before it resumes the body, so a card that cannot be stored (a full disk)
-    raises at the ``yield`` and the champion never moves to a version without one. The drift ranks
-    are written next, before the alias moves, and put back if it does not. The outcome follows as
-    an observation: the card's metadata records the decision only."""
-    failure = f"its model card could not be stored in the lake (Dagster run {context.run.run_id})"
-    try:
-        yield output
-    except BaseException as e:  # the IO manager's error; GeneratorExit when the step is torn down
-        abandon(tracking, gated, f"{failure}: {e}" if str(e) else failure)
-        raise
+    fails the step at the ``yield``, the body never resumes, and the champion never moves to a
+    version without a card. The drift ranks are written next, before the alias moves, and put back
+    if it does not. The outcome follows as an observation: the card records the decision only.
+    The version of a body that never resumes is abandoned when Dagster closes the generator, else
+    by the next registry step's reconciliation."""
+    with _abandoned_on_error(
+        tracking,
+        gated,
+        f"its model card was not stored in the lake: the write failed or Dagster run "
+        f"{context.run.run_id} was interrupted",
+    ):
+        yield output  # raises GeneratorExit here when the write fails: Dagster never resumes
     before = {}
     if gated.verdict.promote:
         names = {
@@ -502,6 +507,16 @@ def _store_then_promote(
             "gate_verdict": registered.outcome,  # MLflow's dcai.gate of the version
         },
     )
+
+
+@contextlib.contextmanager
+def _abandoned_on_error(tracking: MlflowTracking, gated: Gated, reason: str) -> Iterator[None]:
+    """Give the gated version up (``dcai.gate=abandoned`` with ``reason``) if the block raises."""
+    try:
+        yield
+    except BaseException as e:
+        abandon(tracking, gated, f"{reason}: {e}" if str(e) else reason)
+        raise
 
 
 def _put_back(artifacts: ArtifactStore, dataset: str, before: dict) -> None:
