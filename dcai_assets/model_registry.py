@@ -20,6 +20,7 @@ import pandas as pd
 
 from dcai_assets.core.evaluation import Evaluation, GateVerdict, evaluate, gate
 from dcai_assets.core.registry_debris import (
+    ABANDONED,
     FAILED,
     GATE_TAG,
     LOST_RACE,
@@ -55,9 +56,31 @@ class Registered:
     version: str
     verdict: GateVerdict
     champion: Evaluation | None
+    outcome: str  # the final dcai.gate: passed, failed or lost_race
 
 
-def log_and_register(
+@dataclass
+class Gated:
+    """A registered version with its gate decided but not acted on: tagged ``dcai.gate=pending``,
+    alias ``challenger``, its run RUNNING. :func:`promote` finishes it; :func:`abandon` gives it up.
+    ``over`` is the champion version it was gated against (``"none"``)."""
+
+    model_name: str
+    run_id: str
+    experiment_id: str
+    version: str
+    verdict: GateVerdict
+    champion: Evaluation | None
+    over: str
+
+
+def log_and_register(tracking: MlflowTracking, **kwargs) -> Registered:
+    """:func:`register_and_gate`, then at once :func:`promote` (for callers that store nothing in
+    between)."""
+    return promote(tracking, register_and_gate(tracking, **kwargs))
+
+
+def register_and_gate(
     tracking: MlflowTracking,
     *,
     experiment: str,
@@ -74,13 +97,13 @@ def log_and_register(
     data_version: str,
     tags: dict[str, str],
     dataset: str,
-) -> Registered:
-    """Log the run (params, metrics, model, datasets, lineage), then register it as a new version
-    tagged ``dcai.gate=pending`` with alias ``challenger``; the ``champion`` alias moves only if
-    the gate passes, and ``dcai.gate=passed`` is written only after it moved. The run stays
-    RUNNING until the verdict is written. If anything fails after the version is created and
-    before the alias moved, the version is deleted: nothing is left half-registered. A process
-    killed in between leaves states :func:`reconcile_registry` repairs at the next retrain."""
+) -> Gated:
+    """Log the run (params, metrics, model, datasets, lineage), register it as a new version tagged
+    ``dcai.gate=pending`` with alias ``challenger``, gate it against the champion and write the
+    reasons. Nothing moves ``champion`` here: :func:`promote` does, once the caller has stored what
+    the retrain produced. If anything fails after the version is created, the version is deleted:
+    nothing is left half-registered. A process killed in between leaves states
+    :func:`reconcile_registry` repairs at the next retrain."""
     import mlflow
     import sklearn
     from mlflow.entities import DatasetInput, InputTag, Metric, Param
@@ -193,27 +216,74 @@ def log_and_register(
                 f"same inputs and code as champion version {champion_version.version} "
                 f"(data version {data_version})"
             )
-        outcome = PASSED if verdict.promote else FAILED
-        over = "none" if champion_version is None else str(champion_version.version)
-        if verdict.promote:
-            outcome = _promote(tracking, model_name, version, over, verdict.reasons)
-            verdict.promote = outcome == PASSED
         client.set_model_version_tag(
             model_name, version, "dcai.gate_reasons", " | ".join(verdict.reasons)[:4900]
         )
-        client.set_model_version_tag(model_name, version, GATE_TAG, outcome)
-        client.set_tag(run_id, GATE_TAG, outcome)
-        tracking.call("set_terminated", lambda: client.set_terminated(run_id, "FINISHED"))
+        over = "none" if champion_version is None else str(champion_version.version)
     except Exception:
         with contextlib.suppress(Exception):
             client.set_terminated(run_id, "FAILED")
         with contextlib.suppress(Exception):  # nothing half-registered: the version goes (and its
-            # challenger alias), unless the champion alias already moved to it: then it must stay
-            champion_now = _alias_version(client, model_name, "champion")
-            if champion_now is None or str(champion_now.version) != str(version):
-                client.delete_model_version(model_name, version)
+            # challenger alias); the champion alias cannot point at it, only promote() moves it
+            client.delete_model_version(model_name, version)
         raise
-    return Registered(run_id, experiment_id, version, verdict, champion_eval)
+    return Gated(model_name, run_id, experiment_id, version, verdict, champion_eval, over)
+
+
+def promote(tracking: MlflowTracking, gated: Gated) -> Registered:
+    """Act on the gate decision of :func:`register_and_gate`: on a pass move ``champion`` (under
+    the promotion lock, only if it still points at the version gated against), then write the
+    final verdict and end the run FINISHED. ``dcai.gate=passed`` is written only after the alias
+    moved. If this fails (the tracking server went away), the version is given up with
+    :func:`abandon` as far as the server allows; what it does not allow, the next registry step
+    reconciles (a version without a verdict, or ``passed`` and never champion, becomes
+    ``abandoned``)."""
+    client = tracking.client
+    model_name, version, verdict = gated.model_name, gated.version, gated.verdict
+    reasons_before = list(verdict.reasons)
+    try:
+        outcome = PASSED if verdict.promote else FAILED
+        if verdict.promote:
+            outcome = _promote(tracking, model_name, version, gated.over, verdict.reasons)
+            verdict.promote = outcome == PASSED
+        if verdict.reasons != reasons_before:
+            client.set_model_version_tag(
+                model_name, version, "dcai.gate_reasons", " | ".join(verdict.reasons)[:4900]
+            )
+        client.set_model_version_tag(model_name, version, GATE_TAG, outcome)
+        client.set_tag(gated.run_id, GATE_TAG, outcome)
+        tracking.call("set_terminated", lambda: client.set_terminated(gated.run_id, "FINISHED"))
+    except Exception as e:
+        try:
+            champion_now = _alias_version(client, model_name, "champion")
+        except Exception:  # unknown whether the alias moved: left to the next reconciliation
+            with contextlib.suppress(Exception):
+                client.set_terminated(gated.run_id, "FAILED")
+            raise e from None
+        if champion_now is None or str(champion_now.version) != str(version):
+            abandon(tracking, gated, f"the promotion failed before the champion moved: {e}")
+        else:  # the alias moved: it is the champion, whatever was not written after
+            with contextlib.suppress(Exception):
+                client.set_model_version_tag(model_name, version, GATE_TAG, PASSED)
+            with contextlib.suppress(Exception):
+                client.set_terminated(gated.run_id, "FAILED")
+        raise
+    return Registered(gated.run_id, gated.experiment_id, version, verdict, gated.champion, outcome)
+
+
+def abandon(tracking: MlflowTracking, gated: Gated, reason: str) -> None:
+    """Give up a gated version that will not be promoted (e.g. its model card could not be
+    stored): ``dcai.gate=abandoned`` with the reason, its run FAILED. Best effort: the tracking
+    server may be what failed; the next registry step reconciles what is left."""
+    client = tracking.client
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for key, value in {"dcai.abandoned_reason": f"{reason} ({at})"[:4900], GATE_TAG: ABANDONED}.items():
+        with contextlib.suppress(Exception):
+            client.set_model_version_tag(gated.model_name, gated.version, key, value)
+    with contextlib.suppress(Exception):
+        client.set_tag(gated.run_id, GATE_TAG, ABANDONED)
+    with contextlib.suppress(Exception):
+        client.set_terminated(gated.run_id, "FAILED")
 
 
 def _promote(tracking: MlflowTracking, model_name: str, version: str, over: str, reasons: list[str]) -> str:
@@ -334,16 +404,18 @@ def _process_alive(identity: str) -> bool | None:
 
 
 def _owner_alive(tags: dict, dagster_run_active: Callable[[str], bool | None] | None) -> bool | None:
-    """Whether the retrain that wrote a run is alive: its process on this host, else its Dagster
-    run's status; None when neither can tell."""
+    """Whether the retrain that wrote a run is alive: not if its Dagster run has ended (an
+    in-process run's process outlives it), else its process on this host, else its Dagster run's
+    status; None when neither can tell."""
+    run_id = tags.get("dagster.run_id")
+    active = dagster_run_active(run_id) if run_id and dagster_run_active is not None else None
+    if active is False:
+        return False
     if PROCESS_TAG in tags:
         alive = _process_alive(tags[PROCESS_TAG])
         if alive is not None:
             return alive
-    run_id = tags.get("dagster.run_id")
-    if run_id and dagster_run_active is not None:
-        return dagster_run_active(run_id)
-    return None
+    return active
 
 
 @dataclass

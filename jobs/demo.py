@@ -178,10 +178,20 @@ def training_report(instance: dg.DagsterInstance) -> None:
     """Every retrain: the version it registered, its evaluation and the gate's verdict."""
     key = asset_key(FLIGHTS, "trained_model")
     records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=20).records
+    observed = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=key), limit=20).records
+    outcome = {r.run_id: r.asset_observation.metadata for r in observed}  # written after promotion
     print(f"\n{len(records)} retrains of the {FLIGHTS.name} model (newest last):")
     for record in reversed(records):
         md = {k: v.value for k, v in record.asset_materialization.metadata.items()}
-        verdict = "promoted to champion" if md["promoted"] else "not promoted"
+        after = outcome.get(record.run_id, {})
+        verdict = (
+            f"gate {after['gate_verdict'].value}"
+            + (": promoted to champion" if after["promoted"].value else "")
+            if after
+            else "passed the gate, promotion not recorded (see MLflow's dcai.gate)"
+            if md["gate_passed"]
+            else "not promoted"
+        )
         print(
             f"  {md['model_uri']}: trained on {md['train_rows']:,} rows, "
             f"evaluated on {md['evaluation_rows']} rows against {md['evaluated_against']}; {verdict}"

@@ -2,10 +2,12 @@
 evaluated on the newest ones, tracked in MLflow, registered as ``challenger`` and promoted to
 ``champion`` only when the gate passes."""
 
+import contextlib
 import hashlib
 import json
 import math
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -25,9 +27,12 @@ from dcai_assets.core.training import (
 )
 from dcai_assets.model_registry import (
     PARTITION_COLUMN,
+    Gated,
+    abandon,
     evaluate_model,
-    log_and_register,
+    promote,
     reconcile_registry,
+    register_and_gate,
 )
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
@@ -231,7 +236,7 @@ def build_trained_model_asset(
         mlflow_tracking: MlflowTracking,
         artifacts: ArtifactStore,
         dcai_run_recovery: RunRecovery,  # does its work when set up, before the pool is claimed
-    ) -> dg.Output[pd.DataFrame]:
+    ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetObservation]:
         reconciled = reconcile_registry(  # what killed retrains left, before anything is registered
             mlflow_tracking,
             experiment=f"{mlflow_tracking.experiment_name}/{spec.name}",
@@ -328,7 +333,7 @@ def build_trained_model_asset(
         data_version = hashlib.sha256(json.dumps(lineage, sort_keys=True).encode()).hexdigest()[:16]
 
         started = time.perf_counter()
-        registered = log_and_register(
+        gated = register_and_gate(
             mlflow_tracking,
             experiment=f"{mlflow_tracking.experiment_name}/{spec.name}",
             model_name=model_name,
@@ -348,100 +353,183 @@ def build_trained_model_asset(
             },
             dataset=spec.name,
         )
-        run_id, version, verdict, champion = (
-            registered.run_id,
-            registered.version,
-            registered.verdict,
-            registered.champion,
-        )
-        tracking_seconds = time.perf_counter() - started
-        if verdict.promote:
-            ranks = importance_ranks(importance)
-            artifacts.write(spec.name, "model", "feature_importance_ranks", ranks)
-            artifacts.write(spec.name, "model", "feature_importance", importance.to_dict())
-        for reason in verdict.reasons:
-            context.log.info(f"gate: {reason}")
-        card = pd.DataFrame(
-            [
-                {
-                    "model_name": model_name,
-                    "version": int(version),
-                    "mlflow_run_id": run_id,
+        run_id, version, verdict, champion = gated.run_id, gated.version, gated.verdict, gated.champion
+        with _abandoned_on_error(mlflow_tracking, gated, "the step failed before its model card was stored"):
+            tracking_seconds = time.perf_counter() - started
+            for reason in verdict.reasons:
+                context.log.info(f"gate: {reason}")
+            card = pd.DataFrame(
+                [
+                    {
+                        "model_name": model_name,
+                        "version": int(version),
+                        "mlflow_run_id": run_id,
+                        "model_uri": f"models:/{model_name}/{version}",
+                        "gate_passed": verdict.promote,  # the decision; MLflow's dcai.gate has the outcome
+                        "evaluated_against": judged_by,
+                        "positive_class": positive,
+                        "positive_class_rule": positive_rule,
+                        "evaluation_status": "determined" if challenger.determined else "undetermined",
+                        "holdout_widened_by": choice.extended_by,
+                        **{f"eval_{k}": v for k, v in challenger.overall.items()},
+                        "train_rows": len(train),
+                        "train_partitions": len(train_keys),
+                        "holdout_partitions": ",".join(holdout_keys),
+                        "train_partition_keys": ",".join(train_keys),
+                    }
+                ]
+            )
+            output = dg.Output(
+                card,
+                data_version=dg.DataVersion(data_version),
+                metadata={
                     "model_uri": f"models:/{model_name}/{version}",
-                    "promoted": verdict.promote,
-                    "evaluated_against": judged_by,
-                    "positive_class": positive,
-                    "positive_class_rule": positive_rule,
+                    "model_version": int(version),
+                    "mlflow_run_id": run_id,
+                    "mlflow_tracking_uri": mlflow_tracking.tracking_uri,
+                    **_run_link(mlflow_tracking.tracking_uri, gated.experiment_id, run_id),
+                    "gate_passed": verdict.promote,
+                    "gate": dg.MetadataValue.md(
+                        (
+                            "**passes the gate**: promoted to champion once this card is stored (the "
+                            "observation that follows says whether it was)"
+                            if verdict.promote
+                            else "**not promoted**"
+                        )
+                        + "\n\n"
+                        + "\n".join(f"- {r}" for r in verdict.reasons)
+                    ),
+                    "metrics": dg.MetadataValue.md(_metrics_table(challenger, champion)),
+                    "positive_class": positive_rule,
                     "evaluation_status": "determined" if challenger.determined else "undetermined",
+                    "evaluation_warnings": dg.MetadataValue.md(
+                        "\n".join(f"- {w}" for w in [*choice.warnings, *challenger.warnings]) or "none"
+                    ),
+                    "holdout": dg.MetadataValue.md(_holdout_markdown(choice)),
+                    "holdout_class_counts": dg.MetadataValue.json(choice.class_counts),
                     "holdout_widened_by": choice.extended_by,
-                    **{f"eval_{k}": v for k, v in challenger.overall.items()},
+                    "metrics_by_partition_and_slice": dg.MetadataValue.md(
+                        _slices_table(challenger, training.gate.metric)
+                    ),
+                    "feature_importance": dg.MetadataValue.md(
+                        "| rank | feature | permutation importance |\n|---|---|---|\n"
+                        + "\n".join(
+                            f"| {i} | `{f}` | {v:.4f} |" for i, (f, v) in enumerate(importance.items(), 1)
+                        )
+                        + "\n\n"
+                        + svg_markdown(
+                            bar_chart_svg(
+                                list(importance.index),
+                                importance.to_numpy(),
+                                "permutation importance (accuracy drop)",
+                            ),
+                            "feature importance",
+                        )
+                    ),
+                    # Numbers, so that the UI plots them over the retrains (undefined ones are left out:
+                    # `metrics` and `evaluation_warnings` say why).
+                    **{f"eval_{k}": float(v) for k, v in challenger.overall.items() if not math.isnan(v)},
+                    **_fairness_metadata(challenger),
+                    **(
+                        {"fairness": dg.MetadataValue.md(_fairness_markdown(challenger, champion))}
+                        if challenger.fairness
+                        else {}
+                    ),
+                    "evaluated_against": judged_by,
                     "train_rows": len(train),
-                    "train_partitions": len(train_keys),
-                    "holdout_partitions": ",".join(holdout_keys),
-                    "train_partition_keys": ",".join(train_keys),
-                }
-            ]
-        )
-        return dg.Output(
-            card,
-            data_version=dg.DataVersion(data_version),
-            metadata={
-                "model_uri": f"models:/{model_name}/{version}",
-                "model_version": int(version),
-                "mlflow_run_id": run_id,
-                "mlflow_tracking_uri": mlflow_tracking.tracking_uri,
-                **_run_link(mlflow_tracking.tracking_uri, registered.experiment_id, run_id),
-                "promoted": verdict.promote,
-                "gate": dg.MetadataValue.md(
-                    ("**promoted to champion**" if verdict.promote else "**not promoted**")
-                    + "\n\n"
-                    + "\n".join(f"- {r}" for r in verdict.reasons)
-                ),
-                "metrics": dg.MetadataValue.md(_metrics_table(challenger, champion)),
-                "positive_class": positive_rule,
-                "evaluation_status": "determined" if challenger.determined else "undetermined",
-                "evaluation_warnings": dg.MetadataValue.md(
-                    "\n".join(f"- {w}" for w in [*choice.warnings, *challenger.warnings]) or "none"
-                ),
-                "holdout": dg.MetadataValue.md(_holdout_markdown(choice)),
-                "holdout_class_counts": dg.MetadataValue.json(choice.class_counts),
-                "holdout_widened_by": choice.extended_by,
-                "metrics_by_partition_and_slice": dg.MetadataValue.md(
-                    _slices_table(challenger, training.gate.metric)
-                ),
-                "feature_importance": dg.MetadataValue.md(
-                    "| rank | feature | permutation importance |\n|---|---|---|\n"
-                    + "\n".join(
-                        f"| {i} | `{f}` | {v:.4f} |" for i, (f, v) in enumerate(importance.items(), 1)
-                    )
-                    + "\n\n"
-                    + svg_markdown(
-                        bar_chart_svg(
-                            list(importance.index),
-                            importance.to_numpy(),
-                            "permutation importance (accuracy drop)",
-                        ),
-                        "feature importance",
-                    )
-                ),
-                # Numbers, so that the UI plots them over the retrains (undefined ones are left out:
-                # `metrics` and `evaluation_warnings` say why).
-                **{f"eval_{k}": float(v) for k, v in challenger.overall.items() if not math.isnan(v)},
-                **_fairness_metadata(challenger),
-                **(
-                    {"fairness": dg.MetadataValue.md(_fairness_markdown(challenger, champion))}
-                    if challenger.fairness
-                    else {}
-                ),
-                "evaluated_against": judged_by,
-                "train_rows": len(train),
-                "evaluation_rows": len(evaluation_rows),
-                "partitions": dg.MetadataValue.json(lineage["partitions"]),
-                "lf_set_version": labeling.lfs.version,
-                "seconds_training": round(train_seconds, 2),
-                "seconds_tracking": round(tracking_seconds, 2),
-                **reconciled.metadata(),
-            },
+                    "evaluation_rows": len(evaluation_rows),
+                    "partitions": dg.MetadataValue.json(lineage["partitions"]),
+                    "lf_set_version": labeling.lfs.version,
+                    "seconds_training": round(train_seconds, 2),
+                    "seconds_tracking": round(tracking_seconds, 2),
+                    **reconciled.metadata(),
+                },
+            )
+        yield from _store_then_promote(
+            context, output, gated, mlflow_tracking, artifacts, spec.name, importance
         )
 
     return trained_model
+
+
+def _store_then_promote(
+    context: dg.AssetExecutionContext,
+    output: dg.Output,
+    gated: Gated,
+    tracking: MlflowTracking,
+    artifacts: ArtifactStore,
+    dataset: str,
+    importance: pd.Series,
+) -> Iterator[dg.Output | dg.AssetObservation]:
+    """Yield the model card, then move the champion: Dagster stores a yielded Output (the IO
+    manager's write) before it resumes the body, so a card that cannot be stored (a full disk)
+    fails the step at the ``yield``, the body never resumes, and the champion never moves to a
+    version without a card. The drift ranks are written next, before the alias moves, and put back
+    if it does not. The outcome follows as an observation: the card records the decision only.
+    The version of a body that never resumes is abandoned when Dagster closes the generator, else
+    by the next registry step's reconciliation."""
+    with _abandoned_on_error(
+        tracking,
+        gated,
+        f"its model card was not stored in the lake: the write failed or Dagster run "
+        f"{context.run.run_id} was interrupted",
+    ):
+        yield output  # raises GeneratorExit here when the write fails: Dagster never resumes
+    before = {}
+    if gated.verdict.promote:
+        names = {
+            "feature_importance_ranks": importance_ranks(importance),
+            "feature_importance": importance.to_dict(),
+        }
+        before = {name: artifacts.read(dataset, "model", name) for name in names}
+        try:
+            for name, payload in names.items():
+                artifacts.write(dataset, "model", name, payload)
+        except BaseException as e:
+            _put_back(artifacts, dataset, before)
+            abandon(tracking, gated, f"its feature-importance ranks could not be stored: {e}")
+            raise
+    reasons = len(gated.verdict.reasons)
+    try:
+        registered = promote(tracking, gated)
+    except BaseException:
+        _put_back(artifacts, dataset, before)  # the alias did not move, as far as can be told
+        raise
+    if not registered.verdict.promote:
+        _put_back(artifacts, dataset, before)
+    for reason in registered.verdict.reasons[reasons:]:
+        context.log.warning(f"gate: {reason}")
+    yield dg.AssetObservation(
+        asset_key=context.asset_key,
+        metadata={
+            "model_version": int(registered.version),
+            "promoted": registered.verdict.promote,
+            "gate_verdict": registered.outcome,  # MLflow's dcai.gate of the version
+        },
+    )
+
+
+@contextlib.contextmanager
+def _abandoned_on_error(tracking: MlflowTracking, gated: Gated, reason: str) -> Iterator[None]:
+    """Give the gated version up (``dcai.gate=abandoned`` with ``reason``) if the block raises."""
+    try:
+        yield
+    except BaseException as e:
+        abandon(tracking, gated, f"{reason}: {e}" if str(e) else reason)
+        raise
+
+
+def _put_back(artifacts: ArtifactStore, dataset: str, before: dict) -> None:
+    """Restore the champion's drift artifacts as they were before this retrain wrote its own; a
+    failure is logged, not raised over the error that made the retrain give up."""
+    for name, payload in before.items():
+        try:
+            if payload is not None:
+                artifacts.write(dataset, "model", name, payload)
+            else:
+                artifacts.path(dataset, "model", name).unlink(missing_ok=True)
+        except OSError as e:
+            dg.get_dagster_logger().error(
+                f"could not restore the champion's {name} for drift alerts ({e}); the next promotion "
+                "rewrites it"
+            )

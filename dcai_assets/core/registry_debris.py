@@ -3,7 +3,8 @@ registry step acts on. No MLflow here: the caller reads versions, runs and proce
 writes what :func:`find_debris` returns.
 
 A retrain writes, in order: a RUNNING run; a version tagged ``dcai.gate=pending``; the reasons;
-the ``champion`` alias (on a pass); the final verdict; the run FINISHED. A process killed between
+(its model card and drift ranks, outside MLflow) the ``champion`` alias (on a pass); the final
+verdict; the run FINISHED. A process killed between
 two writes leaves one of the states this module recognises."""
 
 from __future__ import annotations

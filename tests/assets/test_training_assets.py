@@ -97,6 +97,12 @@ def metadata(result: dg.ExecuteInProcessResult) -> dict:
     return {k: v.value for k, v in event.metadata.items()}
 
 
+def promoted(result: dg.ExecuteInProcessResult) -> bool:
+    """Whether the retrain moved the champion: the observation recorded after the card was stored."""
+    (event,) = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    return event.asset_observation_data.asset_observation.metadata["promoted"].value
+
+
 def test_first_retrain_registers_version_1_as_champion_with_its_lineage(
     readings_spec, resources, landing, tracking
 ):
@@ -109,7 +115,7 @@ def test_first_retrain_registers_version_1_as_champion_with_its_lineage(
         md = metadata(result)
         assert md["model_uri"] == "models:/readings_model/1"
         assert 0 <= md["eval_accuracy"] <= 1 and "data:image/svg+xml" in md["feature_importance"]
-        assert md["promoted"] is True
+        assert md["gate_passed"] is True and promoted(result) is True
         assert "no champion yet" in md["gate"]
         assert set(md["partitions"]) == set(days)
         client = MlflowClient(tracking.tracking_uri)
@@ -138,7 +144,7 @@ def test_a_worse_challenger_is_registered_but_the_champion_stays(readings_spec, 
         assert result.success
         md = metadata(result)
         assert md["model_uri"] == "models:/readings_model/2"
-        assert md["promoted"] is False
+        assert md["gate_passed"] is False and promoted(result) is False
         assert "below the champion's" in md["gate"]
         client = MlflowClient(tracking.tracking_uri)
         assert str(client.get_model_version_by_alias("readings_model", "champion").version) == "1"
@@ -354,7 +360,7 @@ def test_a_holdout_single_class_at_the_widest_is_undetermined_not_promoted_and_f
         result = retrain(defs, instance)
         assert result.success
         md = metadata(result)
-        assert md["promoted"] is False
+        assert md["gate_passed"] is False and promoted(result) is False
         assert "evaluation undetermined (single class: every row is 'alert'" in md["gate"]
         assert md["evaluation_status"] == "undetermined"
         assert "single-class holdout: only 'alert' has at least 10" in md["evaluation_warnings"]

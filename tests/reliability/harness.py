@@ -16,6 +16,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from dcai_assets.core.registry_debris import FINAL_VERDICTS
 from jobs.live_instance import PROJECT_DIR, LiveInstance, wait_for
 from jobs.simulator import FAULTS, PARQUET_DAYS, simulate
 
@@ -201,7 +202,7 @@ def invariant_violations(pipeline: Pipeline) -> list[str]:
         problems.append(f"champion of {MODEL} not loadable: {type(e).__name__}: {str(e)[:300]}")
         champion = None
     for version in client.search_model_versions(f"name='{MODEL}'"):
-        if version.tags.get("dcai.gate") not in {"passed", "failed"}:
+        if version.tags.get("dcai.gate") not in FINAL_VERDICTS:  # abandoned and lost_race are verdicts
             problems.append(f"{MODEL} version {version.version} has no gate verdict: tags {version.tags}")
     experiment = client.get_experiment_by_name("dcai_demo")
     if experiment is not None:

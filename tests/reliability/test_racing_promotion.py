@@ -47,7 +47,7 @@ defs, _ = build(Path(base), Path(mlflow_dir))
 with dg.instance_for_test(temp_dir=str(Path(base) / "instance")) as instance:
     result = retrain(defs, instance)
 md = metadata(result) if result.success else {}
-print("RESULT", result.success, md.get("model_version"), md.get("promoted"))
+print("RESULT", result.success, md.get("model_version"), md.get("gate_passed"))
 """
 
 
