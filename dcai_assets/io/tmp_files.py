@@ -44,7 +44,7 @@ def sweep_stale_tmp(directory: UPath, max_age_seconds: float, *, now: float | No
 
     Examples
     --------
-    >>> swept = sweep_stale_tmp(UPath("lake/flights/validated"), 3600)  # doctest: +SKIP
+    >>> swept = sweep_stale_tmp(UPath("lake/my_dataset/validated_data"), 3600)  # doctest: +SKIP
     """
     max_age_seconds = check_max_age(max_age_seconds)
     now = time.time() if now is None else now
