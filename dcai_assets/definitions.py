@@ -1,5 +1,7 @@
 """The factory: a dataset spec in, the Dagster definitions of its pipeline out."""
 
+from typing import Any
+
 import dagster as dg
 
 from dcai_assets.assets.importance import IMPORTANCE_SCORES, build_importance_asset
@@ -21,7 +23,7 @@ from dcai_assets.automation import (
     rescore_condition,
 )
 from dcai_assets.partitions import asset_key
-from dcai_assets.sensors import build_landing_sensor
+from dcai_assets.sensors import LandingRoute, build_landing_sensor
 from dcai_assets.spec import DatasetSpec, DynamicPartitions, ImportanceSpec, LabelingSpec, TrainingSpec
 
 
@@ -31,6 +33,10 @@ def ingest_job_name(spec: DatasetSpec) -> str:
 
 def ingest_and_label_job_name(spec: DatasetSpec) -> str:
     return f"{spec.name}_ingest_and_label"
+
+
+def continuous_job_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_land_to_model"
 
 
 def label_model_job_name(spec: DatasetSpec) -> str:
@@ -69,7 +75,9 @@ def build_definitions(
     trained model; with ``importance``, the importance scores. With ``automation``, every stage
     after ingestion carries an automation condition and an automation-condition sensor runs them.
     Once the label model exists, the landing sensor requests ``<name>_ingest_and_label`` (read,
-    validate, quarantine and label a landed partition in one run) instead of ``<name>_ingest``.
+    validate, quarantine and label a landed partition in one run) instead of ``<name>_ingest``;
+    with ``automation`` and a model, a tick that finds a single new partition requests
+    ``<name>_land_to_model`` (the same, then retrain, gate and re-score, in one run).
     Resources are the caller's: an ``io_manager`` (e.g. :class:`ParquetIOManager`), an
     ``artifacts`` :class:`ArtifactStore` and, for training, an ``mlflow_tracking``
     :class:`MlflowTracking`.
@@ -130,14 +138,20 @@ def build_definitions(
                 description=f"Re-score the training rows of the latest {spec.name} model (KNN-Shapley).",
             )
         )
+    routes = _landing_routes(
+        spec,
+        ingest_and_label,
+        model_stages=training is not None and automation is not None,
+        scored=importance is not None,
+    )
+    jobs += [r.job for r in routes if r.job is not ingest_and_label]
     sensors: list = [
         build_landing_sensor(
             spec,
             ingest,
             minimum_interval_seconds=sensor_interval_seconds,
             default_status=sensor_status,
-            fused_job=ingest_and_label,
-            fuse_when=_has_materialization(asset_key(spec, LABEL_MODEL)),
+            routes=routes,
         )
     ]
     if automation is not None:
@@ -160,11 +174,41 @@ def build_definitions(
     return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
 
 
-def _has_materialization(key: dg.AssetKey):
-    def has(instance: dg.DagsterInstance) -> bool:
-        return instance.get_latest_materialization_event(key) is not None
+def _landing_routes(
+    spec: DatasetSpec,
+    ingest_and_label: Any,
+    *,
+    model_stages: bool,
+    scored: bool,
+) -> list[LandingRoute]:
+    """What the landing sensor requests instead of the ingest job. A single landed partition,
+    once a model exists: one run from the file to the gated model and its re-scored rows (one
+    process start, one code load, no wait for an automation tick). More partitions at once (a
+    backlog, a replay), or no model yet: ingest and label in one run per partition, and
+    automation retrains once when they are all done."""
+    if ingest_and_label is None:
+        return []
+    label_model, model = asset_key(spec, LABEL_MODEL), asset_key(spec, TRAINED_MODEL)
+    routes = []
+    if model_stages:
+        keys = [model, *([asset_key(spec, IMPORTANCE_SCORES)] if scored else [])]
+        continuous = dg.define_asset_job(
+            continuous_job_name(spec),
+            selection=ingest_and_label.selection | dg.AssetSelection.assets(*keys),
+            description=f"One landed partition of {spec.name}: read, validate, quarantine and label "
+            "it, then retrain, gate" + (" and re-score" if scored else "") + " in the same run.",
+        )
+        routes.append(
+            LandingRoute(
+                continuous, lambda i, n: n == 1 and _materialized(i, label_model) and _materialized(i, model)
+            )
+        )
+    routes.append(LandingRoute(ingest_and_label, lambda i, n: _materialized(i, label_model)))
+    return routes
 
-    return has
+
+def _materialized(instance: dg.DagsterInstance, key: dg.AssetKey) -> bool:
+    return instance.get_latest_materialization_event(key) is not None
 
 
 def _with_condition(

@@ -3,7 +3,8 @@ file (run key = file name + content hash). A bad file is reported and skipped, n
 has handled is kept in the landing state store (``landing_state``), not in its cursor."""
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,16 @@ from dcai_assets.spec import (
 
 FILE_TAG = "dcai/file"
 DIGEST_TAG = "dcai/sha256"
+
+
+@dataclass(frozen=True)
+class LandingRoute:
+    """A job the landing sensor requests instead of its ingest job on the ticks where
+    ``when(instance, n)`` holds, ``n`` being the number of partitions that tick requests (e.g.
+    ingest, label and retrain in one run when a single day lands and a model exists)."""
+
+    job: Any  # a JobDefinition or an unresolved asset job
+    when: Callable[[dg.DagsterInstance, int], bool]
 
 
 def scan_landing_directory(
@@ -122,16 +133,15 @@ def build_landing_sensor(
     *,
     minimum_interval_seconds: int = 30,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
-    fused_job: dg.JobDefinition | Any | None = None,
-    fuse_when: Callable[[dg.DagsterInstance], bool] | None = None,
+    routes: Sequence[LandingRoute] = (),
 ) -> dg.SensorDefinition:
-    """A sensor that turns arriving partitions into ingest runs of ``job``; runs of
-    ``fused_job`` instead (e.g. ingest and label in one run) on ticks where ``fuse_when(instance)``."""
+    """A sensor that turns arriving partitions into ingest runs of ``job``; on each tick the
+    first of ``routes`` whose condition holds names the job requested instead."""
     from dcai_assets.automation import TRIGGER_TAG
     from dcai_assets.partitions import partitions_def
 
     pdef = partitions_def(spec)
-    jobs = [job] if fused_job is None else [job, fused_job]
+    jobs = [job, *(r.job for r in routes)]
 
     @dg.sensor(
         name=f"{spec.name}_landing_sensor",
@@ -160,8 +170,8 @@ def build_landing_sensor(
             known = set(pdef.get_partition_keys(dynamic_partitions_store=context.instance))
             new_keys = [k for k in dict.fromkeys(new_keys) if k not in known]
         add = [pdef.build_add_request(new_keys)] if new_keys else []
-        fuse = fused_job is not None and bool(requests) and (fuse_when is None or fuse_when(context.instance))
-        target = (fused_job if fuse else job).name
+        chosen = next((r.job for r in routes if requests and r.when(context.instance, len(requests))), job)
+        target = chosen.name
         requests = [
             r.with_replaced_attrs(
                 job_name=target,

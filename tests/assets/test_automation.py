@@ -231,31 +231,49 @@ def materialized_by(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
     return {e.asset_key for e in result.get_asset_materialization_events()}
 
 
-def test_a_landed_day_is_labeled_in_its_ingest_run_and_automation_then_only_retrains(automation):
-    auto, landing = automation
+def _bootstrapped(auto, landing) -> Landing:
+    """Three days landed through the sensor, then automation fits, labels, trains and scores."""
     sensor = Landing(auto.defs, auto.instance)
     for day in ["2024-01-10", "2024-01-11", "2024-01-12"]:
         sensor_readings(day).to_csv(landing / f"{day}.csv", index=False)
     first = sensor.tick()  # no label model yet: ingestion only, automation labels afterwards
-    assert [KEYS["labeled_set"] in materialized_by(r) for r in first] == [False] * 3
-    auto.settle()
+    assert [r.dagster_run.job_name for r in first] == ["readings_ingest"] * 3
+    assert auto.settle()[-1] == {KEYS["trained_model"]: {None}, IMPORTANCE: {None}}
+    return sensor
+
+
+def test_a_single_landed_day_goes_from_file_to_rescored_model_in_one_run(automation):
+    auto, landing = automation
+    sensor = _bootstrapped(auto, landing)
     sensor_readings("2024-01-13").to_csv(landing / "2024-01-13.csv", index=False)
     (run,) = sensor.tick()
     assert run.success
-    assert KEYS["labeled_set"] in materialized_by(run)
+    assert run.dagster_run.job_name == "readings_land_to_model"
+    assert materialized_by(run) >= {KEYS["labeled_set"], KEYS["trained_model"], IMPORTANCE}
     assert "2024-01-13" in auto.instance.get_materialized_partitions(KEYS["labeled_set"])
-    # One more run for the new day, not two: the labeled partition is not requested again.
+    # Nothing is left for automation: the same day is not labeled, retrained or re-scored again.
+    assert auto.settle() == []
+    assert auto.requested[KEYS["trained_model"]] == 1  # the bootstrap's retrain only
+
+
+def test_days_landing_together_are_labeled_in_their_runs_and_automation_retrains_once(automation):
+    auto, landing = automation
+    sensor = _bootstrapped(auto, landing)
+    for day in ["2024-01-13", "2024-01-14"]:
+        sensor_readings(day).to_csv(landing / f"{day}.csv", index=False)
+    runs = sensor.tick()
+    assert [r.dagster_run.job_name for r in runs] == ["readings_ingest_and_label"] * 2
+    assert all(KEYS["labeled_set"] in materialized_by(r) for r in runs)
+    assert all(KEYS["trained_model"] not in materialized_by(r) for r in runs)
+    # One retrain for both days, not one per day; the labeled partitions are not requested again.
     assert auto.settle() == [{KEYS["trained_model"]: {None}, IMPORTANCE: {None}}]
     assert auto.requested[KEYS["labeled_set"]] == 1
 
 
-def test_a_failed_blocking_check_in_the_fused_run_stops_the_labeling_step(automation):
+def test_a_failed_blocking_check_in_the_one_run_chain_stops_labeling_and_retraining(automation):
     auto, landing = automation
-    sensor = Landing(auto.defs, auto.instance)
-    for day in ["2024-01-10", "2024-01-11", "2024-01-12"]:
-        sensor_readings(day).to_csv(landing / f"{day}.csv", index=False)
-    sensor.tick()
-    auto.settle()
+    sensor = _bootstrapped(auto, landing)
+    models_before = len(auto.instance.fetch_materializations(KEYS["trained_model"], limit=100).records)
     bad = sensor_readings("2024-01-13")
     bad.loc[:79, "humidity"] = None  # fails the blocking null-rate check
     bad.to_csv(landing / "2024-01-13.csv", index=False)
@@ -264,9 +282,26 @@ def test_a_failed_blocking_check_in_the_fused_run_stops_the_labeling_step(automa
     assert {e.step_failure_data.error.cls_name for e in run.get_step_failure_events()} == {
         "DagsterAssetCheckFailedError"
     }
-    assert run.dagster_run.job_name == "readings_ingest_and_label"  # labeling was in the run...
+    assert run.dagster_run.job_name == "readings_land_to_model"  # labeling and training were in the run...
     assert "2024-01-13" not in auto.instance.get_materialized_partitions(KEYS["labeled_set"])  # ...not run
+    assert (
+        len(auto.instance.fetch_materializations(KEYS["trained_model"], limit=100).records) == models_before
+    )
     assert auto.settle() == []
+
+
+def test_without_automation_the_landing_sensor_never_retrains(readings_spec, resources, tracking, landing):
+    defs = dg.Definitions.merge(
+        build_definitions(
+            readings_spec,
+            labeling=LabelingSpec(lfs=LFS),
+            training=TrainingSpec(pipeline=logistic_pipeline, features=FEATURES, holdout_partitions=1),
+        ),
+        dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
+    )
+    assert "readings_land_to_model" not in {j.name for j in defs.resolve_all_job_defs()}
+    sensor = defs.resolve_sensor_def("readings_landing_sensor")
+    assert {t.job_name for t in sensor.targets} == {"readings_ingest", "readings_ingest_and_label"}
 
 
 def test_every_run_of_the_example_driver_names_what_triggered_it(
