@@ -9,8 +9,8 @@ sensor loop wakes every 5 s at most, and each run pays its process start and cod
 
 Ours: the demo's Dagster daemon and webserver on a temporary instance (loopback); a week lands
 and the first model is awaited, then one new day at a time is dropped and timed until the
-retrain's gate verdict and the re-scored importance exist. Two runs per new day: the landing
-sensor's (ingest, validate, label) and automation's (retrain, gate, re-score). The days timed
+retrain's gate verdict and the re-scored importance exist. One run per new day: the landing
+sensor's ``flights_land_to_model`` (ingest, validate, label, retrain, gate, re-score). The days timed
 pass validation (the demo's Feb 8-9 blizzard and Feb 12 rename fail a blocking check, so nothing
 downstream runs). Prints the split per new day (sensor detection, run start, each run, the wait
 for the automation tick), then our median, the floor's, and their ratio; and the 15 s target.
@@ -129,6 +129,8 @@ def stage(run: dg.DagsterRun) -> str:
         return "ingest"
     if run.job_name.endswith("_ingest_and_label"):
         return "ingest+label"
+    if run.job_name.endswith("_land_to_model"):
+        return "ingest+label+retrain+re-score"
     keys = {k.path[-1] for k in run.asset_selection or ()}
     return "+".join(sorted(keys)) or run.job_name
 

@@ -315,8 +315,11 @@ def build_trained_model_asset(
             f"{feature_window(train_keys)}; {training.gate.metric} {_figure(score)} "
             f"on {len(evaluation_rows):,} rows of {feature_window(holdout_keys)} ({judged_by})"
         )
-        for warning in challenger.warnings:
-            context.log.warning(f"evaluation: {warning}")
+        if challenger.warnings:  # one log entry (each is an event the run writes), one line each
+            context.log.warning(
+                f"evaluation: {len(challenger.warnings)} figure(s) flagged:\n"
+                + "\n".join(f"- {w}" for w in challenger.warnings)
+            )
 
         versions = _partition_versions(context.instance, labeled_key, window)
         lineage = {

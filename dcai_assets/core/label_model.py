@@ -200,13 +200,16 @@ class LabelModel:
     def predict_proba(self, L: np.ndarray) -> np.ndarray:
         """Posterior class probabilities (n x k) under the fitted model; a row without votes gets
         the class balance (no LF said anything about it)."""
-        from dcai_assets.core import _label_model_kernels as kernels
-
         L = _check_matrix(L, self.cardinality)
-        n = L.shape[0]
-        q = np.empty((n, self.cardinality))
         log_theta = np.log(np.clip(self.vote_given_class_, _EPS**2, 1.0))
-        kernels._ds_e_step(L, log_theta, np.log(self.class_balance_), np.full(n, ABSTAIN, dtype=np.int64), q)
+        # The E-step of the fit, in numpy: one pass per LF keeps memory at n x k (no numba to
+        # load in a labeling run, where this is the only numeric work).
+        score = np.tile(np.log(self.class_balance_), (L.shape[0], 1))
+        for j in range(L.shape[1]):
+            score += log_theta[j, L[:, j] + 1, :]
+        score -= score.max(axis=1, keepdims=True)
+        q = np.exp(score)
+        q /= q.sum(axis=1, keepdims=True)
         q[(L == ABSTAIN).all(axis=1)] = self.class_balance_
         return q
 

@@ -396,7 +396,10 @@ def test_a_fairness_gap_over_one_group_with_enough_rows_is_undetermined_not_zero
         run = MlflowClient(tracking.tracking_uri).get_run(md["mlflow_run_id"])
         assert "eval_demographic_parity_difference" not in run.data.metrics
         logged = [e.user_message for e in instance.all_logs(result.run_id)]
-        assert any("evaluation: demographic_parity_difference over 'site'" in m for m in logged)
+        assert any(
+            m.startswith("evaluation: ") and "- demographic_parity_difference over 'site'" in m
+            for m in logged
+        )
 
 
 def markdown_rows(text: str) -> dict[str, list[list[str]]]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +42,29 @@ def test_the_kernels_stay_reachable_from_their_modules_once_used():
     assert ks.squared_distances.__name__ == "squared_distances"
     with pytest.raises(AttributeError, match="no attribute 'not_a_kernel'"):
         _ = ks.not_a_kernel
+
+
+def test_applying_a_fitted_label_model_loads_no_numba(tmp_path):
+    """A labeling run applies the stored label model: numba (and its threading layer) is loaded
+    only where a model is fitted or rows are valued."""
+    from dcai_assets.core.label_model import LabelModel
+
+    rng = np.random.default_rng(0)
+    L = rng.integers(-1, 3, size=(500, 4))
+    path = tmp_path / "label_model.parquet"
+    LabelModel(cardinality=3).fit(L).to_frame(["a", "b", "c", "d"], ["x", "y", "z"]).to_parquet(path)
+    code = (
+        "import sys, numpy as np, pandas as pd; from dcai_assets.core.label_model import LabelModel; "
+        f"m = LabelModel.from_frame(pd.read_parquet({str(path)!r}), list('abcd'), list('xyz')); "
+        "p = m.predict_proba(np.array([[0, 1, -1, 2]])); assert p.shape == (1, 3); "
+        "print('numba' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"

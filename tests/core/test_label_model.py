@@ -220,3 +220,19 @@ def test_gold_labels_out_of_range_are_refused_naming_gold():
 def test_fewer_than_two_classes_are_refused():
     with pytest.raises(ValueError, match="cardinality: 1; expected at least 2 classes"):
         LabelModel(cardinality=1)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_predict_proba_equals_the_fit_e_step_posterior(k):
+    """Prediction (numpy) and the fit's E-step (numba kernel) compute the same posterior."""
+    from dcai_assets.core import _label_model_kernels as kernels
+
+    rng = np.random.default_rng(k)
+    L = rng.integers(-1, k, size=(2_000, 7))
+    L[:50] = -1  # rows with no vote get the class balance in both
+    model = LabelModel(cardinality=k).fit(L)
+    log_theta = np.log(np.clip(model.vote_given_class_, 1e-8, 1.0))  # _EPS ** 2, as predict
+    expected = np.empty((L.shape[0], k))
+    kernels._ds_e_step(L, log_theta, np.log(model.class_balance_), np.full(L.shape[0], -1), expected)
+    expected[(L == -1).all(axis=1)] = model.class_balance_
+    np.testing.assert_allclose(model.predict_proba(L), expected, rtol=1e-10, atol=1e-12)
