@@ -37,7 +37,7 @@ class SourceModel(dg.Resolvable, dg.Model):
     landing_directory: str | None = Field(
         None, description="folder of partition files; relative paths start at this defs.yaml's folder"
     )
-    suffixes: list[Literal[".csv", ".parquet"]] = [".csv", ".parquet"]
+    suffixes: list[Literal[".csv", ".parquet"]] = Field(default_factory=lambda: [".csv", ".parquet"])
     existing_files: Literal["process", "skip"] = "process"
     load: str | None = _hook("load(partition_key) -> DataFrame", None)
     list_partitions: str | None = _hook("list_partitions() -> keys, for the landing sensor", None)
@@ -84,15 +84,15 @@ class TrainingModel(dg.Resolvable, dg.Model):
     features: list[str] = Field(json_schema_extra={"minItems": 1})
     window: int | None = _at_least(2, None)
     holdout_partitions: int = _at_least(1, 1)
-    slices: list[str] = []
+    slices: list[str] = Field(default_factory=list)
     sensitive: str | None = None
     use_confidence_weights: bool = True
     gate: GateModel = GateModel()
     model_name: str | None = None
     seed: int = _at_least(0, 0)
     min_gold_rows: int = _at_least(1, 30)
-    extra_pip_requirements: list[str] = []
-    skops_trusted_types: list[str] = []
+    extra_pip_requirements: list[str] = Field(default_factory=list)
+    skops_trusted_types: list[str] = Field(default_factory=list)
     positive_class: str | None = None
     min_class_rows: int = _at_least(1, 10)
     max_holdout_partitions: int | None = _at_least(1, None)

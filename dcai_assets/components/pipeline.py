@@ -19,8 +19,8 @@ from dcai_assets.components.attributes import (
     StorageModel,
     TrainingModel,
 )
-from dcai_assets.components.schema import precise_schema_model
 from dcai_assets.components.scaffolder import DataCentricPipelineScaffolder
+from dcai_assets.components.schema import precise_schema_model
 from dcai_assets.components.to_spec import PipelineSpecs, parse_duration, resolve_path, to_specs
 
 
@@ -51,7 +51,7 @@ class DataCentricPipeline(dg.Component, dg.Model, dg.Resolvable):
         None, description="partition keys the schema is inferred from, or a '<module>:<callable>'"
     )
     schema_overrides: dict[str, dict[str, Any]] | None = None
-    owners: list[str] = []
+    owners: list[str] = Field(default_factory=list)
     group_name: str | None = Field(
         None, description="one asset group for the whole pipeline (default: per stage)"
     )

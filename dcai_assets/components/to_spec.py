@@ -5,6 +5,7 @@ hooks (``<module>:<attribute>``) are imported here, with errors that name the fi
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -104,7 +105,7 @@ def import_hook(reference: str, field: str, expected: type | None = None) -> Any
 def resolve_path(path: str, base_dir: Path) -> Path:
     """``path`` as given when absolute, else relative to ``base_dir`` (the defs.yaml's folder)."""
     p = Path(path).expanduser()
-    return p if p.is_absolute() else base_dir / p
+    return p if p.is_absolute() else Path(os.path.normpath(base_dir / p))
 
 
 def to_source(source: Any, base_dir: Path) -> Source:
