@@ -206,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     schema = commands.add_parser("schema", help="schema as code").add_subparsers(dest="action", required=True)
     infer = schema.add_parser("infer", help="infer the schema from the spec's reference window")
-    infer.add_argument("spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS, or a pipeline's defs.yaml")
+    infer.add_argument(
+        "spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS, or a pipeline's defs.yaml"
+    )
     infer.add_argument("--out", help="write here instead of the spec's schema_path")
     infer.set_defaults(func=infer_command)
     lineage = commands.add_parser(

@@ -60,7 +60,9 @@ def registry_entry_point(site: Path) -> None:
     the installed metadata predates it (the package is installed in editable mode elsewhere)."""
     declared = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["entry-points"]
     group = declared["dagster_dg_cli.registry_modules"]
-    if any(ep.value == "dcai_assets.components" for ep in entry_points(group="dagster_dg_cli.registry_modules")):
+    if any(
+        ep.value == "dcai_assets.components" for ep in entry_points(group="dagster_dg_cli.registry_modules")
+    ):
         return
     info = site / "dcai_assets_components-0.1.0.dist-info"
     info.mkdir(parents=True)
@@ -173,7 +175,9 @@ def test_dagster_asset_materialize_runs_the_whole_chain_on_the_scaffolded_pipeli
 
     instance = dg.DagsterInstance.from_config(project.env["DAGSTER_HOME"])
     materialized = {
-        a for a in select.split(",") if instance.get_latest_materialization_event(dg.AssetKey.from_user_string(a))
+        a
+        for a in select.split(",")
+        if instance.get_latest_materialization_event(dg.AssetKey.from_user_string(a))
     }
     assert materialized == set(select.split(","))
     model = instance.get_latest_materialization_event(dg.AssetKey(["orders", "trained_model"]))
