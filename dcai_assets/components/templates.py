@@ -3,8 +3,9 @@ a ``str.format`` template (``{{``/``}}`` are literal braces, for Dagster's own t
 
 DEFS_YAML = """\
 # A data-centric pipeline: raw -> validated -> labeled -> trained model -> importance scores.
-# Every field: docs/ (spec and YAML reference). Check it with `dg check defs`.
-# Relative paths start at this file's folder.
+# The fields are the Python spec's (DatasetSpec, LabelingSpec, TrainingSpec, ImportanceSpec,
+# AutomationSpec), same names and defaults; see the README's "Adopt it with dg".
+# Check this file with `dg check defs`. Relative paths start at this file's folder.
 type: {type_name}
 
 attributes:

@@ -86,6 +86,18 @@ def test_the_demo_yaml_builds_the_same_definitions_as_jobs_definitions():
     assert from_yaml == python
 
 
+def test_the_demo_yaml_reads_the_demo_environment_variables(monkeypatch, tmp_path):
+    monkeypatch.setenv("DCAI_SENSORS", "stopped")
+    monkeypatch.setenv("DCAI_IMPORTANCE_SHARDS", "3")
+    monkeypatch.setenv("DCAI_LANDING_DIR", str(tmp_path))
+    specs = load_specs(DEMO_YAML)
+    assert specs.importance.shards == 3
+    assert specs.sensor_status == specs.automation.default_status == dg.DefaultSensorStatus.STOPPED
+    assert specs.dataset.source.path == tmp_path / "flights"
+    monkeypatch.delenv("DCAI_SENSORS")
+    assert load_specs(DEMO_YAML).sensor_status == dg.DefaultSensorStatus.RUNNING
+
+
 def test_yaml_and_python_differ_when_the_yaml_changes_a_setting(tmp_path):
     """The equality above can fail: a different retrain cron gives a different condition."""
     document = yaml.safe_load(DEMO_YAML.read_text())
