@@ -137,10 +137,11 @@ class FreshnessModel(dg.Resolvable, dg.Model):
 class StorageModel(dg.Resolvable, dg.Model):
     """Local resources for the pipeline (Parquet lake, artifacts, MLflow on SQLite), all under
     ``data_dir``; leave out to provide ``io_manager``, ``artifacts`` and ``mlflow_tracking``
-    yourself (e.g. in a ``resources.py`` of the defs folder)."""
+    yourself (e.g. in a ``resources.py`` of the defs folder). Resources are the project's, not
+    one pipeline's: pipelines of one project give the same ``storage``, or one gives it."""
 
     data_dir: str = Field(description="relative paths start at this defs.yaml's folder")
-    experiment_name: str | None = Field(None, description="MLflow experiment; the dataset's name if unset")
+    experiment_name: str | None = Field(None, description="MLflow experiment (default dcai_assets)")
     tracking_uri: str | None = Field(None, description="MLflow tracking URI; SQLite under data_dir if unset")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -103,19 +104,30 @@ class DataCentricPipeline(dg.Component, dg.Model, dg.Resolvable):
         return defs.map_asset_specs(func=present)
 
     def _resources(self, base_dir: Path) -> dict[str, Any]:
-        from dcai_assets.artifacts import ArtifactStore
-        from dcai_assets.io.parquet import ParquetIOManager
-        from dcai_assets.tracking import MlflowTracking
-
         storage = self.storage
         assert storage is not None
         root = resolve_path(storage.data_dir, base_dir).resolve()
-        return {
-            "io_manager": ParquetIOManager(base_dir=str(root / "lake")),
-            "artifacts": ArtifactStore(base_dir=str(root / "artifacts")),
-            "mlflow_tracking": MlflowTracking(
-                tracking_uri=storage.tracking_uri or f"sqlite:///{root / 'mlflow' / 'mlflow.db'}",
-                artifact_location=str(root / "mlflow" / "artifacts"),
-                experiment_name=storage.experiment_name or self.name,
+        return dict(local_resources(str(root), storage.tracking_uri, storage.experiment_name))
+
+
+@cache
+def local_resources(root: str, tracking_uri: str | None, experiment_name: str | None) -> tuple:
+    """The resources of a ``storage`` section, one set of objects per setting: Dagster merges
+    the definitions of a project's components only if a resource key holds the same object."""
+    from dcai_assets.artifacts import ArtifactStore
+    from dcai_assets.io.parquet import ParquetIOManager
+    from dcai_assets.tracking import MlflowTracking
+
+    tracking = {} if experiment_name is None else {"experiment_name": experiment_name}
+    return (
+        ("io_manager", ParquetIOManager(base_dir=f"{root}/lake")),
+        ("artifacts", ArtifactStore(base_dir=f"{root}/artifacts")),
+        (
+            "mlflow_tracking",
+            MlflowTracking(
+                tracking_uri=tracking_uri or f"sqlite:///{root}/mlflow/mlflow.db",
+                artifact_location=f"{root}/mlflow/artifacts",
+                **tracking,
             ),
-        }
+        ),
+    )

@@ -210,3 +210,14 @@ def test_static_partitions_and_relative_paths_from_the_yaml_folder(tmp_path):
     assert specs.dataset.partitioning == StaticPartitions(keys=["b1", "b2"], order="key")
     assert specs.dataset.schema_path == tmp_path / "schema.yaml"
     assert specs.dataset.source.path == tmp_path / "landing"
+
+
+def test_two_pipelines_in_one_project_share_their_storage_resources():
+    with create_defs_folder_sandbox() as sandbox:
+        scaffolded(sandbox, "orders")
+        scaffolded(sandbox, "returns")
+        with sandbox.build_all_defs() as defs:
+            keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+            lake = defs.resources["io_manager"].base_dir
+    assert {"orders/trained_model", "returns/trained_model"} <= keys
+    assert lake == str(sandbox.project_root.resolve() / ".dcai_data" / "lake")
