@@ -9,11 +9,18 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from dcai_assets.automation import AutomationSpec
+from dcai_assets.components.attributes import (
+    AutomationModel,
+    LabelingModel,
+    PartitionsModel,
+    SourceModel,
+    TrainingModel,
+)
 from dcai_assets.core.evaluation import PromotionGate
 from dcai_assets.core.labeling import LabelingFunctionSet
 from dcai_assets.spec import (
@@ -32,6 +39,9 @@ from dcai_assets.spec import (
     TrainingSpec,
     WeeklyPartitions,
 )
+
+if TYPE_CHECKING:
+    from dcai_assets.components.pipeline import DataCentricPipeline
 
 _TIME_WINDOWS = {
     "hourly": HourlyPartitions,
@@ -108,7 +118,7 @@ def resolve_path(path: str, base_dir: Path) -> Path:
     return p if p.is_absolute() else Path(os.path.normpath(base_dir / p))
 
 
-def to_source(source: Any, base_dir: Path) -> Source:
+def to_source(source: SourceModel, base_dir: Path) -> Source:
     if (source.landing_directory is None) == (source.load is None):
         raise ValueError(
             "source: expected exactly one of 'landing_directory' (a folder of partition files) and "
@@ -128,7 +138,7 @@ def to_source(source: Any, base_dir: Path) -> Source:
     )
 
 
-def to_partitioning(partitions: Any) -> Partitioning:
+def to_partitioning(partitions: PartitionsModel) -> Partitioning:
     kind = _choice(partitions.type, [*_TIME_WINDOWS, "static", "dynamic"], "partitions.type")
     given = {f for f in ("start", "end", "keys", "order") if getattr(partitions, f) is not None}
     allowed = {"static": {"keys", "order"}, "dynamic": {"order"}}.get(kind, {"start", "end"})
@@ -148,14 +158,14 @@ def to_partitioning(partitions: Any) -> Partitioning:
     return DynamicPartitions(order=partitions.order)
 
 
-def to_reference(reference: Any) -> Any:
+def to_reference(reference: list[str] | str | None) -> Any:
     """A list of partition keys as given; a string is a ``<module>:<callable>`` hook."""
     if reference is None or isinstance(reference, list):
         return reference
     return import_hook(reference, "reference")
 
 
-def to_labeling(labeling: Any) -> LabelingSpec:
+def to_labeling(labeling: LabelingModel) -> LabelingSpec:
     return LabelingSpec(
         lfs=import_hook(labeling.lfs, "labeling.lfs", LabelingFunctionSet),
         gold_column=labeling.gold_column,
@@ -166,7 +176,7 @@ def to_labeling(labeling: Any) -> LabelingSpec:
     )
 
 
-def to_training(training: Any) -> TrainingSpec:
+def to_training(training: TrainingModel) -> TrainingSpec:
     fields = training.model_dump(exclude={"pipeline", "gate"})
     return TrainingSpec(
         pipeline=import_hook(training.pipeline, "training.pipeline"),
@@ -175,13 +185,13 @@ def to_training(training: Any) -> TrainingSpec:
     )
 
 
-def to_automation(automation: Any) -> AutomationSpec:
+def to_automation(automation: AutomationModel) -> AutomationSpec:
     fields = automation.model_dump(exclude={"default_status"})
     status = _STATUS[_choice(automation.default_status, _STATUS, "automation.default_status")]
     return AutomationSpec(default_status=status, **fields)
 
 
-def to_specs(component: Any, base_dir: Path) -> PipelineSpecs:
+def to_specs(component: DataCentricPipeline, base_dir: Path) -> PipelineSpecs:
     """The spec objects a :class:`DataCentricPipeline`'s attributes stand for."""
     dataset = DatasetSpec(
         name=component.name,

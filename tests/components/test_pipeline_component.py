@@ -5,6 +5,7 @@ presentation settings reach the assets, and bad attributes fail naming the field
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -197,9 +198,8 @@ def attributes(**changes) -> dict:
 )
 def test_bad_attributes_fail_naming_the_field(tmp_path, changes, message):
     component = DataCentricPipeline.from_attributes_dict(attributes=attributes(**changes))
-    with pytest.raises(ValueError, match=None) as raised:
+    with pytest.raises(ValueError, match=re.escape(message)):
         component.specs(tmp_path).build_definitions()
-    assert message in str(raised.value)
 
 
 def test_static_partitions_and_relative_paths_from_the_yaml_folder(tmp_path):
@@ -221,3 +221,14 @@ def test_two_pipelines_in_one_project_share_their_storage_resources():
             lake = defs.resources["io_manager"].base_dir
     assert {"orders/trained_model", "returns/trained_model"} <= keys
     assert lake == str(sandbox.project_root.resolve() / ".dcai_data" / "lake")
+
+
+def test_schema_infer_refuses_a_defs_yaml_of_another_component(tmp_path):
+    from dcai_assets.cli import main
+
+    other = tmp_path / "defs.yaml"
+    other.write_text("type: dagster.PythonScriptComponent\nattributes: {}\n")
+    with pytest.raises(
+        SystemExit, match=re.escape("type 'dagster.PythonScriptComponent'; expected a defs.yaml of type")
+    ):
+        main(["schema", "infer", str(other)])
