@@ -2,7 +2,7 @@
 field. Dagster lets every attribute be a ``{{ template }}`` string (``X | None | str``), which
 JSON schema writes as ``anyOf``; a typo inside a section then only says the section "is not
 valid under any of the given schemas". Written as ``if object then X``, the section's own
-errors come through: the unexpected field, with its line."""
+errors come through: the unexpected field with its line, and the fields expected there."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def _precise(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     node = {k: _precise(v) for k, v in node.items()}
+    if node.get("additionalProperties") is False and isinstance(node.get("properties"), dict):
+        node["propertyNames"] = {"enum": list(node["properties"])}  # the error lists the fields
     options = node.get("anyOf")
     if isinstance(options, list):
         refs = [o for o in options if "$ref" in o]

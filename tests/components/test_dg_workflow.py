@@ -205,6 +205,9 @@ def test_dg_check_defs_names_a_wrong_field_with_its_line(pipeline, project):
         assert f"defs.yaml:{at + 1} " in done.stdout
         assert "attributes.importance.neighbours" in done.stdout
         assert "'neighbours' was unexpected" in done.stdout
+        assert (
+            "'neighbours' is not one of ['k', 'group', 'review_rows', 'shards', 'review_gold']" in done.stdout
+        )
     finally:
         defs_yaml.write_text(good)
 
