@@ -223,3 +223,13 @@ def test_dg_check_defs_refuses_bad_yaml_naming_the_line(pipeline, project):
         assert f'defs.yaml", line {line}' in done.stdout + done.stderr
     finally:
         defs_yaml.write_text(good)
+
+
+def test_dg_check_defs_at_the_repository_root_checks_the_demo_yaml_and_loads_the_demo(project):
+    env = {**project.env, "PYTHONPATH": project.env["PYTHONPATH"].replace(str(project.root / "src"), "")}
+    done = subprocess.run(
+        [str(BIN / "dg"), "check", "defs"], cwd=PROJECT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "All component YAML validated successfully." in done.stdout
+    assert "All definitions loaded successfully." in done.stdout
