@@ -8,15 +8,28 @@ import re
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from dcai_assets.components import templates
 
 
 class ScaffoldParams(dg.Model):
-    """Options of ``dg scaffold defs ... --json-params '{"landing_directory": "..."}'``."""
+    """Options of ``dg scaffold defs dcai_assets.components.DataCentricPipeline <path>``."""
 
-    landing_directory: str | None = None
-    start: str = "2024-01-01"
+    landing_directory: str | None = Field(
+        None,
+        description="where partition files land; relative to the project root (default data/landing/<name>)",
+    )
+    start: str = Field("2024-01-01", description="the first daily partition, YYYY-MM-DD")
+
+
+def landing_attribute(landing_directory: str | None, name: str) -> str:
+    """The defs.yaml value for the landing folder: a relative path given on the command line is
+    the project root's (where ``dg`` runs), written as such since the YAML's paths are its folder's."""
+    path = landing_directory or f"data/landing/{name}"
+    if Path(path).is_absolute() or path.startswith("{{"):
+        return path
+    return "{{ context.project_root }}/" + path
 
 
 def hook_module(target: Path, project_root: Path | None) -> str:
@@ -45,7 +58,7 @@ class DataCentricPipelineScaffolder(dg.Scaffolder[ScaffoldParams]):
         module = hook_module(target, request.project_root)
         name = re.sub(r"\W", "_", target.name)
         params = request.params or ScaffoldParams()
-        landing = params.landing_directory or "{{ context.project_root }}/data/landing/" + name
+        landing = landing_attribute(params.landing_directory, name)
         (target / "defs.yaml").write_text(
             templates.DEFS_YAML.format(
                 type_name=request.type_name,
