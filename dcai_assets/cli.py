@@ -22,10 +22,20 @@ from dcai_assets.spec import DatasetSpec
 
 
 def load_spec(target: str) -> DatasetSpec:
-    """Import ``module:ATTRIBUTE`` and check that it is a DatasetSpec."""
+    """Import ``module:ATTRIBUTE`` and check that it is a DatasetSpec, or read a pipeline's
+    ``defs.yaml`` (``DataCentricPipeline`` component)."""
+    if target.endswith((".yaml", ".yml")):
+        from dcai_assets.components.loading import load_specs
+
+        try:
+            return load_specs(target).dataset
+        except ValueError as e:
+            raise SystemExit(str(e)) from e
     module_name, _, attr = target.partition(":")
     if not attr:
-        raise SystemExit(f"spec {target!r}: expected <module>:<SPEC>, e.g. my_project.datasets:ORDERS")
+        raise SystemExit(
+            f"spec {target!r}: expected <module>:<SPEC>, e.g. my_project.datasets:ORDERS, or a defs.yaml"
+        )
     if os.getcwd() not in sys.path:  # like `python -m`: modules are found from the current directory
         sys.path.insert(0, os.getcwd())
     spec = getattr(importlib.import_module(module_name), attr, None)
@@ -196,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     schema = commands.add_parser("schema", help="schema as code").add_subparsers(dest="action", required=True)
     infer = schema.add_parser("infer", help="infer the schema from the spec's reference window")
-    infer.add_argument("spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS")
+    infer.add_argument(
+        "spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS, or a pipeline's defs.yaml"
+    )
     infer.add_argument("--out", help="write here instead of the spec's schema_path")
     infer.set_defaults(func=infer_command)
     lineage = commands.add_parser(
