@@ -72,18 +72,17 @@ def test_the_demo_yaml_declares_the_same_specs_as_the_python_demo():
     assert plain(specs.training) == plain(FLIGHTS_TRAINING)
 
 
-def test_the_demo_yaml_builds_the_same_definitions_as_jobs_definitions():
-    from jobs.definitions import defs as python_defs
-    from resources import resource_set
+def test_the_demo_code_location_is_the_yaml_and_equals_the_python_build():
+    from jobs.definitions import defs as code_location
+    from jobs.definitions import python_definitions
 
-    component, context = load_pipeline(DEMO_YAML)
-    yaml_defs = dg.Definitions.merge(component.build_defs(context), dg.Definitions(resources=resource_set()))
-    python, from_yaml = summary(python_defs), summary(yaml_defs)
+    python, from_yaml = summary(python_definitions()), summary(code_location)
     assert len(python["assets"]) == 7 and len(python["checks"]) == 9  # the comparison is not vacuous
     automated = {k for k, a in python["assets"].items() if a["automation_condition"] is not None}
     assert automated == {
         f"flights/{a}" for a in ["label_model", "labeled_set", "trained_model", "importance_scores"]
     }
+    assert "flights_land_to_model" in python["jobs"]
     assert from_yaml == python
 
 
@@ -106,9 +105,10 @@ def test_yaml_and_python_differ_when_the_yaml_changes_a_setting(tmp_path):
     document["attributes"]["schema_path"] = str(PROJECT / "jobs" / "schemas" / "flights.yaml")
     changed = tmp_path / "defs.yaml"
     changed.write_text(yaml.safe_dump(document))
-    from jobs.definitions import defs as python_defs
+    from jobs.definitions import python_definitions
     from resources import resource_set
 
+    python_defs = python_definitions()
     component, context = load_pipeline(changed)
     yaml_defs = dg.Definitions.merge(component.build_defs(context), dg.Definitions(resources=resource_set()))
     model = "flights/trained_model"
