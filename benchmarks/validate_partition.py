@@ -15,7 +15,7 @@ import pandas as pd
 from dcai_assets.core.conformance import conform
 from dcai_assets.core.drift import drift_report
 from dcai_assets.core.expectations import run_suite
-from dcai_assets.core.schema import infer_schema
+from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.core.verdicts import column_verdicts
 
 TARGET_SECONDS = 10.0

@@ -20,7 +20,8 @@ from dcai_assets.core.labeling import (
     apply_lfs,
     labeling_function,
 )
-from dcai_assets.core.schema import ColumnSchema, TableSchema, infer_schema
+from dcai_assets.core.schema import ColumnSchema, TableSchema
+from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.definitions import (
     automation_sensor_name,
     build_definitions,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from dcai_assets.assets.raw import load_raw_partition
-from dcai_assets.core.schema import infer_schema
+from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.spec import DatasetSpec
 
 

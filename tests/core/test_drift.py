@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from dcai_assets.core.drift import column_drift, drift_report, jensen_shannon, partition_profile
-from dcai_assets.core.schema import ColumnSchema, ReferenceProfile, reference_profile
+from dcai_assets.core.schema import ColumnSchema, ReferenceProfile
+from dcai_assets.core.schema_inference import reference_profile
 
 
 def carriers(shares: dict[str, int]) -> pd.Series:
@@ -128,7 +129,7 @@ def _splits(table: pd.DataFrame, sizes: list[int]) -> list[pd.DataFrame]:
 
 
 def test_random_splits_of_one_table_raise_no_drift_alert_at_realistic_sizes(january):
-    from dcai_assets.core.schema import infer_schema
+    from dcai_assets.core.schema_inference import infer_schema
 
     # A 3-partition reference window, then 20 partitions of ~100 rows and 20 of ~1,000 rows.
     parts = _splits(january, [1000] * 3 + [100] * 20 + [1000] * 20)
@@ -150,7 +151,7 @@ def test_random_splits_of_one_table_raise_no_drift_alert_at_realistic_sizes(janu
 
 
 def test_the_gold_label_column_is_not_drift_checked(january):
-    from dcai_assets.core.schema import infer_schema
+    from dcai_assets.core.schema_inference import infer_schema
 
     reference = {f"2013-01-0{i + 1}": p for i, p in enumerate(_splits(january, [1000] * 3))}
     schema = infer_schema(reference, label=GOLD)
@@ -161,7 +162,7 @@ def test_the_gold_label_column_is_not_drift_checked(january):
 
 
 def test_a_real_shift_is_still_caught_at_100_and_1000_rows(january):
-    from dcai_assets.core.schema import infer_schema
+    from dcai_assets.core.schema_inference import infer_schema
 
     parts = _splits(january, [1000] * 3 + [100, 1000])
     schema = infer_schema({f"2013-01-0{i + 1}": p for i, p in enumerate(parts[:3])}, label=GOLD)

@@ -9,7 +9,8 @@ import pytest
 from dcai_assets.core.conformance import conform
 from dcai_assets.core.drift import ColumnDrift, drift_report
 from dcai_assets.core.expectations import run_suite
-from dcai_assets.core.schema import TableSchema, infer_schema
+from dcai_assets.core.schema import TableSchema
+from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.core.verdicts import (
     COLUMNS_MATCH_SCHEMA,
     DTYPES_MATCH_SCHEMA,

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcai_assets.core.schema import TableSchema, infer_schema
+from dcai_assets.core.schema import TableSchema
+from dcai_assets.core.schema_inference import infer_schema
 
 
 def partition(day: int, rows: int) -> pd.DataFrame:

@@ -1,0 +1,258 @@
+"""Schema inference: a :class:`~dcai_assets.core.schema.TableSchema` from a reference window of
+partitions, with bounds widened by margins, declared overrides, and drift thresholds calibrated on
+the variation inside the window (hence its own module: it uses both the schema types and drift)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dcai_assets.core.drift import column_drift, partition_profile
+from dcai_assets.core.schema import (
+    _N_BINS,
+    RULES,
+    TABLE,
+    ColumnSchema,
+    DType,
+    ReferenceProfile,
+    TableSchema,
+)
+
+_OVERRIDABLE = {f.name for f in fields(ColumnSchema)} - {"name", "reference"}
+
+
+def infer_dtype(series: pd.Series) -> DType:
+    """The schema dtype a pandas column maps to."""
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_integer_dtype(series):
+        return "int64"
+    if pd.api.types.is_float_dtype(series):
+        return "float64"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    non_null = series.dropna()
+    if len(non_null):
+        parsed = pd.to_datetime(non_null.head(1000), errors="coerce", utc=True, format="ISO8601")
+        if parsed.notna().all() and non_null.head(1000).astype(str).str.len().min() >= 8:
+            return "datetime"
+    return "string"
+
+
+def reference_profile(series: pd.Series, column: ColumnSchema, max_categories: int) -> ReferenceProfile:
+    """Summarise a reference column into what drift detection compares against."""
+    values = series.dropna()
+    if column.is_categorical:
+        shares = values.astype(str).value_counts(normalize=True)
+        top = shares.head(max_categories)
+        freqs = {str(k): round(float(v), 6) for k, v in top.items()}
+        other = float(1.0 - top.sum())
+        if other > 1e-9:
+            freqs["__other__"] = round(other, 6)
+        return ReferenceProfile(frequencies=freqs, rows=len(values))
+    if column.is_numeric and len(values):
+        x = values.to_numpy(dtype=float)
+        edges = np.unique(np.quantile(x, np.linspace(0, 1, _N_BINS + 1)[1:-1]))
+        counts = np.bincount(np.searchsorted(edges, x, side="left"), minlength=len(edges) + 1)
+        return ReferenceProfile(
+            bin_edges=[float(e) for e in edges],
+            bin_frequencies=[round(float(c), 6) for c in counts / counts.sum()],
+            median=float(np.median(x)),
+            rows=len(x),
+        )
+    return ReferenceProfile()
+
+
+def infer_schema(
+    reference: Mapping[str, pd.DataFrame],
+    *,
+    key: list[str] | None = None,
+    label: str | Sequence[str] | None = None,
+    spans: Mapping[str, float] | None = None,
+    max_categories: int = 50,
+    range_margin: float = 0.25,
+    row_margin: float = 0.5,
+    null_margin: float = 2.0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> TableSchema:
+    """Infer a schema from a reference window of partitions (``{partition_key: DataFrame}``).
+
+    Bounds are widened by margins (a window never shows every legitimate value) and marked
+    ``enforce: warn``: rows outside them are reported, not quarantined, and a row count outside
+    them warns. What ``overrides`` sets is declared: it quarantines (or blocks, for row counts).
+    Each feature's drift threshold is set from the variation seen inside the window.
+
+    Parameters
+    ----------
+    reference:
+        The window, ``{partition_key: DataFrame}``.
+    key:
+        Key column(s); a single-column key is an id (no set, range or drift profile).
+    label:
+        Label and gold-label column(s): not features, so never drift-profiled.
+    spans:
+        ``{partition_key: days}`` the partitions cover (e.g. 31 for January, 1/24 for an hour);
+        with it, row-count bounds are learnt per day and scale with each partition's span.
+    overrides:
+        ``{column: {setting: value}}``, and ``{"__table__": {...}}`` for the table's settings
+        (``min_rows``, ``max_rows``, ``min_rows_per_day``, ``max_rows_per_day``,
+        ``row_count_enforce``, ``max_quarantine_fraction``, ``drift_false_alarm_rate``).
+    """
+    if not reference:
+        raise ValueError("infer_schema: the reference window is empty; expected at least one partition")
+    frames = list(reference.values())
+    whole = pd.concat(frames, ignore_index=True)
+    overrides = dict(overrides or {})
+    table_overrides = dict(overrides.pop(TABLE, {}) or {})
+    unknown = set(overrides) - set(whole.columns)
+    if unknown:
+        raise ValueError(
+            f"schema_overrides names columns {sorted(unknown)} that are not in the reference data; "
+            f"expected some of {list(whole.columns)}, or {TABLE!r} for table settings"
+        )
+    labels = {label} if isinstance(label, str) else set(label or ())
+    missing_labels = labels - set(whole.columns)
+    if missing_labels:
+        raise ValueError(
+            f"infer_schema: label column(s) {sorted(missing_labels)} are not in the reference data; "
+            f"expected some of {list(whole.columns)}"
+        )
+    # A single-column key is an id: it grows and has no distribution. Parts of a composite key
+    # (store + product number, say) are ordinary features.
+    keys = set(key) if key and len(key) == 1 else set()
+    columns: list[ColumnSchema] = []
+    for name in whole.columns:
+        s = whole[name]
+        dtype = infer_dtype(s)
+        null_fractions = [float(f[name].isna().mean()) for f in frames if len(f)]
+        worst = max(null_fractions, default=0.0)
+        col = ColumnSchema(name=str(name), dtype=dtype, nullable=bool(s.isna().any()))
+        inferred: dict[str, str] = {}
+        if col.nullable:
+            col.max_null_fraction = round(min(1.0, max(worst * null_margin, worst + 0.05)), 4)
+        if dtype in ("string", "bool"):
+            uniques = s.dropna().astype(str).unique()
+            if dtype == "string" and len(uniques) <= max_categories and name not in keys:
+                col.allowed_values = sorted(uniques.tolist())
+                inferred["allowed_values"] = "warn"
+        elif dtype in ("int64", "float64") and name not in keys:  # ids grow: no range, no drift
+            x = s.dropna().to_numpy(dtype=float)
+            if len(x):
+                lo, hi = float(x.min()), float(x.max())
+                span = max(hi - lo, 1.0)
+                col.min = 0.0 if lo >= 0 and lo - range_margin * span < 0 else lo - range_margin * span
+                col.max = hi + range_margin * span
+                if dtype == "int64":
+                    col.min, col.max = float(np.floor(col.min)), float(np.ceil(col.max))
+                inferred.update(min="warn", max="warn")
+        declared = dict(overrides.get(str(name), {}))
+        for attr, value in declared.items():
+            if attr not in _OVERRIDABLE:
+                raise ValueError(
+                    f"schema_overrides[{name!r}]: unknown setting {attr!r}; "
+                    f"expected one of {sorted(_OVERRIDABLE)}"
+                )
+            if attr != "enforce":
+                setattr(col, attr, value)
+            if attr in RULES:  # declared by the user: enforced unless they say otherwise
+                inferred[attr] = "quarantine"
+        inferred.update(declared.get("enforce") or {})
+        col.enforce = {r: inferred[r] for r in RULES if r in inferred} or None
+        col.__post_init__()  # re-check what the overrides set, e.g. the dtype
+        if col.dtype in ("int64", "float64", "string", "bool") and name not in keys | labels:
+            col.reference = reference_profile(s, col, max_categories)
+        columns.append(col)
+    schema = TableSchema(
+        columns=columns, key=list(key or []), reference_partitions=[str(k) for k in reference]
+    )
+    _set_row_bounds(schema, reference, spans, row_margin)
+    _set_drift_thresholds(schema, frames)
+    _apply_table_overrides(schema, table_overrides)
+    schema.note = (
+        f"inferred from {len(frames)} reference partitions "
+        f"({min(reference)} .. {max(reference)}, {len(whole):,} rows)"
+    )
+    return schema
+
+
+_TABLE_OVERRIDABLE = (
+    "min_rows",
+    "max_rows",
+    "min_rows_per_day",
+    "max_rows_per_day",
+    "row_count_enforce",
+    "max_quarantine_fraction",
+    "drift_false_alarm_rate",
+)
+
+
+def _set_row_bounds(
+    schema: TableSchema,
+    reference: Mapping[str, pd.DataFrame],
+    spans: Mapping[str, float] | None,
+    margin: float,
+) -> None:
+    """Learn row-count bounds (per partition, and per day when the spans are known); inferred
+    from a few partitions, they warn until declared."""
+    sizes = [len(f) for f in reference.values()]
+    schema.min_rows = max(1, int(np.floor(min(sizes) * (1 - margin))))
+    schema.max_rows = int(np.ceil(max(sizes) * (1 + margin)))
+    schema.row_count_enforce = "warn"
+    if spans is None:
+        return
+    missing = [k for k in reference if k not in spans]
+    if missing:
+        raise ValueError(f"spans: no span for reference partitions {missing[:5]}; expected days for each")
+    days = np.array([float(spans[k]) for k in reference])
+    if not np.all(np.isfinite(days)) or np.any(days <= 0):
+        raise ValueError(f"spans: {dict(spans)!r}; expected a positive number of days per partition")
+    rates = np.array(sizes, dtype=float) / days
+    schema.min_rows_per_day = round(float(rates.min() * (1 - margin)), 4)
+    schema.max_rows_per_day = round(float(rates.max() * (1 + margin)), 4)
+
+
+def _apply_table_overrides(schema: TableSchema, settings: Mapping[str, Any]) -> None:
+    """Table settings the user declares; a declared row bound replaces the learnt per-day one on
+    its side (unless that is declared too) and makes the row count blocking."""
+    unknown = set(settings) - set(_TABLE_OVERRIDABLE)
+    if unknown:
+        raise ValueError(
+            f"schema_overrides[{TABLE!r}]: unknown settings {sorted(unknown)}; "
+            f"expected some of {list(_TABLE_OVERRIDABLE)}"
+        )
+    for side in ("min", "max"):
+        if f"{side}_rows" in settings and f"{side}_rows_per_day" not in settings:
+            setattr(schema, f"{side}_rows_per_day", None)
+    for attr, value in settings.items():
+        setattr(schema, attr, value)
+    if any(k.endswith(("_rows", "_rows_per_day")) for k in settings) and "row_count_enforce" not in settings:
+        schema.row_count_enforce = "block"
+    schema.__post_init__()
+
+
+def _set_drift_thresholds(
+    schema: TableSchema, frames: list[pd.DataFrame], factor: float = 2.0, floor: float = 0.05
+) -> None:
+    """Per-feature thresholds, ``factor`` x the largest drift seen inside the reference window
+    (at least ``floor``), so that normal variation does not alert: one for a partition against
+    the whole window, one for a partition against the one before it."""
+    frames = [f for f in frames if len(f)]
+    profiles = [partition_profile(f, schema.columns) for f in frames]
+    for col in schema.columns:
+        ref = col.reference
+        if ref is None or (ref.frequencies is None and ref.bin_edges is None):
+            continue
+        if col.drift_threshold is None:
+            scores = [column_drift(f[col.name], col, ref, alpha=None).distance for f in frames]
+            col.drift_threshold = round(max(floor, factor * max(scores, default=0.0)), 4)
+        if col.step_drift_threshold is None:
+            steps = [
+                column_drift(cur[col.name], col, prev[col.name], alpha=None).distance
+                for prev, cur in zip(profiles, frames[1:], strict=False)
+                if col.name in prev
+            ]
+            col.step_drift_threshold = round(max(floor, factor * max(steps, default=0.0)), 4)
