@@ -232,3 +232,12 @@ def test_schema_infer_refuses_a_defs_yaml_of_another_component(tmp_path):
         SystemExit, match=re.escape("type 'dagster.PythonScriptComponent'; expected a defs.yaml of type")
     ):
         main(["schema", "infer", str(other)])
+
+
+def test_the_second_example_is_its_yaml_and_equals_the_python_build():
+    from jobs.airport_weather_definitions import defs as code_location
+    from jobs.airport_weather_definitions import python_definitions
+
+    python, from_yaml = summary(python_definitions()), summary(code_location)
+    assert len(python["assets"]) == 7 and python["checks"]  # the comparison is not vacuous
+    assert from_yaml == python
