@@ -145,7 +145,7 @@ def test_readme_partition_commands_register_dynamic_keys_then_materialize(walkth
     """The README's `partitions` block, run as written on the orders spec declared with
     `DynamicPartitions()` (what the block is about), against a fresh `DAGSTER_HOME`."""
     module = blocks("python")[0].replace('DailyPartitions(start="2024-01-01")', "DynamicPartitions()")
-    module = module.replace("    DailyPartitions,\n", "    DynamicPartitions,\n")
+    module = module.replace("import DailyPartitions\n", "import DynamicPartitions\n")
     assert "DynamicPartitions()" in module
     (tmp_path / "my_module.py").write_text(module)
     for batch in ("batch_7", "batch_8"):
