@@ -72,7 +72,7 @@ def knn_shapley(
 
     ``y_train``/``y_val`` are class labels: integers, bools or strings (a validation label absent
     from training earns no row credit); ``k`` may exceed the number of training rows. Inputs are
-    checked as listed in the README's "Input validation" (pandas objects accepted; floats as labels,
+    checked as listed in docs/spec.md, "Input validation" (pandas objects accepted; floats as labels,
     NaN, sparse matrices refused). Features are centred on a middle training value first, so a
     common offset does not change any distance. ``val_weights`` (default: equal, summing to 1) turn
     the utility into a weighted accuracy, e.g. :func:`group_balanced_weights`. Validation rows are
