@@ -51,7 +51,7 @@ __all__ = [
     "build_definitions",
 ]
 
-# Names the top level exported before 0.2, and the module each lives in now. They stay
+# Names the top level exported up to 0.1.0, and the module each lives in now. They stay
 # importable from the top level, with a DeprecationWarning, until the next release.
 _MOVED = {
     **dict.fromkeys(
