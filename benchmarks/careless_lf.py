@@ -31,19 +31,18 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the demo's `jobs` package
 
-from dcai_assets import (
+from dcai_assets import LabelingSpec, TrainingSpec
+from dcai_assets.assets.importance import preprocess
+from dcai_assets.core.knn_shapley import knn_shapley
+from dcai_assets.core.label_model import fit_label_model
+from dcai_assets.core.labeling import (
     ABSTAIN,
     LabelingFunction,
     LabelingFunctionSet,
-    LabelingSpec,
-    TrainingSpec,
     apply_lfs,
-    fit_label_model,
-    knn_shapley,
+    gold_indices,
     labeling_function,
 )
-from dcai_assets.assets.importance import preprocess
-from dcai_assets.core.labeling import gold_indices
 from dcai_assets.core.review import given_label_probability, per_labeling_function, review_ranks
 from dcai_assets.core.training import fit_pipeline
 

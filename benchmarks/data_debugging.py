@@ -23,7 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the demo's `jobs` package
 
-from dcai_assets import apply_lfs, knn_shapley
+from dcai_assets.core.knn_shapley import knn_shapley
+from dcai_assets.core.labeling import apply_lfs
 from dcai_assets.core.review import given_label_probability, per_labeling_function, review_order
 from jobs.flights_data import arrived_late, daily_frames
 from jobs.flights_labeling import CLASSES, FLIGHT_LFS

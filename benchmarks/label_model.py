@@ -23,8 +23,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the demo's `jobs` package
 
-from dcai_assets import LabelModel, MajorityVote, apply_lfs
-from dcai_assets.core.label_model import one_sided_votes, synthetic_votes
+from dcai_assets.core.label_model import LabelModel, MajorityVote, one_sided_votes, synthetic_votes
+from dcai_assets.core.labeling import apply_lfs
 
 TARGET_SECONDS = 5.0
 

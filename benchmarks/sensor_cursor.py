@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import dagster as dg
 from dagster._core.scheduler.instigation import InstigatorType, TickData, TickStatus
 
-from dcai_assets import DatasetSpec, DynamicPartitions, LandingDirectory
+from dcai_assets import DatasetSpec, LandingDirectory
 from dcai_assets.landing_state import LandingStateStore, state_path
 from dcai_assets.sensors import scan_landing_directory
+from dcai_assets.spec import DynamicPartitions
 
 
 def old_tick(spec: DatasetSpec, cursor: str | None) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dcai_assets import DatasetSpec, LandingDirectory, MonthlyPartitions
+from dcai_assets import DatasetSpec, LandingDirectory
+from dcai_assets.spec import MonthlyPartitions
 from jobs.airport_weather_data import GOLD_COLUMN, reference_window
 from resources import landing_dir
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dcai_assets import ABSTAIN, LabelingFunctionSet, LabelingSpec, labeling_function
+from dcai_assets import LabelingSpec
+from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
 from jobs.airport_weather_data import CLASSES, GOLD_COLUMN
 
 DRY, WET = 0, 1

@@ -18,19 +18,18 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from dcai_assets import (
-    MajorityVote,
-    automation_run_tags,
+from dcai_assets.assets.labeled import LF_COLUMN_PREFIX
+from dcai_assets.assets.validated import partitions_passing_blocking_checks
+from dcai_assets.automation import automation_run_tags, partitions_changed
+from dcai_assets.core.label_model import MajorityVote
+from dcai_assets.job_names import (
     automation_sensor_name,
     importance_job_name,
     ingest_job_name,
     label_model_job_name,
     labeling_job_name,
-    partitions_changed,
     train_job_name,
 )
-from dcai_assets.assets.labeled import LF_COLUMN_PREFIX
-from dcai_assets.assets.validated import partitions_passing_blocking_checks
 from dcai_assets.partitions import asset_key
 from jobs.definitions import defs
 from jobs.flights import FLIGHTS

@@ -13,16 +13,15 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from dcai_assets import (
-    DatasetSpec,
-    MajorityVote,
-    automation_run_tags,
+from dcai_assets import DatasetSpec
+from dcai_assets.automation import automation_run_tags, partitions_changed
+from dcai_assets.core.label_model import MajorityVote
+from dcai_assets.job_names import (
     automation_sensor_name,
     importance_job_name,
     ingest_job_name,
     label_model_job_name,
     labeling_job_name,
-    partitions_changed,
     train_job_name,
 )
 from resources import data_dir

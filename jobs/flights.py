@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dcai_assets import DailyPartitions, DatasetSpec, LandingDirectory
+from dcai_assets import DatasetSpec, LandingDirectory
+from dcai_assets.spec import DailyPartitions
 from jobs.flights_data import reference_window
 from resources import landing_dir
 

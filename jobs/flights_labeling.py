@@ -9,7 +9,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from dcai_assets import ABSTAIN, LabelingFunctionSet, LabelingSpec, labeling_function
+from dcai_assets import LabelingSpec
+from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
 
 ON_TIME, LATE = 0, 1
 CLASSES = ["on_time", "late"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dcai_assets import DatasetSpec, LandingDirectory, MonthlyPartitions
+from dcai_assets import DatasetSpec, LandingDirectory
+from dcai_assets.spec import MonthlyPartitions
 from jobs.seattle_weather_data import CLASSES, GOLD_COLUMN, reference_window
 from resources import landing_dir
 

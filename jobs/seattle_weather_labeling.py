@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dcai_assets import ABSTAIN, LabelingFunctionSet, LabelingSpec, labeling_function
+from dcai_assets import LabelingSpec
+from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
 from jobs.seattle_weather_data import CLASSES, GOLD_COLUMN
 
 DRIZZLE, RAIN, SUN, SNOW, FOG = range(5)

@@ -16,15 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcai_assets import (
-    ArtifactStore,
-    DailyPartitions,
-    DatasetSpec,
-    LandingDirectory,
-    MlflowTracking,
-    ParquetIOManager,
-    infer_schema,
-)
+from dcai_assets import ArtifactStore, DatasetSpec, LandingDirectory, MlflowTracking, ParquetIOManager
+from dcai_assets.core.schema_inference import infer_schema
+from dcai_assets.spec import DailyPartitions
 
 
 def sensor_readings(day: str, rows: int = 200, seed: int = 0) -> pd.DataFrame:

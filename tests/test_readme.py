@@ -1,7 +1,9 @@
-"""Every code block of the README runs: the Python blocks in order, as one file, on a synthetic
-orders table (then the pipeline they declare is materialized end to end), and every shell command
-is either run here or, when it needs what this machine lacks (Docker, Kubernetes), the files it
-names are checked. The lineage commands run on the demo's output in tests/e2e/test_demo.py."""
+"""Every code block of the README and of the docs/ pages runs: the Python blocks in order (the
+README, then docs/*.md by name), as one file, on a synthetic orders table (then the pipeline they
+declare is materialized end to end), and every shell command is either run here or, when it needs
+what this machine lacks (Docker, Kubernetes), the files it names are checked. The lineage
+commands run on the demo's output in tests/e2e/test_demo.py; the README's `sh` block of `dg`
+commands in tests/components/test_dg_workflow.py."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ import pandas as pd
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
-README = (PROJECT / "README.md").read_text()
+PAGES = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
+# The README and the docs it links, as one text, in the order their Python blocks run.
+README = "\n".join(page.read_text() for page in PAGES)
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 
@@ -74,6 +78,22 @@ def walkthrough(tmp_path, monkeypatch) -> dict:
     namespace: dict = {"__name__": "readme"}
     exec(compile(source, "README.md", "exec"), namespace)
     return namespace
+
+
+def test_readme_is_a_front_page_that_links_every_docs_page():
+    front = (PROJECT / "README.md").read_text()
+    assert len(front.splitlines()) <= 150, "the README is a front page: move sections to docs/"
+    unlinked = [p.name for p in PAGES[1:] if f"](docs/{p.name})" not in front]
+    assert not unlinked, f"docs pages the README does not link: {unlinked}"
+
+
+def test_docs_links_to_other_pages_and_files_resolve():
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(PROJECT)} -> {target}")
+    assert not broken, f"links to missing files: {broken}"
 
 
 def test_every_readme_shell_command_is_known_to_this_test():
@@ -145,7 +165,7 @@ def test_readme_partition_commands_register_dynamic_keys_then_materialize(walkth
     """The README's `partitions` block, run as written on the orders spec declared with
     `DynamicPartitions()` (what the block is about), against a fresh `DAGSTER_HOME`."""
     module = blocks("python")[0].replace('DailyPartitions(start="2024-01-01")', "DynamicPartitions()")
-    module = module.replace("    DailyPartitions,\n", "    DynamicPartitions,\n")
+    module = module.replace("import DailyPartitions\n", "import DynamicPartitions\n")
     assert "DynamicPartitions()" in module
     (tmp_path / "my_module.py").write_text(module)
     for batch in ("batch_7", "batch_8"):

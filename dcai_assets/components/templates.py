@@ -55,7 +55,7 @@ a class index per row (its position in CLASSES) or ABSTAIN."""
 import numpy as np
 import pandas as pd
 
-from dcai_assets import ABSTAIN, LabelingFunctionSet, labeling_function
+from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
 
 CLASSES = ["negative", "positive"]
 NEGATIVE, POSITIVE = 0, 1

@@ -79,10 +79,10 @@ def _distance_tile(
 
 @numba.njit(parallel=True, cache=True)
 def _transposed(X: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """(X - shift).T in C order, allocated by numba and filled by all threads, tile by tile (at
-    1M x 20: 58 ms, where a copy of the strided view on one thread took 133 ms). numpy backs
-    large arrays with transparent huge pages; with those, 1M-row valuations here took 1.40-1.94 s
-    instead of 1.43-1.54 s (six interleaved runs): slower in the median, far less predictable."""
+    """(X - shift).T in C order, allocated by numba and filled by all threads, tile by tile
+    (faster than numpy's one-thread copy of the strided view; and numpy would back the array with
+    transparent huge pages, which made valuations less predictable). Figures: benchmarks/RESULTS.md,
+    "KNN-Shapley kernel design notes"."""
     n, f = X.shape
     out = np.empty((f, n))
     for t in numba.prange((n + _TILE - 1) // _TILE):
@@ -158,7 +158,7 @@ def _batch_keys(
         lanes[q, 0, :] = np.uint64(0xFFFFFFFFFFFFFFFF)
         lanes[q, 1, :] = np.uint64(0)
     whole = n - n % DOT_COLUMNS
-    streaming = np.int64(n > _MSD_FROM)  # rows beyond the caches: stored around them (2-3% at 1M)
+    streaming = np.int64(n > _MSD_FROM)  # rows beyond the caches: stored around them
     for lo in range(0, n, _TILE):
         hi = min(n, lo + _TILE)
         for first in range(0, rows, DOT_ROWS):
@@ -307,7 +307,7 @@ def _recursion(
     r at ``sorted_[r - base]``), the farthest first, carrying (value, match) of the rank above in
     ``state``: value_r = value_{r+1} + (match_r - match_{r+1}) * min(K, i) / (K i), i = r + 1,
     that is (match_r - match_{r+1}) / max(K, i): divided, not read from an N-long table of
-    weights, one stream less through the cache (12% faster at 1M rows, the same at 100k). Each
+    weights, one stream less through the cache (figures: benchmarks/RESULTS.md). Each
     value is added at once to ``values`` at the row's index. Four ranks per step: their differences are
     summed among themselves first, so the chain of dependent additions advances four ranks per
     addition. From ``_PREFETCH_FROM`` rows on, the row ``_AHEAD`` ranks on is prefetched, so the
@@ -455,8 +455,8 @@ def _radix_values(
     """Up to ``_MSD_FROM`` rows (all in cache): LSD radix passes over the top log2(N) + 5 bits of
     the packed keys, then insertion sort, then the recursion over all ranks. Each pass prefetches
     the line that the row ``_SCATTER_AHEAD`` on will be written to: 2^11 buckets' write streams
-    do not fit L1 (count + scatter of 100k keys: 3.17 -> 2.07 ns per key). The bucketed path
-    does not: with its keys coming from L3, the same prefetch lost 12% at 1M rows."""
+    do not fit L1. The bucketed path does not: with its keys coming from L3, the same prefetch
+    was slower (figures: benchmarks/RESULTS.md)."""
     n = keys.shape[0]
     need = min(total_bits - 1, _bit_length(np.uint64(n)) + _EXTRA_BITS)
     passes = (need + _DIGIT_BITS - 1) // _DIGIT_BITS
@@ -467,7 +467,7 @@ def _radix_values(
     u_low, u_low1 = np.uint64(low), np.uint64(low + width)
     counts0, counts1 = counts[0], counts[1]
     # The keys are packed in place (the row is not needed after), in a loop of their own that
-    # vectorises; a second loop counts the digits of every pass (together: 12% slower at 100k).
+    # vectorises; a second loop counts the digits of every pass (together was slower).
     # What packing drops is kept aside for ties, by row index: the dropped bits when they fit
     # uint16, else the whole keys in ``sorted_`` (a far outlier or an exact duplicate widens the
     # range). Then every pass is the same scatter, between the row and ``buf``.

@@ -288,6 +288,17 @@ def drift_report(
     ``false_alarm_rate`` is the chance that a partition drawn from the reference distribution
     raises any alert, split evenly across the measured columns (Bonferroni). ``exclude`` names
     columns that are not features (the label, gold labels): they are never drift-checked.
+
+    Examples
+    --------
+    >>> from dcai_assets.core.schema_inference import infer_schema
+    >>> reference = {day: pd.DataFrame({"channel": ["web", "app"] * 50}) for day in ["d1", "d2", "d3"]}
+    >>> schema = infer_schema(reference)
+    >>> (drift,) = drift_report(pd.DataFrame({"channel": ["web"] * 100}), schema.columns)
+    >>> drift.drifted, drift.metric, drift.distance
+    (True, 'L-inf', 0.5)
+    >>> drift.detail
+    '`web` share 100% (was 50% in the reference) (n=100; reference n=300)'
     """
     if not 0.0 < false_alarm_rate < 1.0:
         raise ValueError(f"false_alarm_rate: {false_alarm_rate!r}; expected a probability in (0, 1)")

@@ -72,7 +72,7 @@ def knn_shapley(
 
     ``y_train``/``y_val`` are class labels: integers, bools or strings (a validation label absent
     from training earns no row credit); ``k`` may exceed the number of training rows. Inputs are
-    checked as listed in the README's "Input validation" (pandas objects accepted; floats as labels,
+    checked as listed in docs/spec.md, "Input validation" (pandas objects accepted; floats as labels,
     NaN, sparse matrices refused). Features are centred on a middle training value first, so a
     common offset does not change any distance. ``val_weights`` (default: equal, summing to 1) turn
     the utility into a weighted accuracy, e.g. :func:`group_balanced_weights`. Validation rows are
@@ -86,8 +86,16 @@ def knn_shapley(
 
     Examples
     --------
-    >>> result = knn_shapley(X_train, y_train, X_val, y_val, k=5)
-    >>> harmful_first = np.argsort(result.values)
+    The last training row is labeled 0 among rows of class 1: it has the lowest value.
+
+    >>> X_train = np.array([[0.0], [0.1], [1.0], [1.1]])
+    >>> y_train = np.array([0, 0, 1, 0])
+    >>> X_val, y_val = np.array([[0.05], [1.05]]), np.array([0, 1])
+    >>> result = knn_shapley(X_train, y_train, X_val, y_val, k=1)
+    >>> result.values.round(3).tolist()
+    [0.208, 0.208, 0.458, 0.125]
+    >>> np.argsort(result.values)[0].item()  # review the least valuable row first
+    3
     """
     X = check_features(X_train, "X_train")
     V = check_features(X_val, "X_val")
@@ -155,7 +163,7 @@ def _kernel_signatures() -> dict[str, int]:
 
 def _default_batch(n: int) -> int:
     """Validation rows whose distances are computed together: 16; above ``_MSD_FROM`` training
-    rows, where X and the keys are read from memory, 32 (4% faster at 1M rows) as long as their
+    rows, where X and the keys are read from memory, 32 (benchmarks/RESULTS.md) as long as their
     keys take at most ``_BATCH_BYTES`` per thread, and never fewer than a register block."""
     kernels = _kernels()
     if n <= kernels._MSD_FROM:
@@ -165,7 +173,13 @@ def _default_batch(n: int) -> int:
 
 def group_balanced_weights(groups: np.ndarray) -> np.ndarray:
     """Validation weights for a fairness-aware utility: each group of ``groups`` counts the same
-    in total, however many validation rows it has (the mean of the per-group KNN accuracies)."""
+    in total, however many validation rows it has (the mean of the per-group KNN accuracies).
+
+    Examples
+    --------
+    >>> group_balanced_weights(np.array(["a", "a", "a", "b"])).round(3).tolist()
+    [0.167, 0.167, 0.167, 0.5]
+    """
     groups = check_labels(groups, "groups")
     if groups.shape[0] == 0:
         raise ValueError("groups: no rows; expected one group per validation row")

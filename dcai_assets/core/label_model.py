@@ -114,8 +114,16 @@ class LabelModel:
 
     Examples
     --------
+    Votes of three LFs on six rows (``-1`` abstains):
+
+    >>> L = np.array([[0, 0, -1], [1, 1, 1], [1, -1, 0], [0, 0, 0], [1, 1, -1], [-1, 0, 0]])
     >>> model = LabelModel(cardinality=2).fit(L)
-    >>> proba = model.predict_proba(L)
+    >>> model.predict(L).tolist()
+    [0, 1, 1, 0, 1, 0]
+    >>> model.predict_proba(L).shape
+    (6, 2)
+    >>> model.accuracies_.round(2).tolist()
+    [0.67, 0.7, 0.63]
     """
 
     def __init__(
@@ -294,6 +302,15 @@ def fit_label_model(
     """Fit the chosen label model; if EM does not converge, fall back to majority vote.
 
     Returns the model and, on a fallback, the warning to show.
+
+    Examples
+    --------
+    >>> L = np.array([[0, 0, -1], [1, 1, 1], [1, -1, 0], [0, 0, 0], [1, 1, -1], [-1, 0, 0]])
+    >>> model, warning = fit_label_model(L, gold=None, cardinality=2)
+    >>> type(model).__name__, warning
+    ('LabelModel', None)
+    >>> fit_label_model(L, None, 2, kind="majority_vote")[0].predict(L).tolist()
+    [0, 1, 0, 0, 1, 0]
     """
     if kind not in ("dawid_skene", "majority_vote"):
         raise ValueError(f"kind: {kind!r}; expected 'dawid_skene' or 'majority_vote'")

@@ -67,6 +67,14 @@ def labeling_function(
     >>> @labeling_function(uses=["amount"])
     ... def large_refund(df):
     ...     return np.where(df["amount"] < -1000, 1, ABSTAIN)
+    >>> @labeling_function(vectorized=False)
+    ... def small_order(row):
+    ...     return 0 if 0 < row.amount < 40 else ABSTAIN
+    >>> lfs = LabelingFunctionSet([large_refund, small_order], classes=["kept", "refund"])
+    >>> lfs.names
+    ['large_refund', 'small_order']
+    >>> apply_lfs(lfs, pd.DataFrame({"amount": [-5000.0, 25.0, 300.0]})).matrix.tolist()
+    [[1, -1], [-1, 0], [-1, -1]]
     """
 
     def wrap(fn: Callable[..., Any]) -> LabelingFunction:

@@ -101,6 +101,22 @@ def infer_schema(
         ``{column: {setting: value}}``, and ``{"__table__": {...}}`` for the table's settings
         (``min_rows``, ``max_rows``, ``min_rows_per_day``, ``max_rows_per_day``,
         ``row_count_enforce``, ``max_quarantine_fraction``, ``drift_false_alarm_rate``).
+
+    Examples
+    --------
+    >>> days = ["2024-01-01", "2024-01-02", "2024-01-03"]
+    >>> reference = {
+    ...     day: pd.DataFrame({"amount": np.arange(100.0) + i, "channel": ["web", "app"] * 50})
+    ...     for i, day in enumerate(days)
+    ... }
+    >>> schema = infer_schema(reference, overrides={"amount": {"min": 0}})
+    >>> schema.names
+    ['amount', 'channel']
+    >>> amount = schema.column("amount")
+    >>> amount.dtype, amount.min, amount.enforce["min"], amount.enforce["max"]
+    ('float64', 0, 'quarantine', 'warn')
+    >>> sorted(schema.column("channel").allowed_values)
+    ['app', 'web']
     """
     if not reference:
         raise ValueError("infer_schema: the reference window is empty; expected at least one partition")

@@ -10,14 +10,8 @@ from collections import Counter, defaultdict
 import dagster as dg
 import pytest
 
-from dcai_assets import (
-    AutomationSpec,
-    ImportanceSpec,
-    LabelingFunctionSet,
-    LabelingSpec,
-    TrainingSpec,
-    build_definitions,
-)
+from dcai_assets import AutomationSpec, ImportanceSpec, LabelingSpec, TrainingSpec, build_definitions
+from dcai_assets.core.labeling import LabelingFunctionSet
 from tests.assets.test_labeling_assets import LFS, hot, humid, mild, quiet
 from tests.assets.test_training_assets import FEATURES, logistic_pipeline
 from tests.conftest import sensor_readings
@@ -352,7 +346,7 @@ def test_every_run_of_the_example_driver_names_what_triggered_it(
 def test_the_ui_tags_of_our_runs_are_dagsters_own():
     from dagster._core.storage import tags
 
-    from dcai_assets import automation_run_tags
+    from dcai_assets.automation import automation_run_tags
 
     assert set(automation_run_tags("s", "x")) == {
         tags.SENSOR_NAME_TAG,

@@ -31,7 +31,8 @@ def ui(instance: dg.DagsterInstance, spec, tmp_path: Path) -> Iterator:
     module = tmp_path / "readings_definitions.py"
     module.write_text(
         "import dagster as dg\n"
-        "from dcai_assets import ArtifactStore, DailyPartitions, DatasetSpec, LandingDirectory\n"
+        "from dcai_assets import ArtifactStore, DatasetSpec, LandingDirectory\n"
+        "from dcai_assets.spec import DailyPartitions\n"
         "from dcai_assets import ParquetIOManager, build_definitions\n"
         f"spec = DatasetSpec(name='readings', source=LandingDirectory(path={str(spec.source.path)!r}),"
         " partitioning=DailyPartitions(start='2024-01-01', end='2024-03-01'),"

@@ -8,18 +8,18 @@ import pandas as pd
 import pytest
 
 from dcai_assets import (
-    DailyPartitions,
     DatasetSpec,
     ImportanceSpec,
     LabelingSpec,
     LandingDirectory,
     TrainingSpec,
     build_definitions,
-    infer_schema,
 )
 from dcai_assets.assets import importance as importance_assets
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.core.review import per_labeling_function
+from dcai_assets.core.schema_inference import infer_schema
+from dcai_assets.spec import DailyPartitions
 from tests.assets.test_labeling_assets import LFS
 from tests.assets.test_training_assets import (
     FEATURES,

@@ -11,8 +11,9 @@ import pytest
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest
 
-from dcai_assets import ABSTAIN, LabelingFunctionSet, LabelingSpec, build_definitions, labeling_function
+from dcai_assets import LabelingSpec, build_definitions
 from dcai_assets.assets.labeled import LABELS_COVER_ROWS, LF_COVERAGE_STABLE
+from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
 from tests.conftest import sensor_readings
 
 NORMAL, ALERT = 0, 1

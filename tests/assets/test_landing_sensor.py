@@ -98,7 +98,7 @@ def test_a_file_for_a_day_that_has_not_begun_waits_for_a_later_tick(readings_spe
     from dataclasses import replace
     from datetime import date, timedelta
 
-    from dcai_assets import DailyPartitions
+    from dcai_assets.spec import DailyPartitions
 
     open_ended = replace(readings_spec, partitioning=DailyPartitions(start="2024-01-01"))
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
@@ -111,8 +111,9 @@ def test_a_file_for_a_day_that_has_not_begun_waits_for_a_later_tick(readings_spe
 
 
 def test_partitions_sync_discovers_callable_source_keys_oldest_first_and_names_bad_ones(tmp_path):
-    from dcai_assets import CallableSource, DatasetSpec, DynamicPartitions
+    from dcai_assets import CallableSource, DatasetSpec
     from dcai_assets.sensors import discover_partition_keys
+    from dcai_assets.spec import DynamicPartitions
 
     spec = DatasetSpec(
         name="readings",
@@ -128,7 +129,8 @@ def test_partitions_sync_discovers_callable_source_keys_oldest_first_and_names_b
 def test_a_callable_key_whose_window_has_not_ended_waits_for_a_later_tick(tmp_path):
     from datetime import date, timedelta
 
-    from dcai_assets import CallableSource, DailyPartitions, DatasetSpec
+    from dcai_assets import CallableSource, DatasetSpec
+    from dcai_assets.spec import DailyPartitions
 
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
     spec = DatasetSpec(
@@ -155,7 +157,7 @@ def wide_spec(readings_spec):
     """The readings spec over four years of days, room for a thousand files."""
     from dataclasses import replace
 
-    from dcai_assets import DailyPartitions
+    from dcai_assets.spec import DailyPartitions
 
     return replace(readings_spec, partitioning=DailyPartitions(start="2020-01-01", end="2024-01-01"))
 
@@ -289,7 +291,8 @@ def test_existing_files_must_be_process_or_skip(landing):
 
 
 def test_callable_source_keys_are_remembered_outside_the_cursor(tmp_path):
-    from dcai_assets import CallableSource, DatasetSpec, DynamicPartitions
+    from dcai_assets import CallableSource, DatasetSpec
+    from dcai_assets.spec import DynamicPartitions
 
     listed = [f"batch_{i}" for i in range(300)]
     spec = DatasetSpec(

@@ -17,22 +17,24 @@ import pytest
 
 from dcai_assets import (
     AutomationSpec,
-    DailyPartitions,
     DatasetSpec,
-    DynamicPartitions,
-    HourlyPartitions,
     LabelingSpec,
     LandingDirectory,
-    MonthlyPartitions,
-    StaticPartitions,
     TrainingSpec,
-    WeeklyPartitions,
     build_definitions,
-    infer_schema,
 )
 from dcai_assets.cli import main as cli
+from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.landing_state import handled
 from dcai_assets.sensors import scan_landing_directory
+from dcai_assets.spec import (
+    DailyPartitions,
+    DynamicPartitions,
+    HourlyPartitions,
+    MonthlyPartitions,
+    StaticPartitions,
+    WeeklyPartitions,
+)
 from tests.assets.test_labeling_assets import LFS
 from tests.assets.test_training_assets import FEATURES, logistic_pipeline
 from tests.conftest import sensor_readings
@@ -212,7 +214,8 @@ def test_the_holdout_is_the_newest_month_even_when_files_land_out_of_order(tmp_p
 
 SPEC_MODULE = """
 import dagster as dg
-from dcai_assets import DatasetSpec, DynamicPartitions, LandingDirectory, ParquetIOManager, ArtifactStore
+from dcai_assets import DatasetSpec, LandingDirectory, ParquetIOManager, ArtifactStore
+from dcai_assets.spec import DynamicPartitions
 from dcai_assets import build_definitions
 
 SPEC = DatasetSpec(

@@ -98,7 +98,7 @@ def declared(spec, overrides: dict):
     """The spec with its schema re-inferred from the reference week plus ``overrides``."""
     from dataclasses import replace
 
-    from dcai_assets import infer_schema
+    from dcai_assets.core.schema_inference import infer_schema
     from tests.conftest import REFERENCE_DAYS
 
     frames = {d: sensor_readings(d) for d in REFERENCE_DAYS}
@@ -182,7 +182,9 @@ def test_bad_file_fails_clearly_and_keeps_what_was_stored(
 
 
 def test_factory_works_for_a_second_dataset_with_dynamic_batches_from_a_callable(tmp_path, resources):
-    from dcai_assets import CallableSource, DatasetSpec, DynamicPartitions, infer_schema
+    from dcai_assets import CallableSource, DatasetSpec
+    from dcai_assets.core.schema_inference import infer_schema
+    from dcai_assets.spec import DynamicPartitions
 
     def load(batch: str) -> pd.DataFrame:
         n = int(batch.split("_")[1])
@@ -220,7 +222,8 @@ def test_schema_infer_learns_rows_per_day_skips_the_label_and_marks_inferred_bou
 
     (tmp_path / "weekly_spec.py").write_text(
         "import pandas as pd\n"
-        "from dcai_assets import CallableSource, DatasetSpec, DailyPartitions\n"
+        "from dcai_assets import CallableSource, DatasetSpec\n"
+        "from dcai_assets.spec import DailyPartitions\n"
         "from tests.conftest import sensor_readings\n"
         "def load(day):\n"
         "    frame = sensor_readings(day)\n"

@@ -21,10 +21,11 @@ import yaml
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.test_utils import create_run_for_test
 
-from dcai_assets import ArtifactStore, DailyPartitions, DatasetSpec, LandingDirectory, MlflowTracking
+from dcai_assets import ArtifactStore, DatasetSpec, LandingDirectory, MlflowTracking
 from dcai_assets import ParquetIOManager as Lake
 from dcai_assets.assets.model import REGISTRY_POOL
 from dcai_assets.recovery import WorkerProcess, reconcile_dead_runs
+from dcai_assets.spec import DailyPartitions
 from tests.assets.test_training_assets import definitions, land_and_label, logistic_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,10 @@ import dagster as dg
 import pytest
 from mlflow import MlflowClient
 
-from dcai_assets import DailyPartitions, DatasetSpec, LandingDirectory, MlflowTracking, infer_schema
+from dcai_assets import DatasetSpec, LandingDirectory, MlflowTracking
+from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.model_registry import load_sklearn_model
+from dcai_assets.spec import DailyPartitions
 from tests.assets.test_training_assets import definitions, land_and_label, metadata, retrain
 from tests.conftest import REFERENCE_DAYS, sensor_readings
 

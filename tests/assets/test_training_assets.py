@@ -13,7 +13,6 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from dcai_assets import (
-    DailyPartitions,
     DatasetSpec,
     ImportanceSpec,
     LabelingSpec,
@@ -22,10 +21,11 @@ from dcai_assets import (
     PromotionGate,
     TrainingSpec,
     build_definitions,
-    infer_schema,
 )
 from dcai_assets.assets.model import REGISTRY_POOL
 from dcai_assets.core.evaluation import GAP_NAMES
+from dcai_assets.core.schema_inference import infer_schema
+from dcai_assets.spec import DailyPartitions
 from tests.assets.test_labeling_assets import LFS
 from tests.conftest import REFERENCE_DAYS, sensor_readings
 
@@ -190,7 +190,7 @@ def test_too_few_labeled_partitions_is_a_clear_error(readings_spec, resources, l
 
 
 def test_a_single_class_in_the_window_is_a_clear_error(readings_spec, resources, landing, tracking):
-    from dcai_assets import LabelingFunctionSet
+    from dcai_assets.core.labeling import LabelingFunctionSet
     from tests.assets.test_labeling_assets import hot, humid
 
     only_alerts = LabelingFunctionSet(lfs=[hot, humid], classes=["normal", "alert"])
@@ -253,7 +253,7 @@ def test_registry_writes_are_serialized_by_a_concurrency_pool(readings_spec, res
 def test_a_window_where_every_row_abstained_is_a_clear_error(readings_spec, resources, landing, tracking):
     import numpy as np
 
-    from dcai_assets import ABSTAIN, LabelingFunctionSet, labeling_function
+    from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
 
     @labeling_function(uses=["temperature"])
     def boiling(df):
@@ -487,7 +487,7 @@ def test_bad_positive_class_and_holdout_settings_are_clear_errors(
 def test_more_than_two_classes_get_per_class_metrics_and_one_vs_rest_fairness(
     readings_spec, resources, landing, tracking
 ):
-    from dcai_assets import ABSTAIN, LabelingFunctionSet, labeling_function
+    from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
 
     @labeling_function(uses=["temperature"])
     def cold(df):

@@ -89,7 +89,8 @@ def test_dataset_spec_accepts_a_valid_name_and_lists_key_columns(tmp_path):
 
 
 def test_a_single_string_as_reference_window_is_refused():
-    from dcai_assets import DailyPartitions, DatasetSpec, LandingDirectory
+    from dcai_assets import DatasetSpec, LandingDirectory
+    from dcai_assets.spec import DailyPartitions
 
     with pytest.raises(ValueError, match="is a single string; expected a list of partition keys"):
         DatasetSpec(

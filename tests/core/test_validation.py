@@ -1,5 +1,5 @@
 """Bad input to the public numeric API is refused with an error naming the argument and what was
-expected; nothing is coerced silently. One parametrised case per row of the README table
+expected; nothing is coerced silently. One parametrised case per row of the docs/spec.md table
 "Input validation"; then the inputs that are supported by explicit conversion (string labels,
 pandas objects) give the same values as plain arrays."""
 

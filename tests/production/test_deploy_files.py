@@ -89,7 +89,7 @@ def test_compose_runs_the_five_services_with_ports_on_loopback_only():
             host, port = host_and_port(entry)
             assert host == "127.0.0.1", f"{name} publishes {entry!r} beyond the loopback interface"
             published[port] = name
-    # The UI and MLflow, as the README says; the database and the code server stay internal.
+    # The UI and MLflow, as docs/operations.md says; the database and the code server stay internal.
     assert published == {3000: "webserver", 5000: "mlflow"}
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from dcai_assets import DailyPartitions, DatasetSpec, LandingDirectory
+from dcai_assets import DatasetSpec, LandingDirectory
 from dcai_assets.partitions import partitions_def
 from dcai_assets.sensors import build_landing_sensor
+from dcai_assets.spec import DailyPartitions
 
 LANDING = Path(os.environ.get("DCAI_DATA_DIR", ".")) / "landing" / "flood"
 SPEC = DatasetSpec(

@@ -21,25 +21,22 @@ import pandas as pd
 import pytest
 
 from dcai_assets import (
-    ABSTAIN,
     ArtifactStore,
     CallableSource,
-    DailyPartitions,
     DatasetSpec,
-    DynamicPartitions,
-    LabelingFunctionSet,
     LabelingSpec,
     LandingDirectory,
     MlflowTracking,
     ParquetIOManager,
     TrainingSpec,
     build_definitions,
-    infer_schema,
-    labeling_function,
 )
 from dcai_assets.core.conformance import REASON_COLUMN
+from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
 from dcai_assets.core.reading import file_digest
+from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.sensors import discover_partition_keys
+from dcai_assets.spec import DailyPartitions, DynamicPartitions
 from tests.conftest import REFERENCE_DAYS, sensor_readings
 
 pytestmark = pytest.mark.reliability
