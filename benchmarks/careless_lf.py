@@ -42,10 +42,10 @@ from dcai_assets import (
     knn_shapley,
     labeling_function,
 )
+from dcai_assets.assets.importance import preprocess
 from dcai_assets.core.labeling import gold_indices
 from dcai_assets.core.review import given_label_probability, per_labeling_function, review_ranks
 from dcai_assets.core.training import fit_pipeline
-from dcai_assets.core.valuation import preprocessed_features as preprocess
 
 INSPECTED = 0.05
 K = 5

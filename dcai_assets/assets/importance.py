@@ -37,6 +37,9 @@ from dcai_assets.core.valuation import (
     sum_shards,
     valuation_inputs,
 )
+from dcai_assets.core.valuation import (
+    preprocessed_features as preprocess,  # the old name, for the benchmarks
+)
 from dcai_assets.model_registry import load_sklearn_model
 from dcai_assets.partitions import asset_key
 from dcai_assets.plots import bar_chart_svg, histogram_svg, svg_markdown
@@ -46,7 +49,7 @@ from dcai_assets.tracking import MlflowTracking
 IMPORTANCE_SCORES = "importance_scores"
 _PROGRESS_FROM = 500_000_000  # training x holdout pairs (seconds of work): log progress from here
 
-__all__ = ["IMPORTANCE_SCORES", "build_importance_asset", "shard_bounds"]
+__all__ = ["IMPORTANCE_SCORES", "build_importance_asset", "preprocess", "shard_bounds"]
 
 
 @dataclass(frozen=True)
