@@ -306,16 +306,7 @@ def fairness_gaps(
         "false_positive_rate_difference", "false_positive_rate", 5, 4, big & (arr[:, 4] >= min_outcome_rows),
         rates, arr, alpha,
     )  # fmt: skip
-    if tpr.determined and fpr.determined:
-        (t_low, t_high), (f_low, f_high) = tpr_half, fpr_half
-        used = [r for r in rates if r.group in set(tpr.groups) | set(fpr.groups)]
-        eo = FairnessGap(
-            "equalized_odds_difference", "determined", max(tpr.value, fpr.value), max(t_low, f_low),
-            max(t_high, f_high), tuple(r.group for r in used), min(r.n for r in used),
-        )  # fmt: skip
-    else:
-        why = "; ".join(f"{g.name}: {g.reason}" for g in (tpr, fpr) if not g.determined)
-        eo = FairnessGap("equalized_odds_difference", "undetermined", None, None, None, (), None, why)
+    eo = _equalized_odds(tpr, fpr, tpr_half, fpr_half, rates)
     return FairnessReport(
         column=column,
         positive_class=str(positive),
@@ -400,6 +391,25 @@ def _group_rates(
             )
         )
     return rates, np.array(counts, dtype=np.int64).reshape(-1, 6)
+
+
+def _equalized_odds(
+    tpr: FairnessGap,
+    fpr: FairnessGap,
+    tpr_half: tuple[float, float] | None,
+    fpr_half: tuple[float, float] | None,
+    rates: list[GroupRates],
+) -> FairnessGap:
+    """The larger of the TPR and FPR gaps, bounded by their bounds at alpha / 2 each."""
+    if tpr.determined and fpr.determined:
+        (t_low, t_high), (f_low, f_high) = tpr_half, fpr_half
+        used = [r for r in rates if r.group in set(tpr.groups) | set(fpr.groups)]
+        return FairnessGap(
+            "equalized_odds_difference", "determined", max(tpr.value, fpr.value), max(t_low, f_low),
+            max(t_high, f_high), tuple(r.group for r in used), min(r.n for r in used),
+        )  # fmt: skip
+    why = "; ".join(f"{g.name}: {g.reason}" for g in (tpr, fpr) if not g.determined)
+    return FairnessGap("equalized_odds_difference", "undetermined", None, None, None, (), None, why)
 
 
 def _gap(
