@@ -78,7 +78,7 @@ def retrain(tracking: MlflowTracking, frame: pd.DataFrame, training: TrainingSpe
                "lf_set_version": "bench", "code_version": "bench"}  # fmt: skip
     log_and_register(
         tracking, experiment="benchmark", model_name="benchmark_model", pipeline=pipeline, train=train,
-        evaluation_rows=rows, features=features, challenger=challenger, importance=importance,
+        evaluation_rows=rows, features=features, challenger=challenger, feature_importance=importance,
         lineage=lineage, training=training, classes=CLASSES, data_version=str(time.time()),
         tags={}, dataset="benchmark",
     )  # fmt: skip

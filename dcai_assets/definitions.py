@@ -84,6 +84,8 @@ def build_definitions(
     """
     if training is not None and labeling is None:
         raise ValueError("build_definitions: training needs labeling; expected a LabelingSpec too")
+    if importance is not None and training is None:
+        raise ValueError("build_definitions: importance needs training; expected a TrainingSpec too")
     assets: list[dg.AssetsDefinition] = [build_raw_asset(spec), build_validated_assets(spec)]
     ingest = dg.define_asset_job(
         ingest_job_name(spec),
@@ -96,48 +98,13 @@ def build_definitions(
     jobs = [ingest]
     ingest_and_label = None
     if labeling is not None:
-        assets += [build_label_model_asset(spec, labeling), build_labeled_set_asset(spec, labeling)]
-        jobs += [
-            dg.define_asset_job(
-                label_model_job_name(spec),
-                selection=dg.AssetSelection.assets(asset_key(spec, LABEL_MODEL)),
-                description=f"Fit the label model of {spec.name} on every usable validated partition.",
-            ),
-            dg.define_asset_job(
-                labeling_job_name(spec),
-                selection=dg.AssetSelection.assets(asset_key(spec, LABELED_SET)),
-                description=f"Apply the LFs and the label model to one partition of {spec.name}.",
-            ),
-        ]
-        # The landing sensor's run once the label model exists: a landed day is labeled in the
-        # run that validates it (a failed blocking check still skips the labeling step), which
-        # saves a run start and an automation tick per file.
-        ingest_and_label = dg.define_asset_job(
-            ingest_and_label_job_name(spec),
-            selection=ingest.selection | dg.AssetSelection.assets(asset_key(spec, LABELED_SET)),
-            description=f"Read, validate, quarantine and label one partition of {spec.name}.",
-        )
-        jobs.append(ingest_and_label)
-    if training is not None:
-        assets.append(build_trained_model_asset(spec, labeling, training))
-        jobs.append(
-            dg.define_asset_job(
-                train_job_name(spec),
-                selection=dg.AssetSelection.assets(asset_key(spec, TRAINED_MODEL)),
-                description=f"Retrain, evaluate, register and gate the model of {spec.name}.",
-            )
-        )
-    if importance is not None:
-        if training is None:
-            raise ValueError("build_definitions: importance needs training; expected a TrainingSpec too")
-        assets.append(build_importance_asset(spec, labeling, training, importance))
-        jobs.append(
-            dg.define_asset_job(
-                importance_job_name(spec),
-                selection=dg.AssetSelection.assets(asset_key(spec, IMPORTANCE_SCORES)),
-                description=f"Re-score the training rows of the latest {spec.name} model (KNN-Shapley).",
-            )
-        )
+        labeling_assets, labeling_jobs = _labeling_stage(spec, labeling, ingest)
+        assets += labeling_assets
+        jobs += labeling_jobs
+        ingest_and_label = labeling_jobs[-1]
+    model_assets, model_jobs = _model_stages(spec, labeling, training, importance)
+    assets += model_assets
+    jobs += model_jobs
     routes = _landing_routes(
         spec,
         ingest_and_label,
@@ -156,22 +123,84 @@ def build_definitions(
     ]
     if automation is not None:
         assets = [_with_condition(a, spec, automation) for a in assets]
-        sensors.append(
-            dg.AutomationConditionSensorDefinition(
-                automation_sensor_name(spec),
-                target=dg.AssetSelection.key_prefixes(spec.name),
-                minimum_interval_seconds=automation.sensor_interval_seconds,
-                default_status=automation.default_status,
-                run_tags={
-                    "dagster/max_retries": str(automation.max_retries),
-                    "dagster/retry_on_asset_or_op_failure": "false",  # a failed check stays failed
-                    # The daemon's runs cannot carry which partitions changed; the evaluation says.
-                    TRIGGER_TAG: "automation condition: see the sensor's evaluation for what changed",
-                },
-                description=f"Runs the {spec.name} stages whose automation conditions hold.",
+        sensors.append(_automation_sensor(spec, automation))
+    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
+
+
+def _labeling_stage(spec: DatasetSpec, labeling: LabelingSpec, ingest: Any) -> tuple[list, list]:
+    """The label model and the labeled sets, their jobs, and (last) the job that ingests and
+    labels a landed partition in one run."""
+    assets = [build_label_model_asset(spec, labeling), build_labeled_set_asset(spec, labeling)]
+    jobs = [
+        dg.define_asset_job(
+            label_model_job_name(spec),
+            selection=dg.AssetSelection.assets(asset_key(spec, LABEL_MODEL)),
+            description=f"Fit the label model of {spec.name} on every usable validated partition.",
+        ),
+        dg.define_asset_job(
+            labeling_job_name(spec),
+            selection=dg.AssetSelection.assets(asset_key(spec, LABELED_SET)),
+            description=f"Apply the LFs and the label model to one partition of {spec.name}.",
+        ),
+    ]
+    # The landing sensor's run once the label model exists: a landed day is labeled in the
+    # run that validates it (a failed blocking check still skips the labeling step), which
+    # saves a run start and an automation tick per file.
+    jobs.append(
+        dg.define_asset_job(
+            ingest_and_label_job_name(spec),
+            selection=ingest.selection | dg.AssetSelection.assets(asset_key(spec, LABELED_SET)),
+            description=f"Read, validate, quarantine and label one partition of {spec.name}.",
+        )
+    )
+    return assets, jobs
+
+
+def _model_stages(
+    spec: DatasetSpec,
+    labeling: LabelingSpec | None,
+    training: TrainingSpec | None,
+    importance: ImportanceSpec | None,
+) -> tuple[list, list]:
+    """The trained model and the importance scores, where specified, with their jobs."""
+    assets, jobs = [], []
+    if training is not None:
+        assets.append(build_trained_model_asset(spec, labeling, training))
+        jobs.append(
+            dg.define_asset_job(
+                train_job_name(spec),
+                selection=dg.AssetSelection.assets(asset_key(spec, TRAINED_MODEL)),
+                description=f"Retrain, evaluate, register and gate the model of {spec.name}.",
             )
         )
-    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
+    if importance is not None:
+        assets.append(build_importance_asset(spec, labeling, training, importance))
+        jobs.append(
+            dg.define_asset_job(
+                importance_job_name(spec),
+                selection=dg.AssetSelection.assets(asset_key(spec, IMPORTANCE_SCORES)),
+                description=f"Re-score the training rows of the latest {spec.name} model (KNN-Shapley).",
+            )
+        )
+    return assets, jobs
+
+
+def _automation_sensor(
+    spec: DatasetSpec, automation: AutomationSpec
+) -> dg.AutomationConditionSensorDefinition:
+    return dg.AutomationConditionSensorDefinition(
+        automation_sensor_name(spec),
+        target=dg.AssetSelection.key_prefixes(spec.name),
+        minimum_interval_seconds=automation.sensor_interval_seconds,
+        default_status=automation.default_status,
+        run_tags={
+            "dagster/max_retries": str(automation.max_retries),
+            "dagster/retry_on_asset_or_op_failure": "false",  # a failed check stays failed
+            # The daemon's runs cannot carry which partitions changed; the evaluation says.
+            TRIGGER_TAG: "automation condition: see the sensor's evaluation for what changed",
+        },
+        description=f"Runs the {spec.name} stages whose automation conditions hold.",
+    )
 
 
 def _landing_routes(

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dcai_assets.core.columns import LABEL, PARTITION
 from dcai_assets.core.evaluation import Evaluation, GateVerdict, evaluate, gate
 from dcai_assets.core.registry_debris import (
     ABANDONED,
@@ -38,7 +39,7 @@ from dcai_assets.core.training import feature_window, final_estimator
 from dcai_assets.spec import TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
-PARTITION_COLUMN = "_partition"
+PARTITION_COLUMN = PARTITION  # kept for the callers that import it from here
 PROCESS_TAG = "dcai.process"  # host:pid:start of the process that writes a retrain's run
 MODEL_NAME_TAG = "dcai.model_name"
 
@@ -90,7 +91,7 @@ def register_and_gate(
     evaluation_rows: pd.DataFrame,
     features: list[str],
     challenger: Evaluation,
-    importance: pd.Series,
+    feature_importance: pd.Series,
     lineage: dict,
     training: TrainingSpec,
     classes: list[str],
@@ -104,86 +105,17 @@ def register_and_gate(
     the retrain produced. If anything fails after the version is created, the version is deleted:
     nothing is left half-registered. A process killed in between leaves states
     :func:`reconcile_registry` repairs at the next retrain."""
-    import mlflow
-    import sklearn
-    from mlflow.entities import DatasetInput, InputTag, Metric, Param
-    from mlflow.models import infer_signature
-
     client = tracking.client
     experiment_id = tracking.experiment_id(experiment)
-    tags = {
-        **tags,
-        "dcai.lf_set_version": lineage["lf_set_version"],
-        "dcai.code_version": lineage["code_version"],
-        "dcai.data_version": data_version,
-        "dcai.train_partitions": feature_window(lineage["train_partitions"]),
-        "dcai.holdout_partitions": ",".join(lineage["holdout_partitions"]),
-        "dcai.partitions": _partitions_tag(lineage["partitions"]),
-        "dcai.positive_class": challenger.positive_class or "none (per class, macro)",
-        "dcai.evaluation": "determined" if challenger.determined else "undetermined",
-        MODEL_NAME_TAG: model_name,
-        PROCESS_TAG: process_identity(),
-    }
+    tags = {**tags, **_run_tags(model_name, lineage, challenger, data_version)}
     run = tracking.call(
         "create_run", lambda: client.create_run(experiment_id, tags=tags, run_name=f"{model_name}-train")
     )
     run_id = run.info.run_id
     try:
-        now = int(time.time() * 1000)
-        params = [Param(k, str(v)[:500]) for k, v in pipeline.get_params(deep=False).items() if k != "steps"]
-        params += [Param("features", ",".join(features)), Param("seed", str(training.seed))]
-        params += [Param("estimator", type(final_estimator(pipeline)).__name__)]
-        metrics = [
-            Metric(metric_name(f"eval_{k}"), v, now, 0) for k, v in evaluation_metrics(challenger).items()
-        ]
-        metrics += [Metric(metric_name(f"importance_{k}"), float(v), now, 0) for k, v in importance.items()]
-        tracking.call("log_batch", lambda: client.log_batch(run_id, metrics=metrics, params=params[:100]))
-        inputs = [
-            DatasetInput(
-                dataset_entity(train[[*features, "label"]], f"{dataset}_train"),
-                tags=[InputTag("mlflow.data.context", "training")],
-            ),
-            DatasetInput(
-                dataset_entity(evaluation_rows[[*features, "label"]], f"{dataset}_eval"),
-                tags=[InputTag("mlflow.data.context", "evaluation")],
-            ),
-        ]
-        tracking.call("log_inputs", lambda: client.log_inputs(run_id, datasets=inputs))
-        with tempfile.TemporaryDirectory() as tmp:
-            sample = train[features].head(200)
-            signature = infer_signature(sample, pipeline.predict(sample))
-            requirements = [
-                f"scikit-learn=={sklearn.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-                *training.extra_pip_requirements,
-            ]
-            model_dir = Path(tmp) / "model"
-            mlflow.sklearn.save_model(
-                pipeline,
-                model_dir,
-                signature=signature,
-                pip_requirements=requirements,
-                # skops (MLflow's safe default) refuses types it does not know, e.g. the trees of
-                # any tree model; this model was built here, so the types it holds are trusted.
-                skops_trusted_types=[*_own_types(pipeline), *training.skops_trusted_types],
-            )
-            (Path(tmp) / "lineage.json").write_text(json.dumps(lineage, indent=1))
-            challenger_table = challenger.table()
-            challenger_table.to_csv(Path(tmp) / "evaluation.csv", index=False)
-            tracking.call("log_artifacts", lambda: client.log_artifacts(run_id, str(model_dir), "model"))
-            tracking.call(
-                "log_artifact", lambda: client.log_artifact(run_id, str(Path(tmp) / "lineage.json"))
-            )
-            tracking.call(
-                "log_artifact", lambda: client.log_artifact(run_id, str(Path(tmp) / "evaluation.csv"))
-            )
-    except Exception:
-        with contextlib.suppress(Exception):  # the server may be the thing that failed
-            client.set_terminated(run_id, "FAILED")
-        raise
-
-    try:
+        _log_run(tracking, run_id, pipeline, features, training, challenger, feature_importance)
+        _log_inputs(tracking, run_id, train, evaluation_rows, features, dataset)
+        _log_artifacts(tracking, run_id, pipeline, train[features].head(200), training, lineage, challenger)
         tracking.ensure_registered_model(model_name)
         version = tracking.call(
             "create_model_version",
@@ -195,31 +127,21 @@ def register_and_gate(
             ),
         ).version
     except Exception:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # the server may be the thing that failed
             client.set_terminated(run_id, "FAILED")
         raise
     try:
-        tracking.call(
-            "set alias", lambda: client.set_registered_model_alias(model_name, "challenger", version)
+        verdict, champion_eval, over = _gate_version(
+            tracking,
+            model_name,
+            version,
+            evaluation_rows,
+            features,
+            classes,
+            training,
+            challenger,
+            data_version,
         )
-        champion_eval = None
-        champion_version = tracking.call(
-            "champion lookup", lambda: _alias_version(client, model_name, "champion")
-        )
-        if champion_version is not None:
-            champion_eval = _evaluate_version(
-                client, champion_version, evaluation_rows, features, classes, training
-            )
-        verdict = gate(challenger, champion_eval, training.gate)
-        if champion_version is not None and champion_version.tags.get("dcai.data_version") == data_version:
-            verdict.reasons.append(
-                f"same inputs and code as champion version {champion_version.version} "
-                f"(data version {data_version})"
-            )
-        client.set_model_version_tag(
-            model_name, version, "dcai.gate_reasons", " | ".join(verdict.reasons)[:4900]
-        )
-        over = "none" if champion_version is None else str(champion_version.version)
     except Exception:
         with contextlib.suppress(Exception):
             client.set_terminated(run_id, "FAILED")
@@ -228,6 +150,145 @@ def register_and_gate(
             client.delete_model_version(model_name, version)
         raise
     return Gated(model_name, run_id, experiment_id, version, verdict, champion_eval, over)
+
+
+def _run_tags(model_name: str, lineage: dict, challenger: Evaluation, data_version: str) -> dict[str, str]:
+    return {
+        "dcai.lf_set_version": lineage["lf_set_version"],
+        "dcai.code_version": lineage["code_version"],
+        "dcai.data_version": data_version,
+        "dcai.train_partitions": feature_window(lineage["train_partitions"]),
+        "dcai.holdout_partitions": ",".join(lineage["holdout_partitions"]),
+        "dcai.partitions": _partitions_tag(lineage["partitions"]),
+        "dcai.positive_class": challenger.positive_class or "none (per class, macro)",
+        "dcai.evaluation": "determined" if challenger.determined else "undetermined",
+        MODEL_NAME_TAG: model_name,
+        PROCESS_TAG: process_identity(),
+    }
+
+
+def _log_run(
+    tracking: MlflowTracking,
+    run_id: str,
+    pipeline,
+    features: list[str],
+    training: TrainingSpec,
+    challenger: Evaluation,
+    feature_importance: pd.Series,
+) -> None:
+    """The run's params (the pipeline's, the features, the seed) and metrics (the evaluation's,
+    and each feature's permutation importance)."""
+    from mlflow.entities import Metric, Param
+
+    now = int(time.time() * 1000)
+    params = [Param(k, str(v)[:500]) for k, v in pipeline.get_params(deep=False).items() if k != "steps"]
+    params += [Param("features", ",".join(features)), Param("seed", str(training.seed))]
+    params += [Param("estimator", type(final_estimator(pipeline)).__name__)]
+    metrics = [Metric(metric_name(f"eval_{k}"), v, now, 0) for k, v in evaluation_metrics(challenger).items()]
+    metrics += [
+        Metric(metric_name(f"importance_{k}"), float(v), now, 0) for k, v in feature_importance.items()
+    ]
+    tracking.call(
+        "log_batch", lambda: tracking.client.log_batch(run_id, metrics=metrics, params=params[:100])
+    )
+
+
+def _log_inputs(
+    tracking: MlflowTracking,
+    run_id: str,
+    train: pd.DataFrame,
+    evaluation_rows: pd.DataFrame,
+    features: list[str],
+    dataset: str,
+) -> None:
+    from mlflow.entities import DatasetInput, InputTag
+
+    inputs = [
+        DatasetInput(
+            dataset_entity(train[[*features, LABEL]], f"{dataset}_train"),
+            tags=[InputTag("mlflow.data.context", "training")],
+        ),
+        DatasetInput(
+            dataset_entity(evaluation_rows[[*features, LABEL]], f"{dataset}_eval"),
+            tags=[InputTag("mlflow.data.context", "evaluation")],
+        ),
+    ]
+    tracking.call("log_inputs", lambda: tracking.client.log_inputs(run_id, datasets=inputs))
+
+
+def _log_artifacts(
+    tracking: MlflowTracking,
+    run_id: str,
+    pipeline,
+    sample: pd.DataFrame,
+    training: TrainingSpec,
+    lineage: dict,
+    challenger: Evaluation,
+) -> None:
+    """The model (signature, explicit pip requirements), ``lineage.json`` and ``evaluation.csv``."""
+    import mlflow
+    import sklearn
+    from mlflow.models import infer_signature
+
+    client = tracking.client
+    with tempfile.TemporaryDirectory() as tmp:
+        signature = infer_signature(sample, pipeline.predict(sample))
+        requirements = [
+            f"scikit-learn=={sklearn.__version__}",
+            f"pandas=={pd.__version__}",
+            f"numpy=={np.__version__}",
+            *training.extra_pip_requirements,
+        ]
+        model_dir = Path(tmp) / "model"
+        mlflow.sklearn.save_model(
+            pipeline,
+            model_dir,
+            signature=signature,
+            pip_requirements=requirements,
+            # skops (MLflow's safe default) refuses types it does not know, e.g. the trees of
+            # any tree model; this model was built here, so the types it holds are trusted.
+            skops_trusted_types=[*_own_types(pipeline), *training.skops_trusted_types],
+        )
+        (Path(tmp) / "lineage.json").write_text(json.dumps(lineage, indent=1))
+        challenger.table().to_csv(Path(tmp) / "evaluation.csv", index=False)
+        tracking.call("log_artifacts", lambda: client.log_artifacts(run_id, str(model_dir), "model"))
+        for name in ("lineage.json", "evaluation.csv"):
+            tracking.call(
+                "log_artifact", lambda name=name: client.log_artifact(run_id, str(Path(tmp) / name))
+            )
+
+
+def _gate_version(
+    tracking: MlflowTracking,
+    model_name: str,
+    version: str,
+    evaluation_rows: pd.DataFrame,
+    features: list[str],
+    classes: list[str],
+    training: TrainingSpec,
+    challenger: Evaluation,
+    data_version: str,
+) -> tuple[GateVerdict, Evaluation | None, str]:
+    """Alias the version ``challenger``, gate it against the champion on the same rows, and tag
+    the reasons; the verdict, the champion's evaluation and the champion version (``"none"``)."""
+    client = tracking.client
+    tracking.call("set alias", lambda: client.set_registered_model_alias(model_name, "challenger", version))
+    champion_eval = None
+    champion_version = tracking.call(
+        "champion lookup", lambda: _alias_version(client, model_name, "champion")
+    )
+    if champion_version is not None:
+        champion_eval = _evaluate_version(
+            client, champion_version, evaluation_rows, features, classes, training
+        )
+    verdict = gate(challenger, champion_eval, training.gate)
+    if champion_version is not None and champion_version.tags.get("dcai.data_version") == data_version:
+        verdict.reasons.append(
+            f"same inputs and code as champion version {champion_version.version} "
+            f"(data version {data_version})"
+        )
+    client.set_model_version_tag(model_name, version, "dcai.gate_reasons", " | ".join(verdict.reasons)[:4900])
+    return verdict, champion_eval, "none" if champion_version is None else str(champion_version.version)
 
 
 def promote(tracking: MlflowTracking, gated: Gated) -> Registered:
@@ -553,7 +614,7 @@ def dataset_entity(frame: pd.DataFrame, name: str, schema_rows: int = 1000):
     from mlflow.models import infer_signature
 
     frame = frame.reset_index(drop=True)
-    ds = mlflow.data.from_pandas(frame, name=name, targets="label")
+    ds = mlflow.data.from_pandas(frame, name=name, targets=LABEL)
     schema = infer_signature(frame.head(schema_rows)).inputs
     config = ds.source.to_dict()
     return Dataset(
@@ -596,7 +657,7 @@ def evaluate_model(
     """A model's metrics on evaluation rows, with the training spec's slices, fairness column and
     positive class."""
     return evaluate(
-        rows["label"].astype(str).to_numpy(),
+        rows[LABEL].astype(str).to_numpy(),
         model.predict(rows[features]),
         rows,
         classes,

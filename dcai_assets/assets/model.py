@@ -3,19 +3,20 @@ evaluated on the newest ones, tracked in MLflow, registered as ``challenger`` an
 ``champion`` only when the gate passes."""
 
 import contextlib
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
 
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.labeled import LABELED_SET
+from dcai_assets.core.columns import LABEL, LABEL_CONFIDENCE, LF_PREFIX, PARTITION, PROBA_PREFIX
 from dcai_assets.core.evaluation import Evaluation, FairnessGap, available_metrics, resolve_positive_class
-from dcai_assets.core.holdout import HoldoutChoice, choose_holdout
+from dcai_assets.core.holdout import HoldoutChoice, WindowSplit, split_window
+from dcai_assets.core.model_card import ModelCard, data_version_of
 from dcai_assets.core.training import (
     TrainingError,
     build_pipeline,
@@ -26,7 +27,6 @@ from dcai_assets.core.training import (
     permutation_importance_by_feature,
 )
 from dcai_assets.model_registry import (
-    PARTITION_COLUMN,
     Gated,
     abandon,
     evaluate_model,
@@ -185,37 +185,253 @@ def _run_link(tracking_uri: str, experiment_id: str, run_id: str) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class _Training:
+    """One dataset's retrain, as the asset's body calls it: its window, the fit and evaluation,
+    the lineage, and the card with its metadata."""
+
+    spec: DatasetSpec
+    labeling: LabelingSpec
+    training: TrainingSpec
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.labeling.lfs.classes]
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.training.features)
+
+    @property
+    def model_name(self) -> str:
+        return self.training.model_name or f"{self.spec.name}_model"
+
+    @property
+    def code_version(self) -> str:
+        return f"train-v2-{self.training.code_version}-{self.labeling.lfs.version}"
+
+    @property
+    def labeled_key(self) -> dg.AssetKey:
+        return asset_key(self.spec, LABELED_SET)
+
+    def positive_rule(self) -> tuple[str | None, str]:
+        """The positive class and the rule that chose it; ValueError for a spec that cannot work."""
+        classes, training = self.classes, self.training
+        try:
+            positive = resolve_positive_class(classes, training.positive_class)
+        except ValueError as e:
+            raise ValueError(f"TrainingSpec.{e}") from None
+        available = available_metrics(classes, training.positive_class)
+        if training.gate.metric not in available:
+            raise ValueError(
+                f"PromotionGate.metric: {training.gate.metric!r} is not computed for {len(classes)} classes "
+                f"with positive class {positive!r}; expected one of {sorted(available)}"
+            )
+        if positive is None:
+            return (
+                None,
+                f"none: {len(classes)} classes, per-class and macro metrics, fairness one-vs-rest per class",
+            )
+        if training.positive_class is None:
+            return positive, f"{positive} (default: the second of the classes {classes})"
+        return positive, f"{positive} (TrainingSpec.positive_class)"
+
+    def window(self, instance: dg.DagsterInstance, labeled: dict) -> list[str]:
+        """The labeled partitions to train and evaluate on, oldest first."""
+        spec, training = self.spec, self.training
+        registered = partitions_def(spec).get_partition_keys(dynamic_partitions_store=instance)
+        in_order = partition_order(registered, spec.partitioning)  # by time, not registration
+        all_keys = [k for k in in_order if k in labeled]
+        window = all_keys[-training.window :] if training.window else all_keys
+        if len(window) <= training.holdout_partitions:
+            raise dg.Failure(
+                f"{len(window)} labeled partitions of {spec.name}; expected more than "
+                f"{training.holdout_partitions} (the newest are held out for evaluation). "
+                "Label more partitions"
+            )
+        return window
+
+    def split(self, labeled: dict, window: list[str]) -> WindowSplit:
+        """The window's rows split at the trusted holdout (:func:`split_window`), checked."""
+        frame = pd.concat([labeled[p].assign(**{PARTITION: p}) for p in window], ignore_index=False)
+        missing = [f for f in self.features if f not in frame.columns]
+        if missing:
+            raise dg.Failure(
+                f"features {missing} are not in the labeled sets of {self.spec.name}; expected columns of "
+                f"{[c for c in frame.columns if not c.startswith((LF_PREFIX, PROBA_PREFIX, '_'))]}"
+            )
+        training = self.training
+        split = split_window(
+            frame, window, self.classes, partition_column=PARTITION,
+            holdout_partitions=training.holdout_partitions, max_holdout_partitions=training.holdout_limit,
+            min_gold_rows=training.min_gold_rows, min_class_rows=training.min_class_rows,
+        )  # fmt: skip
+        train_keys = list(split.choice.train_partitions)
+        if frame[PARTITION].isin(train_keys).any() and split.train.empty:
+            raise TrainingError(
+                f"every row of the training window ({feature_window(train_keys)}) abstained: no LF "
+                "voted and there is no gold label; expected labeled rows"
+            )
+        if split.evaluation.empty:
+            raise dg.Failure(
+                f"no labeled rows in the holdout partitions {list(split.choice.holdout_partitions)}: every "
+                "row abstained; expected labeled rows to evaluate on. Label more partitions, or check the "
+                "labeling functions"
+            )
+        return split
+
+    def fit(self, log, split: WindowSplit) -> tuple[object, Evaluation, pd.Series, float]:
+        """The fitted pipeline, its evaluation, its features' permutation importance, seconds."""
+        training, features = self.training, self.features
+        train, rows, train_keys = split.train, split.evaluation, list(split.choice.train_partitions)
+        started = time.perf_counter()
+        pipeline = fit_pipeline(
+            build_pipeline(training.pipeline),
+            train[features],
+            train[LABEL].astype(str).to_numpy(),
+            sample_weight=train[LABEL_CONFIDENCE].to_numpy(dtype=float)
+            if training.use_confidence_weights
+            else None,
+            seed=training.seed,
+            window=f"{self.spec.name} {feature_window(train_keys)}",
+        )
+        challenger = evaluate_model(pipeline, rows, features, self.classes, training)
+        feature_importance = permutation_importance_by_feature(
+            pipeline, rows[features], rows[LABEL].astype(str).to_numpy(), seed=training.seed
+        )
+        seconds = time.perf_counter() - started
+        log.info(
+            f"trained {type(final_estimator(pipeline)).__name__} on {len(train):,} rows of "
+            f"{feature_window(train_keys)}; {training.gate.metric} "
+            f"{_figure(challenger.overall.get(training.gate.metric))} on {len(rows):,} rows of "
+            f"{feature_window(list(split.choice.holdout_partitions))} ({split.choice.judged_by})"
+        )
+        if challenger.warnings:  # one log entry (each is an event the run writes), one line each
+            log.warning(
+                f"evaluation: {len(challenger.warnings)} figure(s) flagged:\n"
+                + "\n".join(f"- {w}" for w in challenger.warnings)
+            )
+        return pipeline, challenger, feature_importance, seconds
+
+    def lineage(self, split: WindowSplit, versions: dict[str, str], window: list[str], positive) -> dict:
+        """What decides the model, stored with its MLflow run and digested into its data version."""
+        choice = split.choice
+        return {
+            "partitions": {p: versions.get(p, "") for p in window},
+            "train_partitions": list(choice.train_partitions),
+            "holdout_partitions": list(choice.holdout_partitions),
+            "lf_set_version": self.labeling.lfs.version,
+            "code_version": self.code_version,
+            "positive_class": positive,
+            "holdout_labels": choice.labels,
+            "holdout_class_counts": choice.class_counts,
+            "holdout_widened_by": choice.extended_by,
+        }
+
+    def card(
+        self, gated: Gated, split: WindowSplit, challenger: Evaluation, lineage: dict, positive_rule: str
+    ) -> ModelCard:
+        return ModelCard(
+            model_name=self.model_name,
+            version=int(gated.version),
+            mlflow_run_id=gated.run_id,
+            gate_passed=gated.verdict.promote,  # the decision; MLflow's dcai.gate has the outcome
+            evaluated_against=split.choice.judged_by,
+            positive_class=lineage["positive_class"],
+            positive_class_rule=positive_rule,
+            evaluation_status="determined" if challenger.determined else "undetermined",
+            holdout_widened_by=split.choice.extended_by,
+            train_rows=len(split.train),
+            train_partition_keys=lineage["train_partitions"],
+            holdout_partition_keys=lineage["holdout_partitions"],
+            metrics=dict(challenger.overall),
+            lf_set_version=self.labeling.lfs.version,
+            code_version=self.code_version,
+            data_version=data_version_of(lineage),
+            partition_versions=lineage["partitions"],
+        )
+
+
+def _card_metadata(
+    card: ModelCard,
+    gated: Gated,
+    split: WindowSplit,
+    challenger: Evaluation,
+    feature_importance: pd.Series,
+    tracking_uri: str,
+    gate_metric: str,
+) -> dict:
+    """The card's metadata in the UI: links, the gate, metrics tables, holdout, fairness."""
+    verdict, champion, choice = gated.verdict, gated.champion, split.choice
+    gate = (
+        "**passes the gate**: promoted to champion once this card is stored (the observation that "
+        "follows says whether it was)"
+        if verdict.promote
+        else "**not promoted**"
+    )
+    return {
+        "model_uri": card.model_uri,
+        "model_version": card.version,
+        "mlflow_run_id": card.mlflow_run_id,
+        "mlflow_tracking_uri": tracking_uri,
+        **_run_link(tracking_uri, gated.experiment_id, card.mlflow_run_id),
+        "gate_passed": verdict.promote,
+        "gate": dg.MetadataValue.md(gate + "\n\n" + "\n".join(f"- {r}" for r in verdict.reasons)),
+        "metrics": dg.MetadataValue.md(_metrics_table(challenger, champion)),
+        "positive_class": card.positive_class_rule,
+        "evaluation_status": card.evaluation_status,
+        "evaluation_warnings": dg.MetadataValue.md(
+            "\n".join(f"- {w}" for w in [*choice.warnings, *challenger.warnings]) or "none"
+        ),
+        "holdout": dg.MetadataValue.md(_holdout_markdown(choice)),
+        "holdout_class_counts": dg.MetadataValue.json(choice.class_counts),
+        "holdout_widened_by": choice.extended_by,
+        "metrics_by_partition_and_slice": dg.MetadataValue.md(_slices_table(challenger, gate_metric)),
+        "feature_importance": dg.MetadataValue.md(_feature_importance_markdown(feature_importance)),
+        # Numbers, so that the UI plots them over the retrains (undefined ones are left out:
+        # `metrics` and `evaluation_warnings` say why).
+        **{f"eval_{k}": float(v) for k, v in challenger.overall.items() if not math.isnan(v)},
+        **_fairness_metadata(challenger),
+        **(
+            {"fairness": dg.MetadataValue.md(_fairness_markdown(challenger, champion))}
+            if challenger.fairness
+            else {}
+        ),
+        "evaluated_against": card.evaluated_against,
+        "train_rows": card.train_rows,
+        "evaluation_rows": len(split.evaluation),
+        "partitions": dg.MetadataValue.json(card.partition_versions),
+        "lf_set_version": card.lf_set_version,
+    }
+
+
+def _feature_importance_markdown(feature_importance: pd.Series) -> str:
+    return (
+        "| rank | feature | permutation importance |\n|---|---|---|\n"
+        + "\n".join(f"| {i} | `{f}` | {v:.4f} |" for i, (f, v) in enumerate(feature_importance.items(), 1))
+        + "\n\n"
+        + svg_markdown(
+            bar_chart_svg(
+                list(feature_importance.index),
+                feature_importance.to_numpy(),
+                "permutation importance (accuracy drop)",
+            ),
+            "feature importance",
+        )
+    )
+
+
 def build_trained_model_asset(
     spec: DatasetSpec, labeling: LabelingSpec, training: TrainingSpec
 ) -> dg.AssetsDefinition:
     """``<dataset>/trained_model``: one retrain, its evaluation, MLflow run and registry verdict."""
-    classes = [str(c) for c in labeling.lfs.classes]
-    try:
-        positive = resolve_positive_class(classes, training.positive_class)
-    except ValueError as e:
-        raise ValueError(f"TrainingSpec.{e}") from None
-    available = available_metrics(classes, training.positive_class)
-    if training.gate.metric not in available:
-        raise ValueError(
-            f"PromotionGate.metric: {training.gate.metric!r} is not computed for {len(classes)} classes "
-            f"with positive class {positive!r}; expected one of {sorted(available)}"
-        )
-    if positive is None:
-        positive_rule = (
-            f"none: {len(classes)} classes, per-class and macro metrics, fairness one-vs-rest per class"
-        )
-    elif training.positive_class is None:
-        positive_rule = f"{positive} (default: the second of the classes {classes})"
-    else:
-        positive_rule = f"{positive} (TrainingSpec.positive_class)"
-    features = list(training.features)
-    model_name = training.model_name or f"{spec.name}_model"
-    labeled_key = asset_key(spec, LABELED_SET)
-    code_version = f"train-v2-{training.code_version}-{labeling.lfs.version}"
+    retrain = _Training(spec, labeling, training)
+    positive, positive_rule = retrain.positive_rule()
+    model_name = retrain.model_name
 
     @dg.asset(
         key=asset_key(spec, TRAINED_MODEL),
-        ins={"labeled": dg.AssetIn(key=labeled_key, metadata={"allow_missing_partitions": True})},
+        ins={"labeled": dg.AssetIn(key=retrain.labeled_key, metadata={"allow_missing_partitions": True})},
         pool=REGISTRY_POOL,
         # Recovers runs killed holding the pool, before this step claims it (dcai_assets.recovery);
         # bound here, not by the caller, so no Definitions can leave it out.
@@ -223,7 +439,7 @@ def build_trained_model_asset(
         group_name="model",
         kinds={"scikit-learn", "mlflow"},
         owners=list(spec.owners),
-        code_version=code_version,
+        code_version=retrain.code_version,
         description=(
             f"The model `{model_name}`: the training Pipeline fitted on the labeled sets of a window of "
             "partitions, evaluated on the newest ones (gold labels where there are any), logged to "
@@ -237,219 +453,51 @@ def build_trained_model_asset(
         artifacts: ArtifactStore,
         dcai_run_recovery: RunRecovery,  # does its work when set up, before the pool is claimed
     ) -> Iterator[dg.Output[pd.DataFrame] | dg.AssetObservation]:
+        experiment = f"{mlflow_tracking.experiment_name}/{spec.name}"
         reconciled = reconcile_registry(  # what killed retrains left, before anything is registered
-            mlflow_tracking,
-            experiment=f"{mlflow_tracking.experiment_name}/{spec.name}",
-            model_name=model_name,
-            dagster_run_active=lambda run_id: _run_active(context.instance, run_id),
-            by=context.run.run_id,
-        )
+            mlflow_tracking, experiment=experiment, model_name=model_name,
+            dagster_run_active=lambda run_id: _run_active(context.instance, run_id), by=context.run.run_id,
+        )  # fmt: skip
         for line in reconciled.lines():
             context.log.warning(line)
-        registered = partitions_def(spec).get_partition_keys(dynamic_partitions_store=context.instance)
-        in_order = partition_order(registered, spec.partitioning)  # by time, not registration
-        all_keys = [k for k in in_order if k in labeled]
-        window = all_keys[-training.window :] if training.window else all_keys
-        if len(window) <= training.holdout_partitions:
-            raise dg.Failure(
-                f"{len(window)} labeled partitions of {spec.name}; expected more than "
-                f"{training.holdout_partitions} (the newest are held out for evaluation). "
-                "Label more partitions"
-            )
-        frame = pd.concat([labeled[p].assign(**{PARTITION_COLUMN: p}) for p in window], ignore_index=False)
-        missing = [f for f in features if f not in frame.columns]
-        if missing:
-            raise dg.Failure(
-                f"features {missing} are not in the labeled sets of {spec.name}; expected columns of "
-                f"{[c for c in frame.columns if not c.startswith(('lf__', 'p__', '_'))]}"
-            )
-        choice = choose_holdout(
-            frame,
-            window,
-            classes,
-            partition_column=PARTITION_COLUMN,
-            holdout_partitions=training.holdout_partitions,
-            max_holdout_partitions=training.holdout_limit,
-            min_gold_rows=training.min_gold_rows,
-            min_class_rows=training.min_class_rows,
-        )
-        train_keys, holdout_keys = list(choice.train_partitions), list(choice.holdout_partitions)
-        has_label = frame["label"].notna().to_numpy()
-        in_train = frame[PARTITION_COLUMN].isin(train_keys).to_numpy()
-        train = frame[in_train & has_label]
-        evaluation_rows = choice.select(frame, partition_column=PARTITION_COLUMN)
-        if in_train.any() and not (in_train & has_label).any():
-            raise TrainingError(
-                f"every row of the training window ({feature_window(train_keys)}) abstained: no LF "
-                "voted and there is no gold label; expected labeled rows"
-            )
-        if evaluation_rows.empty:
-            raise dg.Failure(
-                f"no labeled rows in the holdout partitions {holdout_keys}: every row abstained; expected "
-                "labeled rows to evaluate on. Label more partitions, or check the labeling functions"
-            )
-        judged_by = choice.judged_by
-        for warning in choice.warnings:
+        window = retrain.window(context.instance, labeled)
+        split = retrain.split(labeled, window)
+        for warning in split.choice.warnings:
             context.log.warning(f"holdout: {warning}")
-
-        pipeline = build_pipeline(training.pipeline)
-        weights = train["label_confidence"].to_numpy(dtype=float) if training.use_confidence_weights else None
-        started = time.perf_counter()
-        fit_pipeline(
-            pipeline,
-            train[features],
-            train["label"].astype(str).to_numpy(),
-            sample_weight=weights,
-            seed=training.seed,
-            window=f"{spec.name} {feature_window(train_keys)}",
-        )
-        y_eval = evaluation_rows["label"].astype(str).to_numpy()
-        challenger = evaluate_model(pipeline, evaluation_rows, features, classes, training)
-        importance = permutation_importance_by_feature(
-            pipeline, evaluation_rows[features], y_eval, seed=training.seed
-        )
-        train_seconds = time.perf_counter() - started
-        score = challenger.overall.get(training.gate.metric)
-        context.log.info(
-            f"trained {type(final_estimator(pipeline)).__name__} on {len(train):,} rows of "
-            f"{feature_window(train_keys)}; {training.gate.metric} {_figure(score)} "
-            f"on {len(evaluation_rows):,} rows of {feature_window(holdout_keys)} ({judged_by})"
-        )
-        if challenger.warnings:  # one log entry (each is an event the run writes), one line each
-            context.log.warning(
-                f"evaluation: {len(challenger.warnings)} figure(s) flagged:\n"
-                + "\n".join(f"- {w}" for w in challenger.warnings)
-            )
-
-        versions = _partition_versions(context.instance, labeled_key, window)
-        lineage = {
-            "partitions": {p: versions.get(p, "") for p in window},
-            "train_partitions": train_keys,
-            "holdout_partitions": holdout_keys,
-            "lf_set_version": labeling.lfs.version,
-            "code_version": code_version,
-            "positive_class": positive,
-            "holdout_labels": choice.labels,
-            "holdout_class_counts": choice.class_counts,
-            "holdout_widened_by": choice.extended_by,
-        }
-        data_version = hashlib.sha256(json.dumps(lineage, sort_keys=True).encode()).hexdigest()[:16]
-
+        pipeline, challenger, feature_importance, train_seconds = retrain.fit(context.log, split)
+        versions = _partition_versions(context.instance, retrain.labeled_key, window)
+        lineage = retrain.lineage(split, versions, window, positive)
         started = time.perf_counter()
         gated = register_and_gate(
-            mlflow_tracking,
-            experiment=f"{mlflow_tracking.experiment_name}/{spec.name}",
-            model_name=model_name,
-            pipeline=pipeline,
-            train=train,
-            evaluation_rows=evaluation_rows,
-            features=features,
-            challenger=challenger,
-            importance=importance,
-            lineage=lineage,
-            training=training,
-            classes=classes,
-            data_version=data_version,
+            mlflow_tracking, experiment=experiment, model_name=model_name, pipeline=pipeline,
+            train=split.train, evaluation_rows=split.evaluation, features=retrain.features,
+            challenger=challenger, feature_importance=feature_importance, lineage=lineage,
+            training=training, classes=retrain.classes, data_version=data_version_of(lineage),
             tags={
                 "dagster.run_id": context.run.run_id,
                 "dagster.asset_key": context.asset_key.to_user_string(),
             },
             dataset=spec.name,
-        )
-        run_id, version, verdict, champion = gated.run_id, gated.version, gated.verdict, gated.champion
+        )  # fmt: skip
         with _abandoned_on_error(mlflow_tracking, gated, "the step failed before its model card was stored"):
             tracking_seconds = time.perf_counter() - started
-            for reason in verdict.reasons:
+            for reason in gated.verdict.reasons:
                 context.log.info(f"gate: {reason}")
-            card = pd.DataFrame(
-                [
-                    {
-                        "model_name": model_name,
-                        "version": int(version),
-                        "mlflow_run_id": run_id,
-                        "model_uri": f"models:/{model_name}/{version}",
-                        "gate_passed": verdict.promote,  # the decision; MLflow's dcai.gate has the outcome
-                        "evaluated_against": judged_by,
-                        "positive_class": positive,
-                        "positive_class_rule": positive_rule,
-                        "evaluation_status": "determined" if challenger.determined else "undetermined",
-                        "holdout_widened_by": choice.extended_by,
-                        **{f"eval_{k}": v for k, v in challenger.overall.items()},
-                        "train_rows": len(train),
-                        "train_partitions": len(train_keys),
-                        "holdout_partitions": ",".join(holdout_keys),
-                        "train_partition_keys": ",".join(train_keys),
-                    }
-                ]
-            )
+            card = retrain.card(gated, split, challenger, lineage, positive_rule)
+            metadata = _card_metadata(
+                card, gated, split, challenger, feature_importance, mlflow_tracking.tracking_uri,
+                training.gate.metric,
+            )  # fmt: skip
+            metadata |= {
+                "seconds_training": round(train_seconds, 2),
+                "seconds_tracking": round(tracking_seconds, 2),
+                **reconciled.metadata(),
+            }
             output = dg.Output(
-                card,
-                data_version=dg.DataVersion(data_version),
-                metadata={
-                    "model_uri": f"models:/{model_name}/{version}",
-                    "model_version": int(version),
-                    "mlflow_run_id": run_id,
-                    "mlflow_tracking_uri": mlflow_tracking.tracking_uri,
-                    **_run_link(mlflow_tracking.tracking_uri, gated.experiment_id, run_id),
-                    "gate_passed": verdict.promote,
-                    "gate": dg.MetadataValue.md(
-                        (
-                            "**passes the gate**: promoted to champion once this card is stored (the "
-                            "observation that follows says whether it was)"
-                            if verdict.promote
-                            else "**not promoted**"
-                        )
-                        + "\n\n"
-                        + "\n".join(f"- {r}" for r in verdict.reasons)
-                    ),
-                    "metrics": dg.MetadataValue.md(_metrics_table(challenger, champion)),
-                    "positive_class": positive_rule,
-                    "evaluation_status": "determined" if challenger.determined else "undetermined",
-                    "evaluation_warnings": dg.MetadataValue.md(
-                        "\n".join(f"- {w}" for w in [*choice.warnings, *challenger.warnings]) or "none"
-                    ),
-                    "holdout": dg.MetadataValue.md(_holdout_markdown(choice)),
-                    "holdout_class_counts": dg.MetadataValue.json(choice.class_counts),
-                    "holdout_widened_by": choice.extended_by,
-                    "metrics_by_partition_and_slice": dg.MetadataValue.md(
-                        _slices_table(challenger, training.gate.metric)
-                    ),
-                    "feature_importance": dg.MetadataValue.md(
-                        "| rank | feature | permutation importance |\n|---|---|---|\n"
-                        + "\n".join(
-                            f"| {i} | `{f}` | {v:.4f} |" for i, (f, v) in enumerate(importance.items(), 1)
-                        )
-                        + "\n\n"
-                        + svg_markdown(
-                            bar_chart_svg(
-                                list(importance.index),
-                                importance.to_numpy(),
-                                "permutation importance (accuracy drop)",
-                            ),
-                            "feature importance",
-                        )
-                    ),
-                    # Numbers, so that the UI plots them over the retrains (undefined ones are left out:
-                    # `metrics` and `evaluation_warnings` say why).
-                    **{f"eval_{k}": float(v) for k, v in challenger.overall.items() if not math.isnan(v)},
-                    **_fairness_metadata(challenger),
-                    **(
-                        {"fairness": dg.MetadataValue.md(_fairness_markdown(challenger, champion))}
-                        if challenger.fairness
-                        else {}
-                    ),
-                    "evaluated_against": judged_by,
-                    "train_rows": len(train),
-                    "evaluation_rows": len(evaluation_rows),
-                    "partitions": dg.MetadataValue.json(lineage["partitions"]),
-                    "lf_set_version": labeling.lfs.version,
-                    "seconds_training": round(train_seconds, 2),
-                    "seconds_tracking": round(tracking_seconds, 2),
-                    **reconciled.metadata(),
-                },
+                card.to_frame(), data_version=dg.DataVersion(card.data_version), metadata=metadata
             )
         yield from _store_then_promote(
-            context, output, gated, mlflow_tracking, artifacts, spec.name, importance
+            context, output, gated, mlflow_tracking, artifacts, spec.name, feature_importance
         )
 
     return trained_model
@@ -462,7 +510,7 @@ def _store_then_promote(
     tracking: MlflowTracking,
     artifacts: ArtifactStore,
     dataset: str,
-    importance: pd.Series,
+    feature_importance: pd.Series,
 ) -> Iterator[dg.Output | dg.AssetObservation]:
     """Yield the model card, then move the champion: Dagster stores a yielded Output (the IO
     manager's write) before it resumes the body, so a card that cannot be stored (a full disk)
@@ -481,8 +529,8 @@ def _store_then_promote(
     before = {}
     if gated.verdict.promote:
         names = {
-            "feature_importance_ranks": importance_ranks(importance),
-            "feature_importance": importance.to_dict(),
+            "feature_importance_ranks": importance_ranks(feature_importance),
+            "feature_importance": feature_importance.to_dict(),
         }
         before = {name: artifacts.read(dataset, "model", name) for name in names}
         try:

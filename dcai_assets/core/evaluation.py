@@ -289,6 +289,46 @@ def fairness_gaps(
             f"y_true, y_pred and groups have {len(y_true)}, {len(y_pred)} and {len(groups)} rows; "
             "expected the same"
         )
+    _check_fairness_arguments(y_true, y_pred, positive, min_rows, min_outcome_rows, confidence, classes)
+    missing = pd.isna(groups).astype(bool)
+    keep = ~missing
+    rates, arr = _group_rates(
+        y_true[keep], y_pred[keep], groups[keep].astype(str), positive, min_rows, min_outcome_rows
+    )
+    alpha = 1 - float(confidence)
+    big = arr[:, 0] >= min_rows
+    dp, _ = _gap("demographic_parity_difference", "selection_rate", 1, 0, big, rates, arr, alpha)
+    tpr, tpr_half = _gap(
+        "true_positive_rate_difference", "true_positive_rate", 3, 2, big & (arr[:, 2] >= min_outcome_rows),
+        rates, arr, alpha,
+    )  # fmt: skip
+    fpr, fpr_half = _gap(
+        "false_positive_rate_difference", "false_positive_rate", 5, 4, big & (arr[:, 4] >= min_outcome_rows),
+        rates, arr, alpha,
+    )  # fmt: skip
+    eo = _equalized_odds(tpr, fpr, tpr_half, fpr_half, rates)
+    return FairnessReport(
+        column=column,
+        positive_class=str(positive),
+        min_rows=int(min_rows),
+        min_outcome_rows=int(min_outcome_rows),
+        groups=tuple(rates),
+        gaps={g.name: g for g in (dp, tpr, fpr, eo)},
+        confidence=float(confidence),
+        missing_rows=int(missing.sum()),
+        rows=len(missing),
+    )
+
+
+def _check_fairness_arguments(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    positive: str,
+    min_rows: int,
+    min_outcome_rows: int,
+    confidence: float,
+    classes: Sequence[str] | None,
+) -> None:
     for name, value in (("min_rows", min_rows), ("min_outcome_rows", min_outcome_rows)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"fairness_gaps: {name}={value!r}; expected an integer >= 1")
@@ -308,10 +348,18 @@ def fairness_gaps(
             f"positive: {positive!r} is not among the labels {labels[:10]} of y_true and y_pred; "
             "expected one of them (or pass classes= to allow a class no row has)"
         )
-    missing = pd.isna(groups).astype(bool)
-    keep = ~missing
-    y_true, y_pred = y_true[keep], y_pred[keep]
-    groups = groups[keep].astype(str)
+
+
+def _group_rates(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    groups: np.ndarray,
+    positive: str,
+    min_rows: int,
+    min_outcome_rows: int,
+) -> tuple[list[GroupRates], np.ndarray]:
+    """Each group's rates (NaN where too few rows) and counts: one row per group of (n, predicted
+    positive, positives, true positives, negatives, false positives)."""
     rates: list[GroupRates] = []
     counts = []  # (n, predicted positive, positives, true positives, negatives, false positives)
     for g in sorted(pd.unique(groups)):
@@ -342,62 +390,58 @@ def fairness_gaps(
                 note=note,
             )
         )
-    arr = np.array(counts, dtype=np.int64).reshape(-1, 6)
-    alpha = 1 - float(confidence)
+    return rates, np.array(counts, dtype=np.int64).reshape(-1, 6)
 
-    def gap(
-        name: str, rate_of: str, num: int, den: int, usable: np.ndarray
-    ) -> tuple[FairnessGap, tuple[float, float] | None]:
-        """The gap with its bounds at alpha, and its bounds at alpha / 2 (for equalized odds)."""
-        used = [r for r, ok in zip(rates, usable, strict=True) if ok]
-        if len(used) < 2:
-            left = [f"{r.group} ({r.note})" for r in rates if r.note]
-            why = f"{len(used)} group(s) with enough rows; expected at least 2" + (
-                f". Left out: {'; '.join(left)}" if left else ""
-            )
-            smallest = min((r.n for r in used), default=None)
-            return FairnessGap(
-                name, "undetermined", None, None, None, tuple(r.group for r in used), smallest, why
-            ), None
-        values = np.array([getattr(r, rate_of) for r in used])
-        nums, dens = arr[usable, num], arr[usable, den]
-        low, high = _gap_bounds(nums, dens, alpha)
-        groups_used = tuple(r.group for r in used)
-        determined = FairnessGap(
-            name, "determined", float(values.max() - values.min()), low, high, groups_used,
-            min(r.n for r in used),
-        )  # fmt: skip
-        return determined, _gap_bounds(nums, dens, alpha / 2)
 
-    big = arr[:, 0] >= min_rows
-    dp, _ = gap("demographic_parity_difference", "selection_rate", 1, 0, big)
-    tpr, tpr_half = gap(
-        "true_positive_rate_difference", "true_positive_rate", 3, 2, big & (arr[:, 2] >= min_outcome_rows)
-    )
-    fpr, fpr_half = gap(
-        "false_positive_rate_difference", "false_positive_rate", 5, 4, big & (arr[:, 4] >= min_outcome_rows)
-    )
+def _equalized_odds(
+    tpr: FairnessGap,
+    fpr: FairnessGap,
+    tpr_half: tuple[float, float] | None,
+    fpr_half: tuple[float, float] | None,
+    rates: list[GroupRates],
+) -> FairnessGap:
+    """The larger of the TPR and FPR gaps, bounded by their bounds at alpha / 2 each."""
     if tpr.determined and fpr.determined:
         (t_low, t_high), (f_low, f_high) = tpr_half, fpr_half
         used = [r for r in rates if r.group in set(tpr.groups) | set(fpr.groups)]
-        eo = FairnessGap(
+        return FairnessGap(
             "equalized_odds_difference", "determined", max(tpr.value, fpr.value), max(t_low, f_low),
             max(t_high, f_high), tuple(r.group for r in used), min(r.n for r in used),
         )  # fmt: skip
-    else:
-        why = "; ".join(f"{g.name}: {g.reason}" for g in (tpr, fpr) if not g.determined)
-        eo = FairnessGap("equalized_odds_difference", "undetermined", None, None, None, (), None, why)
-    return FairnessReport(
-        column=column,
-        positive_class=str(positive),
-        min_rows=int(min_rows),
-        min_outcome_rows=int(min_outcome_rows),
-        groups=tuple(rates),
-        gaps={g.name: g for g in (dp, tpr, fpr, eo)},
-        confidence=float(confidence),
-        missing_rows=int(missing.sum()),
-        rows=len(missing),
-    )
+    why = "; ".join(f"{g.name}: {g.reason}" for g in (tpr, fpr) if not g.determined)
+    return FairnessGap("equalized_odds_difference", "undetermined", None, None, None, (), None, why)
+
+
+def _gap(
+    name: str,
+    rate_of: str,
+    num: int,
+    den: int,
+    usable: np.ndarray,
+    rates: list[GroupRates],
+    arr: np.ndarray,
+    alpha: float,
+) -> tuple[FairnessGap, tuple[float, float] | None]:
+    """The gap with its bounds at alpha, and its bounds at alpha / 2 (for equalized odds)."""
+    used = [r for r, ok in zip(rates, usable, strict=True) if ok]
+    if len(used) < 2:
+        left = [f"{r.group} ({r.note})" for r in rates if r.note]
+        why = f"{len(used)} group(s) with enough rows; expected at least 2" + (
+            f". Left out: {'; '.join(left)}" if left else ""
+        )
+        smallest = min((r.n for r in used), default=None)
+        return FairnessGap(
+            name, "undetermined", None, None, None, tuple(r.group for r in used), smallest, why
+        ), None
+    values = np.array([getattr(r, rate_of) for r in used])
+    nums, dens = arr[usable, num], arr[usable, den]
+    low, high = _gap_bounds(nums, dens, alpha)
+    groups_used = tuple(r.group for r in used)
+    determined = FairnessGap(
+        name, "determined", float(values.max() - values.min()), low, high, groups_used,
+        min(r.n for r in used),
+    )  # fmt: skip
+    return determined, _gap_bounds(nums, dens, alpha / 2)
 
 
 @dataclass

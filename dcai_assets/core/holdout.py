@@ -1,6 +1,6 @@
 """Which rows a model is judged on: the newest partitions, gold labels when there are enough, and
 never a holdout where one class stands alone without saying so. The one place this is decided;
-the trained model and the importance scores both call ``choose_holdout``."""
+the trained model and the importance scores both call :func:`split_window`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from dcai_assets.core.columns import GOLD, LABEL, LABEL_SOURCE
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,8 @@ class HoldoutChoice:
     def select(self, frame: pd.DataFrame, *, partition_column: str) -> pd.DataFrame:
         """The evaluation rows of ``frame`` (labeled rows of the holdout partitions, gold only if
         ``labels == "gold"``)."""
-        rows = frame[frame[partition_column].isin(self.holdout_partitions) & frame["label"].notna()]
-        return rows[rows["label_source"] == "gold"] if self.labels == "gold" else rows
+        rows = frame[frame[partition_column].isin(self.holdout_partitions) & frame[LABEL].notna()]
+        return rows[rows[LABEL_SOURCE] == GOLD] if self.labels == "gold" else rows
 
 
 def choose_holdout(
@@ -90,7 +92,7 @@ def choose_holdout(
     for name, value in (("holdout_partitions", holdout_partitions), ("min_class_rows", min_class_rows)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"choose_holdout: {name}={value!r}; expected an integer >= 1")
-    missing = [c for c in (partition_column, "label", "label_source") if c not in frame.columns]
+    missing = [c for c in (partition_column, LABEL, LABEL_SOURCE) if c not in frame.columns]
     if missing:
         raise ValueError(
             f"choose_holdout: frame lacks columns {missing}; expected the labeled rows of the window"
@@ -102,9 +104,9 @@ def choose_holdout(
         )
     widest = max(holdout_partitions, max_holdout_partitions or holdout_partitions)
     widest = min(widest, len(partitions) - 1)
-    labeled = frame[frame["label"].notna()]
-    label = labeled["label"].astype(str)
-    is_gold = (labeled["label_source"] == "gold").to_numpy()
+    labeled = frame[frame[LABEL].notna()]
+    label = labeled[LABEL].astype(str)
+    is_gold = (labeled[LABEL_SOURCE] == GOLD).to_numpy()
     where = labeled[partition_column].astype(str)
 
     def candidate(width: int) -> tuple[Literal["gold", "lf"], dict[str, int], int]:
@@ -119,6 +121,39 @@ def choose_holdout(
         use, counts, gold = candidate(width)
         if all(n >= min_class_rows for n in counts.values()):
             break
+    extended = width - holdout_partitions
+    enough = [c for c, n in counts.items() if n >= min_class_rows]
+    warnings = _holdout_warnings(
+        use, counts, gold, partitions, width, extended,
+        holdout_partitions=holdout_partitions, min_gold_rows=min_gold_rows, min_class_rows=min_class_rows,
+    )  # fmt: skip
+    determined = len(enough) >= 2
+    return HoldoutChoice(
+        train_partitions=tuple(partitions[:-width]),
+        holdout_partitions=tuple(partitions[-width:]),
+        labels=use,
+        class_counts=counts,
+        gold_rows=gold,
+        min_class_rows=min_class_rows,
+        extended_by=extended,
+        determined=determined,
+        warnings=tuple(warnings),
+    )
+
+
+def _holdout_warnings(
+    use: str,
+    counts: dict[str, int],
+    gold: int,
+    partitions: list[str],
+    width: int,
+    extended: int,
+    *,
+    holdout_partitions: int,
+    min_gold_rows: int,
+    min_class_rows: int,
+) -> list[str]:
+    """What :func:`choose_holdout` says about the holdout it chose, one sentence per doubt."""
     warnings = []
     if use == "lf":
         warnings.append(
@@ -126,7 +161,6 @@ def choose_holdout(
             f"({gold} gold rows in the holdout, expected at least {min_gold_rows}), so a systematic LF "
             "error is invisible here. Add gold labels to the newest partitions"
         )
-    extended = width - holdout_partitions
     if extended:
         warnings.append(
             f"the newest {holdout_partitions} partitions had too few evaluation rows of some class; the "
@@ -142,8 +176,7 @@ def choose_holdout(
             f"holdout allowed ({width} partitions); expected at least {min_class_rows} per class: their "
             "per-class metrics are not trustworthy"
         )
-    determined = len(enough) >= 2
-    if not determined:
+    if len(enough) < 2:
         only = f"only {enough[0]!r} has" if enough else "no class has"
         warnings.append(
             f"single-class holdout: {only} at least {min_class_rows} evaluation rows; precision, recall "
@@ -151,14 +184,59 @@ def choose_holdout(
             "and the model is not promoted; add gold labels of the other classes to recent partitions, "
             "or allow a wider holdout (TrainingSpec.max_holdout_partitions)"
         )
-    return HoldoutChoice(
-        train_partitions=tuple(partitions[:-width]),
-        holdout_partitions=tuple(partitions[-width:]),
-        labels=use,
-        class_counts=counts,
-        gold_rows=gold,
-        min_class_rows=min_class_rows,
-        extended_by=extended,
-        determined=determined,
-        warnings=tuple(warnings),
+    return warnings
+
+
+@dataclass(frozen=True)
+class WindowSplit:
+    """A model's window split by :func:`split_window`: the labeled rows it trains on, the labeled
+    rows of its holdout partitions (``held``: gold and LF-labeled alike), and the rows it is judged
+    on (``evaluation``: ``held``'s gold rows when ``choice.labels == "gold"``, else all of them)."""
+
+    choice: HoldoutChoice
+    train: pd.DataFrame
+    held: pd.DataFrame
+    evaluation: pd.DataFrame
+
+
+def split_window(
+    frame: pd.DataFrame,
+    partitions: Sequence[str],
+    classes: Sequence[str],
+    *,
+    partition_column: str,
+    holdout_partitions: int,
+    max_holdout_partitions: int | None = None,
+    min_gold_rows: int = 30,
+    min_class_rows: int = 10,
+) -> WindowSplit:
+    """The trusted holdout of a window and the rows on either side of it: the one decision the
+    trained model (which may widen its holdout) and the importance scores (which value against the
+    model's holdout as it was, ``holdout_partitions=len(model's holdout)``) both take.
+
+    Arguments as :func:`choose_holdout`; rows whose ``label`` is NaN (every LF abstained, no
+    gold label) are in none of the three frames.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"_partition": ["a", "a", "b", "b"], "label": ["x", "y", "x", "y"],
+    ...                       "label_source": ["lf", "lf", "gold", "gold"]})
+    >>> split = split_window(frame, ["a", "b"], ["x", "y"], partition_column="_partition",
+    ...                      holdout_partitions=1, min_gold_rows=2, min_class_rows=1)
+    >>> split.choice.labels, len(split.train), len(split.evaluation)
+    ('gold', 2, 2)
+    """
+    choice = choose_holdout(
+        frame, partitions, classes, partition_column=partition_column,
+        holdout_partitions=holdout_partitions, max_holdout_partitions=max_holdout_partitions,
+        min_gold_rows=min_gold_rows, min_class_rows=min_class_rows,
+    )  # fmt: skip
+    labeled = frame[frame[LABEL].notna()]
+    where = labeled[partition_column]
+    return WindowSplit(
+        choice=choice,
+        train=labeled[where.isin(choice.train_partitions)],
+        held=labeled[where.isin(choice.holdout_partitions)],
+        evaluation=choice.select(frame, partition_column=partition_column),
     )

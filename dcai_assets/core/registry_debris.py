@@ -108,47 +108,51 @@ def find_debris(versions: Sequence[VersionState], runs: Sequence[RunState], cham
         if PROMOTED_OVER_TAG in v.tags and (v.tags.get(GATE_TAG) == PASSED or v.version == champion)
     }
     for v in versions:
-        found = v.tags.get(GATE_TAG)
-        if v.version == champion:
-            if found not in FINAL_VERDICTS:
-                debris.versions.append(
-                    VersionFix(
-                        v.version,
-                        v.run_id,
-                        found or "none",
-                        PASSED,
-                        "the champion alias moved to it (only a pass moves it); its retrain ended "
-                        "before recording the verdict",
-                    )
-                )
-            continue
-        if found not in FINAL_VERDICTS:
-            run = by_run.get(v.run_id or "")
-            if run is not None and run.status == "RUNNING" and run.owner_alive is not False:
-                continue  # its retrain may still be gating it
-            debris.versions.append(
-                VersionFix(
-                    v.version,
-                    v.run_id,
-                    found or "none",
-                    ABANDONED,
-                    "its retrain ended (process killed?) before a gate verdict; never champion",
-                )
-            )
-        elif (
-            found == PASSED
-            and not ({SUPERSEDED_BY_TAG, PROMOTED_AT_TAG} & set(v.tags))
-            and (v.version not in replaced)
-        ):
-            debris.versions.append(
-                VersionFix(
-                    v.version,
-                    v.run_id,
-                    found,
-                    ABANDONED,
-                    "tagged passed, but the champion alias never stayed on it and no later promotion "
-                    "replaced it: its retrain ended before promotion, or a concurrent retrain moved "
-                    "the alias",
-                )
-            )
+        fix = _version_fix(v, champion, by_run, replaced)
+        if fix is not None:
+            debris.versions.append(fix)
     return debris
+
+
+def _version_fix(
+    v: VersionState, champion: str | None, by_run: dict[str, RunState], replaced: set[str]
+) -> VersionFix | None:
+    """The verdict a version needs (see :func:`find_debris`), or None."""
+    found = v.tags.get(GATE_TAG)
+    if v.version == champion:
+        if found not in FINAL_VERDICTS:
+            return VersionFix(
+                v.version,
+                v.run_id,
+                found or "none",
+                PASSED,
+                "the champion alias moved to it (only a pass moves it); its retrain ended "
+                "before recording the verdict",
+            )
+        return None
+    if found not in FINAL_VERDICTS:
+        run = by_run.get(v.run_id or "")
+        if run is not None and run.status == "RUNNING" and run.owner_alive is not False:
+            return None  # its retrain may still be gating it
+        return VersionFix(
+            v.version,
+            v.run_id,
+            found or "none",
+            ABANDONED,
+            "its retrain ended (process killed?) before a gate verdict; never champion",
+        )
+    if (
+        found == PASSED
+        and not ({SUPERSEDED_BY_TAG, PROMOTED_AT_TAG} & set(v.tags))
+        and (v.version not in replaced)
+    ):
+        return VersionFix(
+            v.version,
+            v.run_id,
+            found,
+            ABANDONED,
+            "tagged passed, but the champion alias never stayed on it and no later promotion "
+            "replaced it: its retrain ended before promotion, or a concurrent retrain moved "
+            "the alias",
+        )
+    return None

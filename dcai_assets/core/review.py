@@ -10,6 +10,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from dcai_assets.core.columns import GOLD
 from dcai_assets.core.labeling import ABSTAIN
 
 
@@ -39,7 +40,7 @@ def suggested_actions(
     relabel = np.char.add("likely mislabeled: relabel as ", predicted.astype(str))
     actions = np.where(labels != predicted, relabel, actions)
     if sources is not None:
-        gold = (np.asarray(sources, dtype=object) == "gold") & (actions != "")
+        gold = (np.asarray(sources, dtype=object) == GOLD) & (actions != "")
         actions = np.where(gold, "gold label (hand-checked): keep; a hard case for the model", actions)
     return actions
 
@@ -272,75 +273,112 @@ def per_labeling_function(
     has_gold = gold != ABSTAIN
     trained = np.isfinite(values)
     set_and_judged = has_gold & (lf_label != ABSTAIN)  # gold rows with a label from the LFs
-    records = []
-    for j, name in enumerate(names):
-        vote = votes[:, j]
-        voted = vote != ABSTAIN
-        chosen = vote == lf_label
-        decided = voted & (lf_label != ABSTAIN)
-        judged = voted & has_gold
-        label_judged = judged & chosen
-        labeled = voted & chosen & ~has_gold & trained
-        correct = int((vote[judged] == gold[judged]).sum())
-        label_correct = int((vote[label_judged] == gold[label_judged]).sum())
-        label_gold = int(label_judged.sum())
-        acc_low, acc_high = wilson_interval(correct, int(judged.sum()), confidence)
-        lab_low, lab_high = wilson_interval(label_correct, label_gold, confidence)
-        label_accuracy = label_correct / label_gold if label_gold else np.nan
-        others = set_and_judged & ~(voted & chosen)
-        others_accuracy = float((lf_label[others] == gold[others]).mean()) if others.any() else np.nan
-        labels = int(labeled.sum())
-        own = values[labeled]
-        if not labels:
-            status = "sets no training label"
-        elif not label_gold:
-            status = "no gold rows where its vote was the label"
-        elif label_gold < min_gold:
-            status = f"too few gold rows (n={label_gold} < {min_gold}): accuracy uncertain"
-        else:
-            status = "ok"
-        records.append(
-            {
-                "lf": name,
-                "polarity": ", ".join(str(classes[c]) for c in np.unique(vote[voted])),
-                "votes": int(voted.sum()),
-                "coverage": float(voted.mean()) if n else np.nan,
-                "disagreement": float((vote[decided] != lf_label[decided]).mean())
-                if decided.any()
-                else np.nan,
-                "gold_votes": int(judged.sum()),
-                "gold_correct": correct,
-                "accuracy": correct / judged.sum() if judged.any() else np.nan,
-                "accuracy_low": acc_low,
-                "accuracy_high": acc_high,
-                "labels": labels,
-                "label_gold": label_gold,
-                "label_accuracy": label_accuracy,
-                "label_accuracy_low": lab_low,
-                "label_accuracy_high": lab_high,
-                "wrong_labels": labels * (1 - label_accuracy),
-                "wrong_labels_low": float(np.floor(labels * (1 - lab_high))) if label_gold else np.nan,
-                "wrong_labels_high": float(np.ceil(labels * (1 - lab_low))) if label_gold else np.nan,
-                "others_accuracy": others_accuracy,
-                # Too few gold rows: the upper bound is near 1, which would read as "better than
-                # the rest"; such an LF is ranked like one without gold (status says why).
-                "excess_wrong_labels": labels * (others_accuracy - lab_high)
-                if label_gold >= max(min_gold, 1)
-                else np.nan,
-                "value_sum": float(own.sum()) if labels else np.nan,
-                "value_mean": float(own.mean()) if labels else np.nan,
-                "harmful_share": float((own < 0).mean()) if labels else np.nan,
-                "status": status,
-            }
-        )
+    context = _Judged(gold, lf_label, values, has_gold, trained, set_and_judged)
+    records = [
+        _lf_record(name, votes[:, j], context, classes, confidence=confidence, min_gold=min_gold)
+        for j, name in enumerate(names)
+    ]
     table = pd.DataFrame(records)
     key = table.assign(
         _wrong=-table["excess_wrong_labels"].fillna(0.0), _value=table["value_sum"].fillna(np.inf)
     )
     table = table.loc[key.sort_values(["_wrong", "_value"], kind="stable").index].reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, m + 1))
-    warnings = []
     judged_classes = np.unique(gold[has_gold & (votes != ABSTAIN).any(axis=1)])
+    warnings = _review_warnings(votes, gold, has_gold, judged_classes, classes)
+    rule = (
+        "wrong labels each LF set beyond the other LFs' accuracy, at least: its labels x (accuracy of "
+        f"the others' labels on gold rows - the upper {confidence:.0%} bound of its own), most first; "
+        "ties by the summed value of its rows, lowest first"
+    )
+    return LabelingFunctionReview(
+        table=table, ranked_by=rule, warnings=tuple(warnings), gold_classes=len(judged_classes)
+    )
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """The per-row arrays every LF's record is measured against (see :func:`per_labeling_function`)."""
+
+    gold: np.ndarray
+    lf_label: np.ndarray
+    values: np.ndarray
+    has_gold: np.ndarray
+    trained: np.ndarray
+    set_and_judged: np.ndarray
+
+
+def _lf_record(
+    name: str, vote: np.ndarray, j: _Judged, classes: Sequence[str], *, confidence: float, min_gold: int
+) -> dict:
+    """One LF's row of the per-LF table."""
+    gold, lf_label, values, has_gold = j.gold, j.lf_label, j.values, j.has_gold
+    trained, set_and_judged, n = j.trained, j.set_and_judged, len(vote)
+    voted = vote != ABSTAIN
+    chosen = vote == lf_label
+    decided = voted & (lf_label != ABSTAIN)
+    judged = voted & has_gold
+    label_judged = judged & chosen
+    labeled = voted & chosen & ~has_gold & trained
+    correct = int((vote[judged] == gold[judged]).sum())
+    label_correct = int((vote[label_judged] == gold[label_judged]).sum())
+    label_gold = int(label_judged.sum())
+    acc_low, acc_high = wilson_interval(correct, int(judged.sum()), confidence)
+    lab_low, lab_high = wilson_interval(label_correct, label_gold, confidence)
+    label_accuracy = label_correct / label_gold if label_gold else np.nan
+    others = set_and_judged & ~(voted & chosen)
+    others_accuracy = float((lf_label[others] == gold[others]).mean()) if others.any() else np.nan
+    labels = int(labeled.sum())
+    own = values[labeled]
+    if not labels:
+        status = "sets no training label"
+    elif not label_gold:
+        status = "no gold rows where its vote was the label"
+    elif label_gold < min_gold:
+        status = f"too few gold rows (n={label_gold} < {min_gold}): accuracy uncertain"
+    else:
+        status = "ok"
+    return {
+        "lf": name,
+        "polarity": ", ".join(str(classes[c]) for c in np.unique(vote[voted])),
+        "votes": int(voted.sum()),
+        "coverage": float(voted.mean()) if n else np.nan,
+        "disagreement": float((vote[decided] != lf_label[decided]).mean()) if decided.any() else np.nan,
+        "gold_votes": int(judged.sum()),
+        "gold_correct": correct,
+        "accuracy": correct / judged.sum() if judged.any() else np.nan,
+        "accuracy_low": acc_low,
+        "accuracy_high": acc_high,
+        "labels": labels,
+        "label_gold": label_gold,
+        "label_accuracy": label_accuracy,
+        "label_accuracy_low": lab_low,
+        "label_accuracy_high": lab_high,
+        "wrong_labels": labels * (1 - label_accuracy),
+        "wrong_labels_low": float(np.floor(labels * (1 - lab_high))) if label_gold else np.nan,
+        "wrong_labels_high": float(np.ceil(labels * (1 - lab_low))) if label_gold else np.nan,
+        "others_accuracy": others_accuracy,
+        # Too few gold rows: the upper bound is near 1, which would read as "better than
+        # the rest"; such an LF is ranked like one without gold (status says why).
+        "excess_wrong_labels": labels * (others_accuracy - lab_high)
+        if label_gold >= max(min_gold, 1)
+        else np.nan,
+        "value_sum": float(own.sum()) if labels else np.nan,
+        "value_mean": float(own.mean()) if labels else np.nan,
+        "harmful_share": float((own < 0).mean()) if labels else np.nan,
+        "status": status,
+    }
+
+
+def _review_warnings(
+    votes: np.ndarray,
+    gold: np.ndarray,
+    has_gold: np.ndarray,
+    judged_classes: np.ndarray,
+    classes: Sequence[str],
+) -> list[str]:
+    """What weakens the whole per-LF table: no gold rows to judge by, or gold of one class."""
+    warnings = []
     if not (has_gold & (votes != ABSTAIN).any(axis=1)).any():
         warnings.append(
             "no gold rows where an LF voted: accuracies and wrong labels are unknown, so the LFs are "
@@ -352,14 +390,7 @@ def per_labeling_function(
             f"every gold row an LF voted on is `{only}`: accuracies are measured on that class alone, "
             "and an LF voting another class reads as always wrong. Add gold rows of the other classes"
         )
-    rule = (
-        "wrong labels each LF set beyond the other LFs' accuracy, at least: its labels x (accuracy of "
-        f"the others' labels on gold rows - the upper {confidence:.0%} bound of its own), most first; "
-        "ties by the summed value of its rows, lowest first"
-    )
-    return LabelingFunctionReview(
-        table=table, ranked_by=rule, warnings=tuple(warnings), gold_classes=len(judged_classes)
-    )
+    return warnings
 
 
 def histogram_markdown(values: np.ndarray, bins: int = 12, width: int = 40) -> str:

@@ -115,7 +115,8 @@ def test_sharded_valuation_runs_a_step_per_shard_and_equals_the_unsharded_values
         assert result.success
         steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
         prefix = "readings__importance_scores"
-        assert {f"{prefix}.{prefix}_shard_{i}" for i in range(3)} | {f"{prefix}.{prefix}_sum_shards"} == steps
+        once = {f"{prefix}.{prefix}_prepare", f"{prefix}.{prefix}_sum_shards"}
+        assert {f"{prefix}.{prefix}_shard_{i}" for i in range(3)} | once == steps
         sharded = pd.read_parquet(scores_path).set_index("reading_id").loc[whole.index]
         assert (whole["importance"] != 0).mean() > 0.5  # a comparison of real values, not of zeros
         np.testing.assert_allclose(sharded["importance"], whole["importance"], rtol=0, atol=1e-12)
@@ -124,6 +125,22 @@ def test_sharded_valuation_runs_a_step_per_shard_and_equals_the_unsharded_values
         md = result.get_asset_materialization_events()[0].materialization.metadata
         assert md["shards"].value == 3
         assert "| review | partition | reading_id |" in md["review_queue"].value
+
+
+def test_sharded_valuation_loads_and_preprocesses_the_window_once_not_once_per_shard(
+    readings_spec, resources, tracking
+):
+    job = definitions(readings_spec, resources, tracking, shards=3).resolve_job_def(
+        "readings_score_importance"
+    )
+    prefix = "readings__importance_scores"
+    graph = job.graph.node_named(prefix).definition
+    ops = {node.name: node.definition for node in graph.nodes}
+    loaders = [name for name, op in ops.items() if "mlflow_tracking" in op.required_resource_keys]
+    assert sorted(loaders) == [f"{prefix}_prepare", f"{prefix}_sum_shards"]  # the sum needs predictions
+    for i in range(3):
+        shard = ops[f"{prefix}_shard_{i}"]
+        assert list(shard.ins) == ["prepared"], "a shard reads the prepared rows, not the window or model"
 
 
 def test_k_larger_than_the_training_rows_is_valued_exactly_with_a_warning(

@@ -117,3 +117,43 @@ def test_a_rare_class_is_named_but_two_classes_with_enough_rows_keep_the_evaluat
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         choose(window(mixed_days()), **kwargs)
+
+
+def split(frame: pd.DataFrame, **kwargs):
+    from dcai_assets.core.holdout import split_window
+
+    settings = dict(partition_column="_partition", holdout_partitions=2, max_holdout_partitions=4)
+    settings |= dict(min_gold_rows=30, min_class_rows=10) | kwargs
+    return split_window(frame, DAYS, CLASSES, **settings)
+
+
+def test_the_window_split_leaves_abstained_rows_out_and_judges_a_gold_holdout_by_gold_rows_only():
+    days = {
+        d: day_rows(d, {"on_time": 15, "late": 15}, {"on_time": 50, "late": 20}, abstained=7) for d in DAYS
+    }
+    result = split(window(days))
+    assert result.choice.labels == "gold"
+    assert result.train["label"].notna().all() and result.held["label"].notna().all()
+    assert len(result.train) == 5 * 100 and len(result.held) == 2 * 100  # 7 abstained per day left out
+    assert set(result.train["_partition"]) == set(DAYS[:5]) and set(result.held["_partition"]) == set(
+        DAYS[5:]
+    )
+    assert (result.evaluation["label_source"] == "gold").all() and len(result.evaluation) == 2 * 30
+
+
+def test_the_window_split_of_a_single_class_holdout_is_flagged_undetermined():
+    days = {d: day_rows(d, {"on_time": 20, "late": 20}) for d in DAYS[:3]}
+    days |= {d: day_rows(d, {"late": 40}) for d in DAYS[3:]}
+    result = split(window(days))
+    assert not result.choice.determined
+    assert set(result.evaluation["label"]) == {"late"}
+    assert any(w.startswith("single-class holdout: only 'late' has") for w in result.choice.warnings)
+
+
+def test_a_one_row_holdout_is_split_off_and_flagged_short_not_widened_past_its_window():
+    days = {d: day_rows(d, {}, {"on_time": 30, "late": 30}) for d in DAYS[:6]}
+    days[DAYS[6]] = day_rows(DAYS[6], {}, {"late": 1})
+    result = split(window(days), holdout_partitions=1, max_holdout_partitions=1)
+    assert list(result.choice.holdout_partitions) == [DAYS[6]] and len(result.evaluation) == 1
+    assert not result.choice.determined and result.choice.labels == "lf"
+    assert len(result.train) == 6 * 60

@@ -1,0 +1,144 @@
+"""Row valuation core: the model's preprocessing of its window, computed once and handed to the
+shards; the scored rows; the model of gold rows. Plain frames in, plain arrays out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from dcai_assets.core.knn_shapley import knn_shapley
+from dcai_assets.core.valuation import (
+    ValuationInputs,
+    gold_model,
+    preprocessed_features,
+    score_rows,
+    shard_bounds,
+    shard_values,
+    sum_shards,
+    valuation_inputs,
+)
+
+CLASSES = ["normal", "alert"]
+FEATURES = ["temperature", "humidity"]
+
+
+def rows(n: int, seed: int = 0, source: str = "lf") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    temperature = rng.normal(20, 5, n)
+    return pd.DataFrame(
+        {
+            "temperature": temperature,
+            "humidity": rng.normal(50, 10, n),
+            "label": np.where(temperature > 20, "alert", "normal"),
+            "label_source": source,
+        }
+    )
+
+
+def pipeline():
+    return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+
+
+def fitted(train: pd.DataFrame):
+    return pipeline().fit(train[FEATURES], train["label"])
+
+
+def test_the_inputs_survive_a_parquet_hand_off_between_steps_exactly(tmp_path):
+    train, holdout = rows(50), rows(20, seed=1)
+    inputs = valuation_inputs(fitted(train), train, holdout, FEATURES, CLASSES, k=5)
+    inputs.to_frame().to_parquet(tmp_path / "prepared.parquet")
+    back = ValuationInputs.from_frame(pd.read_parquet(tmp_path / "prepared.parquet"))
+    for name in ("X_train", "y_train", "X_val", "y_val", "weights"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(inputs, name), err_msg=name)
+    assert back.weights.sum() == pytest.approx(1.0)
+
+
+def test_shards_of_the_prepared_inputs_sum_to_the_whole_valuation():
+    train, holdout = rows(60), rows(23, seed=1)
+    inputs = valuation_inputs(fitted(train), train, holdout, FEATURES, CLASSES, k=3)
+    parts = [
+        pd.DataFrame(dict(zip(("importance", "loo"), shard_values(inputs, a, b, k=3), strict=True)))
+        for a, b in shard_bounds(len(inputs.X_val), 4)
+    ]
+    values, loo = sum_shards(parts, len(train))
+    whole = knn_shapley(
+        inputs.X_train, inputs.y_train, inputs.X_val, inputs.y_val, k=3, val_weights=inputs.weights
+    )
+    assert np.abs(whole.values).max() > 0
+    np.testing.assert_allclose(values, whole.values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(loo, whole.loo, rtol=0, atol=1e-12)
+
+
+def test_a_shard_of_another_window_is_named_when_summed():
+    parts = [pd.DataFrame({"importance": np.zeros(5), "loo": np.zeros(5)})] * 2
+    parts.append(pd.DataFrame({"importance": np.zeros(4), "loo": np.zeros(4)}))
+    with pytest.raises(ValueError, match="shard 3 of 3 valued 4 training rows; expected 5"):
+        sum_shards(parts, 5)
+
+
+def test_nan_after_preprocessing_is_a_clear_error_naming_the_column():
+    train = rows(30)
+    model = fitted(train)
+    broken = train.assign(humidity=np.where(np.arange(30) == 4, np.nan, train["humidity"]))
+    with pytest.raises(
+        ValueError, match=r"preprocessed holdout rows hold NaN or infinite values in \['humidity'\]"
+    ):
+        preprocessed_features(model, broken, FEATURES, "holdout")
+
+
+def test_a_model_without_a_preprocessing_step_is_a_clear_error():
+    train = rows(30)
+    model = LogisticRegression().fit(train[FEATURES], train["label"])
+    with pytest.raises(ValueError, match="not a scikit-learn Pipeline with a preprocessing step"):
+        preprocessed_features(model, train, FEATURES, "training")
+
+
+def test_labels_outside_the_classes_and_an_empty_holdout_are_clear_errors():
+    train = rows(30)
+    model = fitted(train)
+    with pytest.raises(ValueError, match=r"holdout labels \['storm'\] are not among the classes"):
+        valuation_inputs(model, train, rows(5).assign(label="storm"), FEATURES, CLASSES, k=3)
+    with pytest.raises(ValueError, match="0 holdout rows"):
+        valuation_inputs(model, train, rows(5).iloc[:0], FEATURES, CLASSES, k=3)
+
+
+def test_a_one_row_holdout_of_a_class_absent_from_training_and_k_above_the_rows_are_warned():
+    train = rows(40)
+    model = fitted(train)
+    train = train.assign(label="normal")  # one class in training
+    holdout = rows(1).assign(label="alert")
+    inputs = valuation_inputs(model, train, holdout, FEATURES, CLASSES, k=50)
+    assert inputs.weights.tolist() == [1.0]
+    assert any("holdout classes ['alert'] are absent from training" in w for w in inputs.warnings)
+    assert any("K=50 is larger than the 40 training rows" in w for w in inputs.warnings)
+
+
+def test_no_model_of_gold_rows_from_too_few_or_a_single_class_of_gold_rows():
+    one_class = rows(40, source="gold").assign(label="alert")
+    model, why = gold_model(pipeline, FEATURES, one_class, min_gold_rows=30, seed=0)
+    assert model is None and "40 gold rows, expected at least 30 covering two classes" in why
+    model, why = gold_model(pipeline, FEATURES, rows(10, source="gold"), min_gold_rows=30, seed=0)
+    assert model is None and why.startswith("10 gold rows")
+    model, why = gold_model(pipeline, FEATURES, rows(40, source="gold"), min_gold_rows=30, seed=0)
+    assert model is not None and why is None
+
+
+def test_scored_rows_rank_the_most_harmful_first_and_leave_gold_rows_out_of_review():
+    train = pd.concat([rows(4), rows(2, seed=1, source="gold")], ignore_index=True)
+    values = np.array([0.3, -0.2, 0.1, -0.5, -0.9, 0.0])
+    labels = train["label"].to_numpy()
+    common = dict(predicted=labels, own=np.full(6, 0.9), trusted=None, trusted_predicted=None)
+    scored = score_rows(train, values, values, columns=["label", "label_source"], review_gold=False, **common)
+    table = scored.table
+    assert table.loc[4, "rank"] == 1 and table.loc[3, "rank"] == 2  # row 4 (gold) is the most harmful
+    assert pd.isna(table.loc[4, "review_rank"]) and pd.isna(table.loc[5, "review_rank"])
+    assert table["review_rank"].iloc[0] == 1 and table.index[0] == 3  # the worst non-gold row first
+    assert scored.gold_rows.tolist() == [False] * 4 + [True] * 2
+    with_gold = score_rows(
+        train, values, values, columns=["label", "label_source"], review_gold=True, **common
+    )
+    assert with_gold.table.index[0] == 4
