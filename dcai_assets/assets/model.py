@@ -13,6 +13,7 @@ import pandas as pd
 
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.labeled import LABELED_SET
+from dcai_assets.assets.validated import partitions_passing_blocking_checks
 from dcai_assets.core.columns import LABEL, LABEL_CONFIDENCE, LF_PREFIX, PARTITION, PROBA_PREFIX
 from dcai_assets.core.evaluation import Evaluation, FairnessGap, available_metrics, resolve_positive_class
 from dcai_assets.core.holdout import HoldoutChoice, WindowSplit, split_window
@@ -236,12 +237,16 @@ class _Training:
             return positive, f"{positive} (default: the second of the classes {classes})"
         return positive, f"{positive} (TrainingSpec.positive_class)"
 
-    def window(self, instance: dg.DagsterInstance, labeled: dict) -> list[str]:
-        """The labeled partitions to train and evaluate on, oldest first."""
+    def window(self, instance: dg.DagsterInstance, labeled: dict) -> tuple[list[str], list[str]]:
+        """The labeled partitions to train and evaluate on, oldest first; and those left out
+        because their latest validation failed a blocking check (a day re-landed with bad data:
+        its earlier labels no longer stand for what the source holds)."""
         spec, training = self.spec, self.training
         registered = partitions_def(spec).get_partition_keys(dynamic_partitions_store=instance)
         in_order = partition_order(registered, spec.partitioning)  # by time, not registration
-        all_keys = [k for k in in_order if k in labeled]
+        all_keys, blocked = partitions_passing_blocking_checks(
+            instance, spec, [k for k in in_order if k in labeled]
+        )
         window = all_keys[-training.window :] if training.window else all_keys
         if len(window) <= training.holdout_partitions:
             raise dg.Failure(
@@ -249,7 +254,7 @@ class _Training:
                 f"{training.holdout_partitions} (the newest are held out for evaluation). "
                 "Label more partitions"
             )
-        return window
+        return window, blocked
 
     def split(self, labeled: dict, window: list[str]) -> WindowSplit:
         """The window's rows split at the trusted holdout (:func:`split_window`), checked."""
@@ -460,7 +465,12 @@ def build_trained_model_asset(
         )  # fmt: skip
         for line in reconciled.lines():
             context.log.warning(line)
-        window = retrain.window(context.instance, labeled)
+        window, blocked = retrain.window(context.instance, labeled)
+        if blocked:
+            context.log.warning(
+                f"left out {len(blocked)} labeled partition(s) whose latest validation failed a blocking "
+                f"check (re-landed with data that does not pass): {blocked}"
+            )
         split = retrain.split(labeled, window)
         for warning in split.choice.warnings:
             context.log.warning(f"holdout: {warning}")
@@ -491,6 +501,7 @@ def build_trained_model_asset(
             metadata |= {
                 "seconds_training": round(train_seconds, 2),
                 "seconds_tracking": round(tracking_seconds, 2),
+                "partitions_left_out_blocked": dg.MetadataValue.json(blocked),
                 **reconciled.metadata(),
             }
             output = dg.Output(

@@ -354,3 +354,30 @@ def test_the_ui_tags_of_our_runs_are_dagsters_own():
         tags.AUTOMATION_CONDITION_TAG,
         "dcai/trigger",
     }
+
+
+def test_a_day_re_landed_with_blocked_data_is_left_out_of_the_next_retrain(automation):
+    auto, landing = automation
+    land(auto.defs, auto.instance, landing, ["2024-01-10", "2024-01-11", "2024-01-12"])
+    auto.settle()
+    first = auto.instance.get_latest_materialization_event(KEYS["trained_model"]).asset_materialization
+    assert "2024-01-10" in first.metadata["partitions"].value
+    # The same day lands again with a null burst: blocked, so its validated data is not replaced...
+    bad = sensor_readings("2024-01-10")
+    bad.loc[:79, "humidity"] = None
+    land(auto.defs, auto.instance, landing, ["2024-01-10"], {"2024-01-10": bad})
+    assert auto.settle() == []
+    # ...and the next retrain no longer trains on the labels of what the source replaced.
+    land(auto.defs, auto.instance, landing, ["2024-01-13"])
+    assert auto.settle()[-1] == {KEYS["trained_model"]: {None}, IMPORTANCE: {None}}
+    latest = auto.instance.get_latest_materialization_event(KEYS["trained_model"]).asset_materialization
+    assert "2024-01-10" not in latest.metadata["partitions"].value
+    assert latest.metadata["partitions_left_out_blocked"].value == ["2024-01-10"]
+    logged = [
+        e.user_message for e in auto.instance.all_logs(latest_run_id(auto.instance, KEYS["trained_model"]))
+    ]
+    assert any("left out 1 labeled partition(s)" in m and "2024-01-10" in m for m in logged)
+
+
+def latest_run_id(instance: dg.DagsterInstance, key: dg.AssetKey) -> str:
+    return instance.get_latest_materialization_event(key).run_id
