@@ -83,3 +83,25 @@ def test_no_import_cycles_between_dcai_assets_modules():
     graph = import_graph()
     assert len(graph) > 40 and graph["dcai_assets.core.drift"]  # the graph is not empty
     assert cycles(graph) == []
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Every function (nested ones on their own) of more than ``limit`` lines, with its length."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    found.append(
+                        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)"
+                    )
+    return found
+
+
+def test_no_function_in_dcai_assets_is_longer_than_80_lines():
+    assert long_functions(limit=5)  # the measure finds functions at all
+    assert long_functions() == []

@@ -237,7 +237,7 @@ class _Training:
             return positive, f"{positive} (default: the second of the classes {classes})"
         return positive, f"{positive} (TrainingSpec.positive_class)"
 
-    def window(self, instance: dg.DagsterInstance, labeled: dict) -> tuple[list[str], list[str]]:
+    def window(self, instance: dg.DagsterInstance, log, labeled: dict) -> tuple[list[str], list[str]]:
         """The labeled partitions to train and evaluate on, oldest first; and those left out
         because their latest validation failed a blocking check (a day re-landed with bad data:
         its earlier labels no longer stand for what the source holds)."""
@@ -247,6 +247,11 @@ class _Training:
         all_keys, blocked = partitions_passing_blocking_checks(
             instance, spec, [k for k in in_order if k in labeled]
         )
+        if blocked:
+            log.warning(
+                f"left out {len(blocked)} labeled partition(s) whose latest validation failed a blocking "
+                f"check (re-landed with data that does not pass): {blocked}"
+            )
         window = all_keys[-training.window :] if training.window else all_keys
         if len(window) <= training.holdout_partitions:
             raise dg.Failure(
@@ -438,9 +443,7 @@ def build_trained_model_asset(
         key=asset_key(spec, TRAINED_MODEL),
         ins={"labeled": dg.AssetIn(key=retrain.labeled_key, metadata={"allow_missing_partitions": True})},
         pool=REGISTRY_POOL,
-        # Recovers runs killed holding the pool, before this step claims it (dcai_assets.recovery);
-        # bound here, not by the caller, so no Definitions can leave it out.
-        resource_defs={RUN_RECOVERY_KEY: RUN_RECOVERY},
+        resource_defs={RUN_RECOVERY_KEY: RUN_RECOVERY},  # bound here: no Definitions can leave it out
         group_name="model",
         kinds={"scikit-learn", "mlflow"},
         owners=list(spec.owners),
@@ -465,12 +468,7 @@ def build_trained_model_asset(
         )  # fmt: skip
         for line in reconciled.lines():
             context.log.warning(line)
-        window, blocked = retrain.window(context.instance, labeled)
-        if blocked:
-            context.log.warning(
-                f"left out {len(blocked)} labeled partition(s) whose latest validation failed a blocking "
-                f"check (re-landed with data that does not pass): {blocked}"
-            )
+        window, blocked = retrain.window(context.instance, context.log, labeled)
         split = retrain.split(labeled, window)
         for warning in split.choice.warnings:
             context.log.warning(f"holdout: {warning}")
