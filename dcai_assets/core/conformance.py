@@ -217,6 +217,9 @@ def guess_renames(missing: list[str], extra: list[str]) -> dict[str, str]:
     return guesses
 
 
+_Failing = list[tuple[np.ndarray, pd.Series]]  # (mask, reason text for failing rows)
+
+
 def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
     """Split ``raw`` into schema-conforming rows and quarantined rows (with reasons)."""
     n = len(raw)
@@ -226,78 +229,138 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
     extra = [str(c) for c in raw.columns if c not in schema.names]
     renames = guess_renames(missing, extra)
     problems: list[ColumnProblem] = []
-    failing: list[tuple[np.ndarray, pd.Series]] = []  # (mask, reason text for failing rows)
+    failing: _Failing = []
 
     coerced: dict[str, pd.Series] = {}
     nulls: dict[str, ColumnProblem] = {}
     for col in schema.columns:
         if col.name not in raw.columns:
-            hint = f" (found `{renames[col.name]}` instead)" if col.name in renames else ""
-            problems.append(ColumnProblem(col.name, "missing_column", n, f"column `{col.name}`{hint}"))
-            reason = pd.Series(f"{col.name}: column missing{hint}", index=raw.index)
-            failing.append((np.ones(n, bool), reason))
-            coerced[col.name] = pd.Series([None] * n, index=raw.index, dtype=object)
-            continue
-        values = raw[col.name]
-        result = _cast(values, col)
-        cast, bad = result.values, result.failed
-        coerced[col.name] = cast
-        for expected, mask in result.why.items():
-            if mask.any():
-                problems.append(
-                    ColumnProblem(col.name, "dtype", int(mask.sum()), expected, _examples(values, mask))
-                )
-                failing.append((mask, f"{col.name}: not {_article(expected)} (" + _text(values[mask]) + ")"))
-        null = cast.isna().to_numpy() & ~bad
-        if null.any():
-            nulls[col.name] = ColumnProblem(
-                col.name, "null", int(null.sum()), "no nulls", _examples(values, null)
-            )
-        if not col.nullable and null.any():
-            problems.append(nulls[col.name])
-            failing.append((null, pd.Series(f"{col.name}: null not allowed", index=raw.index)[null]))
-        if col.allowed_values is not None:
-            allowed = {str(v) for v in col.allowed_values}
-            ok = cast.isna() | cast.astype(str).isin(allowed)
-            out = ~ok.to_numpy()
-            if out.any():
-                enforce = col.enforcement("allowed_values")
-                problems.append(
-                    ColumnProblem(
-                        col.name,
-                        "allowed_values",
-                        int(out.sum()),
-                        "one of the allowed values",
-                        _examples(cast, out),
-                        enforce,
-                    )
-                )
-                if enforce == "quarantine":
-                    failing.append((out, col.name + ": " + _text(cast[out]) + " not in allowed values"))
-        if col.is_numeric and (col.min is not None or col.max is not None):
-            x = result.numbers
-            with np.errstate(invalid="ignore"):
-                low = x < col.min if col.min is not None else np.zeros(n, bool)
-                high = x > col.max if col.max is not None else np.zeros(n, bool)
-            for mask, word, bound in ((low, "below min", col.min), (high, "above max", col.max)):
-                if mask.any():
-                    enforce = col.enforcement(word.split()[1])
-                    problems.append(
-                        ColumnProblem(
-                            col.name,
-                            "range",
-                            int(mask.sum()),
-                            f"{word.split()[0]} {word.split()[1]} {bound:g}",
-                            _examples(result.shown(mask), np.ones(int(mask.sum()), bool)),
-                            enforce,
-                        )
-                    )
-                    if enforce == "quarantine":
-                        failing.append(
-                            (mask, col.name + ": " + _text(result.shown(mask)) + f" {word} {bound:g}")
-                        )
+            coerced[col.name] = _missing_column(col, renames, raw.index, problems, failing)
+        else:
+            coerced[col.name] = _conform_column(raw[col.name], col, problems, failing, nulls)
     frame = pd.DataFrame(coerced, index=raw.index)
+    _check_duplicate_keys(frame, schema, raw, problems, failing)
 
+    bad_any, reasons = _quarantine_reasons(failing, raw.index)
+    quarantine = _stringify(raw.loc[bad_any]).copy()
+    quarantine[REASON_COLUMN] = reasons[bad_any].astype(str)
+    valid = frame.loc[~bad_any]
+    return Conformance(
+        valid=valid,
+        quarantine=quarantine,
+        coerced=frame,
+        rows_in=n,
+        missing_columns=missing,
+        extra_columns=extra,
+        renamed_guess=renames,
+        problems=problems,
+        nulls=nulls,
+    )
+
+
+def _missing_column(
+    col: ColumnSchema,
+    renames: dict[str, str],
+    index: pd.Index,
+    problems: list[ColumnProblem],
+    failing: _Failing,
+) -> pd.Series:
+    """Record a schema column absent from the file (every row fails); return it as all nulls."""
+    n = len(index)
+    hint = f" (found `{renames[col.name]}` instead)" if col.name in renames else ""
+    problems.append(ColumnProblem(col.name, "missing_column", n, f"column `{col.name}`{hint}"))
+    reason = pd.Series(f"{col.name}: column missing{hint}", index=index)
+    failing.append((np.ones(n, bool), reason))
+    return pd.Series([None] * n, index=index, dtype=object)
+
+
+def _conform_column(
+    values: pd.Series,
+    col: ColumnSchema,
+    problems: list[ColumnProblem],
+    failing: _Failing,
+    nulls: dict[str, ColumnProblem],
+) -> pd.Series:
+    """Cast one present column and record its dtype, null, set and range problems (in that
+    order); return the cast column."""
+    result = _cast(values, col)
+    cast, bad = result.values, result.failed
+    for expected, mask in result.why.items():
+        if mask.any():
+            problems.append(
+                ColumnProblem(col.name, "dtype", int(mask.sum()), expected, _examples(values, mask))
+            )
+            failing.append((mask, f"{col.name}: not {_article(expected)} (" + _text(values[mask]) + ")"))
+    null = cast.isna().to_numpy() & ~bad
+    if null.any():
+        nulls[col.name] = ColumnProblem(
+            col.name, "null", int(null.sum()), "no nulls", _examples(values, null)
+        )
+    if not col.nullable and null.any():
+        problems.append(nulls[col.name])
+        failing.append((null, pd.Series(f"{col.name}: null not allowed", index=values.index)[null]))
+    if col.allowed_values is not None:
+        _check_allowed_values(cast, col, problems, failing)
+    if col.is_numeric and (col.min is not None or col.max is not None):
+        _check_range(result, col, problems, failing)
+    return cast
+
+
+def _check_allowed_values(
+    cast: pd.Series, col: ColumnSchema, problems: list[ColumnProblem], failing: _Failing
+) -> None:
+    """Values outside the column's allowed set; quarantined unless the set only warns."""
+    allowed = {str(v) for v in col.allowed_values}
+    ok = cast.isna() | cast.astype(str).isin(allowed)
+    out = ~ok.to_numpy()
+    if out.any():
+        enforce = col.enforcement("allowed_values")
+        problems.append(
+            ColumnProblem(
+                col.name,
+                "allowed_values",
+                int(out.sum()),
+                "one of the allowed values",
+                _examples(cast, out),
+                enforce,
+            )
+        )
+        if enforce == "quarantine":
+            failing.append((out, col.name + ": " + _text(cast[out]) + " not in allowed values"))
+
+
+def _check_range(result: _Cast, col: ColumnSchema, problems: list[ColumnProblem], failing: _Failing) -> None:
+    """Values below the column's min, then above its max; quarantined unless the bound only warns."""
+    x = result.numbers
+    n = len(result.values)
+    with np.errstate(invalid="ignore"):
+        low = x < col.min if col.min is not None else np.zeros(n, bool)
+        high = x > col.max if col.max is not None else np.zeros(n, bool)
+    for mask, word, bound in ((low, "below min", col.min), (high, "above max", col.max)):
+        if mask.any():
+            enforce = col.enforcement(word.split()[1])
+            problems.append(
+                ColumnProblem(
+                    col.name,
+                    "range",
+                    int(mask.sum()),
+                    f"{word.split()[0]} {word.split()[1]} {bound:g}",
+                    _examples(result.shown(mask), np.ones(int(mask.sum()), bool)),
+                    enforce,
+                )
+            )
+            if enforce == "quarantine":
+                failing.append((mask, col.name + ": " + _text(result.shown(mask)) + f" {word} {bound:g}"))
+
+
+def _check_duplicate_keys(
+    frame: pd.DataFrame,
+    schema: TableSchema,
+    raw: pd.DataFrame,
+    problems: list[ColumnProblem],
+    failing: _Failing,
+) -> None:
+    """Rows repeating an earlier row's key (checked only when every key column is in ``raw``)."""
     keys = [k for k in schema.key if k in raw.columns]
     if keys and len(keys) == len(schema.key):
         dup = frame[keys].duplicated(keep="first").to_numpy()
@@ -314,30 +377,19 @@ def conform(raw: pd.DataFrame, schema: TableSchema) -> Conformance:
             )
             failing.append((dup, pd.Series(f"{label}: duplicate key", index=raw.index)[dup]))
 
-    bad_any = np.zeros(n, bool)
+
+def _quarantine_reasons(failing: _Failing, index: pd.Index) -> tuple[np.ndarray, pd.Series]:
+    """Which rows fail any rule, and each row's reasons joined with '; ' in the order found."""
+    bad_any = np.zeros(len(index), bool)
     for mask, _ in failing:
         bad_any |= mask
-    reasons = pd.Series("", index=raw.index, dtype=object)
+    reasons = pd.Series("", index=index, dtype=object)
     for mask, text in failing:
         sel = reasons.index[mask]
         before = reasons.loc[sel].to_numpy(dtype=object)
         added = text.to_numpy(dtype=object)
         reasons.loc[sel] = np.where(before == "", added, before + "; " + added)
-
-    quarantine = _stringify(raw.loc[bad_any]).copy()
-    quarantine[REASON_COLUMN] = reasons[bad_any].astype(str)
-    valid = frame.loc[~bad_any]
-    return Conformance(
-        valid=valid,
-        quarantine=quarantine,
-        coerced=frame,
-        rows_in=n,
-        missing_columns=missing,
-        extra_columns=extra,
-        renamed_guess=renames,
-        problems=problems,
-        nulls=nulls,
-    )
+    return bad_any, reasons
 
 
 def _article(dtype: str) -> str:

@@ -124,6 +124,32 @@ def infer_schema(
     whole = pd.concat(frames, ignore_index=True)
     overrides = dict(overrides or {})
     table_overrides = dict(overrides.pop(TABLE, {}) or {})
+    labels = _check_named_columns(whole, overrides, label)
+    # A single-column key is an id: it grows and has no distribution. Parts of a composite key
+    # (store + product number, say) are ordinary features.
+    keys = set(key) if key and len(key) == 1 else set()
+    margins = {"range_margin": range_margin, "null_margin": null_margin}
+    columns = [
+        _infer_column(name, whole[name], frames, overrides, keys, labels, max_categories, **margins)
+        for name in whole.columns
+    ]
+    schema = TableSchema(
+        columns=columns, key=list(key or []), reference_partitions=[str(k) for k in reference]
+    )
+    _set_row_bounds(schema, reference, spans, row_margin)
+    _set_drift_thresholds(schema, frames)
+    _apply_table_overrides(schema, table_overrides)
+    schema.note = (
+        f"inferred from {len(frames)} reference partitions "
+        f"({min(reference)} .. {max(reference)}, {len(whole):,} rows)"
+    )
+    return schema
+
+
+def _check_named_columns(
+    whole: pd.DataFrame, overrides: Mapping[str, Any], label: str | Sequence[str] | None
+) -> set[str]:
+    """Check that the overridden and label columns are in the data; return the label columns."""
     unknown = set(overrides) - set(whole.columns)
     if unknown:
         raise ValueError(
@@ -137,62 +163,84 @@ def infer_schema(
             f"infer_schema: label column(s) {sorted(missing_labels)} are not in the reference data; "
             f"expected some of {list(whole.columns)}"
         )
-    # A single-column key is an id: it grows and has no distribution. Parts of a composite key
-    # (store + product number, say) are ordinary features.
-    keys = set(key) if key and len(key) == 1 else set()
-    columns: list[ColumnSchema] = []
-    for name in whole.columns:
-        s = whole[name]
-        dtype = infer_dtype(s)
-        null_fractions = [float(f[name].isna().mean()) for f in frames if len(f)]
-        worst = max(null_fractions, default=0.0)
-        col = ColumnSchema(name=str(name), dtype=dtype, nullable=bool(s.isna().any()))
-        inferred: dict[str, str] = {}
-        if col.nullable:
-            col.max_null_fraction = round(min(1.0, max(worst * null_margin, worst + 0.05)), 4)
-        if dtype in ("string", "bool"):
-            uniques = s.dropna().astype(str).unique()
-            if dtype == "string" and len(uniques) <= max_categories and name not in keys:
-                col.allowed_values = sorted(uniques.tolist())
-                inferred["allowed_values"] = "warn"
-        elif dtype in ("int64", "float64") and name not in keys:  # ids grow: no range, no drift
-            x = s.dropna().to_numpy(dtype=float)
-            if len(x):
-                lo, hi = float(x.min()), float(x.max())
-                span = max(hi - lo, 1.0)
-                col.min = 0.0 if lo >= 0 and lo - range_margin * span < 0 else lo - range_margin * span
-                col.max = hi + range_margin * span
-                if dtype == "int64":
-                    col.min, col.max = float(np.floor(col.min)), float(np.ceil(col.max))
-                inferred.update(min="warn", max="warn")
-        declared = dict(overrides.get(str(name), {}))
-        for attr, value in declared.items():
-            if attr not in _OVERRIDABLE:
-                raise ValueError(
-                    f"schema_overrides[{name!r}]: unknown setting {attr!r}; "
-                    f"expected one of {sorted(_OVERRIDABLE)}"
-                )
-            if attr != "enforce":
-                setattr(col, attr, value)
-            if attr in RULES:  # declared by the user: enforced unless they say otherwise
-                inferred[attr] = "quarantine"
-        inferred.update(declared.get("enforce") or {})
-        col.enforce = {r: inferred[r] for r in RULES if r in inferred} or None
-        col.__post_init__()  # re-check what the overrides set, e.g. the dtype
-        if col.dtype in ("int64", "float64", "string", "bool") and name not in keys | labels:
-            col.reference = reference_profile(s, col, max_categories)
-        columns.append(col)
-    schema = TableSchema(
-        columns=columns, key=list(key or []), reference_partitions=[str(k) for k in reference]
-    )
-    _set_row_bounds(schema, reference, spans, row_margin)
-    _set_drift_thresholds(schema, frames)
-    _apply_table_overrides(schema, table_overrides)
-    schema.note = (
-        f"inferred from {len(frames)} reference partitions "
-        f"({min(reference)} .. {max(reference)}, {len(whole):,} rows)"
-    )
-    return schema
+    return labels
+
+
+def _infer_column(
+    name: Any,
+    s: pd.Series,
+    frames: list[pd.DataFrame],
+    overrides: Mapping[str, Mapping[str, Any]],
+    keys: set[str],
+    labels: set[str],
+    max_categories: int,
+    *,
+    range_margin: float,
+    null_margin: float,
+) -> ColumnSchema:
+    """One column's schema: learnt bounds (warn), then its overrides (declared), then its
+    reference profile if it is a feature."""
+    col, inferred = _learn_column(name, s, frames, name in keys, max_categories, range_margin, null_margin)
+    _apply_column_overrides(col, name, dict(overrides.get(str(name), {})), inferred)
+    if col.dtype in ("int64", "float64", "string", "bool") and name not in keys | labels:
+        col.reference = reference_profile(s, col, max_categories)
+    return col
+
+
+def _learn_column(
+    name: Any,
+    s: pd.Series,
+    frames: list[pd.DataFrame],
+    is_key: bool,
+    max_categories: int,
+    range_margin: float,
+    null_margin: float,
+) -> tuple[ColumnSchema, dict[str, str]]:
+    """The column's dtype, null limit, and set or range widened by the margins; returns the
+    column and the rules it inferred (all ``"warn"``)."""
+    dtype = infer_dtype(s)
+    null_fractions = [float(f[name].isna().mean()) for f in frames if len(f)]
+    worst = max(null_fractions, default=0.0)
+    col = ColumnSchema(name=str(name), dtype=dtype, nullable=bool(s.isna().any()))
+    inferred: dict[str, str] = {}
+    if col.nullable:
+        col.max_null_fraction = round(min(1.0, max(worst * null_margin, worst + 0.05)), 4)
+    if dtype in ("string", "bool"):
+        uniques = s.dropna().astype(str).unique()
+        if dtype == "string" and len(uniques) <= max_categories and not is_key:
+            col.allowed_values = sorted(uniques.tolist())
+            inferred["allowed_values"] = "warn"
+    elif dtype in ("int64", "float64") and not is_key:  # ids grow: no range, no drift
+        x = s.dropna().to_numpy(dtype=float)
+        if len(x):
+            lo, hi = float(x.min()), float(x.max())
+            span = max(hi - lo, 1.0)
+            col.min = 0.0 if lo >= 0 and lo - range_margin * span < 0 else lo - range_margin * span
+            col.max = hi + range_margin * span
+            if dtype == "int64":
+                col.min, col.max = float(np.floor(col.min)), float(np.ceil(col.max))
+            inferred.update(min="warn", max="warn")
+    return col, inferred
+
+
+def _apply_column_overrides(
+    col: ColumnSchema, name: Any, declared: Mapping[str, Any], inferred: dict[str, str]
+) -> None:
+    """Set what the user declares for the column (its rules then quarantine unless its
+    ``enforce`` says otherwise) and re-validate the column."""
+    for attr, value in declared.items():
+        if attr not in _OVERRIDABLE:
+            raise ValueError(
+                f"schema_overrides[{name!r}]: unknown setting {attr!r}; "
+                f"expected one of {sorted(_OVERRIDABLE)}"
+            )
+        if attr != "enforce":
+            setattr(col, attr, value)
+        if attr in RULES:  # declared by the user: enforced unless they say otherwise
+            inferred[attr] = "quarantine"
+    inferred.update(declared.get("enforce") or {})
+    col.enforce = {r: inferred[r] for r in RULES if r in inferred} or None
+    col.__post_init__()  # re-check what the overrides set, e.g. the dtype
 
 
 _TABLE_OVERRIDABLE = (

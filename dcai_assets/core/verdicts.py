@@ -134,7 +134,17 @@ def column_verdicts(
     by_rule: dict[str, list[ColumnProblem]] = {}
     for p in conf.problems:
         by_rule.setdefault(p.rule, []).append(p)
+    return [
+        _columns_verdict(conf, schema_file),
+        _dtypes_verdict(by_rule.get("dtype", []), n, limit, schema_file),
+        _row_count_verdict(conf, suite, schema, schema_file, span_days),
+        _nulls_verdict(conf, suite, schema, by_rule.get("dtype", []), n, schema_file),
+        _domain_verdict(by_rule, suite, n, limit, schema_file),
+    ]
 
+
+def _columns_verdict(conf: Conformance, schema_file: str) -> Verdict:
+    """Missing columns (ERROR, with a rename guess) and unexpected ones (WARN)."""
     columns = Verdict(COLUMNS_MATCH_SCHEMA)
     for name in conf.missing_columns:
         guess = conf.renamed_guess.get(name)
@@ -166,9 +176,13 @@ def column_verdicts(
                 severity="WARN",
             )
         )
+    return columns
 
+
+def _dtypes_verdict(problems: list[ColumnProblem], n: int, limit: float, schema_file: str) -> Verdict:
+    """Unparseable values per column; ERROR beyond the quarantine limit."""
     dtypes = Verdict(DTYPES_MATCH_SCHEMA)
-    for p in by_rule.get("dtype", []):
+    for p in problems:
         frac = p.count / n
         example = f", e.g. {p.examples[0][1]!r} (row {p.examples[0][0]})" if p.examples else ""
         expected = _DTYPE_WORDS.get(p.expected, p.expected)
@@ -182,7 +196,17 @@ def column_verdicts(
                 severity="ERROR" if frac > limit else "WARN",
             )
         )
+    return dtypes
 
+
+def _row_count_verdict(
+    conf: Conformance,
+    suite: SuiteResult,
+    schema: TableSchema,
+    schema_file: str,
+    span_days: float | None,
+) -> Verdict:
+    """The row count against its bounds; ERROR only when the bounds are declared."""
     rows = Verdict(ROW_COUNT_IN_BOUNDS)
     outcome = next(
         (o for o in suite.outcomes if o.expectation == "expect_table_row_count_to_be_between"), None
@@ -204,8 +228,20 @@ def column_verdicts(
                 severity="ERROR" if declared else "WARN",
             )
         )
+    return rows
 
-    unparseable = {p.column for p in by_rule.get("dtype", [])}
+
+def _nulls_verdict(
+    conf: Conformance,
+    suite: SuiteResult,
+    schema: TableSchema,
+    dtype_problems: list[ColumnProblem],
+    n: int,
+    schema_file: str,
+) -> Verdict:
+    """Null rates per column: over the allowed fraction, or any null in a non-nullable column."""
+    limit = schema.max_quarantine_fraction
+    unparseable = {p.column for p in dtype_problems}
     nulls = Verdict(NULL_RATES_WITHIN_LIMITS)
     for col in schema.columns:
         found = conf.nulls.get(col.name)
@@ -232,48 +268,26 @@ def column_verdicts(
                 severity="WARN" if within else "ERROR",
             )
         )
+    return nulls
 
+
+_EXPECTATION_OF = {
+    "allowed_values": "expect_column_values_to_be_in_set",
+    "range": "expect_column_values_to_be_between",
+}
+
+
+def _domain_verdict(
+    by_rule: Mapping[str, list[ColumnProblem]],
+    suite: SuiteResult,
+    n: int,
+    limit: float,
+    schema_file: str,
+) -> Verdict:
+    """Values outside their set or range, then duplicate keys."""
     domain = Verdict(VALUES_WITHIN_DOMAIN)
-    expectation_of = {
-        "allowed_values": "expect_column_values_to_be_in_set",
-        "range": "expect_column_values_to_be_between",
-    }
     for p in by_rule.get("allowed_values", []) + by_rule.get("range", []):
-        o = suite.for_column(p.column, expectation_of[p.rule])
-        frac = p.count / n
-        within = o.success if o is not None else frac <= limit
-        examples = ", ".join(f"{v!r} (row {r})" for r, v in p.examples[:2])
-        inferred = p.enforce == "warn"
-        rule = "allowed_values" if p.rule == "allowed_values" else p.expected.split()[1]
-        if p.rule == "allowed_values":
-            what = "outside the allowed set"
-            new = p.examples[0][1] if p.examples else "<value>"
-            action = (
-                f"add {new!r} to `allowed_values` of `{p.column}` in {schema_file} if it is "
-                "legitimate; else fix upstream"
-            )
-        else:
-            what = p.expected
-            action = f"fix upstream, or widen `min`/`max` of `{p.column}` in {schema_file}"
-        if inferred:
-            what += " inferred from the reference window"
-            outcome_text = "rows kept (an inferred bound warns; a declared one quarantines)"
-            action += (
-                f"; to quarantine such rows, declare the rule: schema_overrides={{{p.column!r}: "
-                f"{{{rule!r}: ...}}}} in the spec, or `enforce: {{{rule}: quarantine}}` in {schema_file}"
-            )
-        else:
-            outcome_text = "rows quarantined"
-        domain.findings.append(
-            Finding(
-                p.column,
-                f"{p.count} values ({_pct(frac)})",
-                "reported (inferred)" if inferred else f"at most {_pct(limit)}",
-                f"`{p.column}` has {p.count} values {what}, e.g. {examples}; {outcome_text}",
-                action,
-                severity="WARN" if within or inferred else "ERROR",
-            )
-        )
+        domain.findings.append(_domain_finding(p, suite, n, limit, schema_file))
     for p in by_rule.get("duplicate_key", []):
         frac = p.count / n
         domain.findings.append(
@@ -287,7 +301,44 @@ def column_verdicts(
                 severity="ERROR" if frac > limit else "WARN",
             )
         )
-    return [columns, dtypes, rows, nulls, domain]
+    return domain
+
+
+def _domain_finding(p: ColumnProblem, suite: SuiteResult, n: int, limit: float, schema_file: str) -> Finding:
+    """One set or range problem; an inferred bound (``enforce: warn``) only ever warns."""
+    o = suite.for_column(p.column, _EXPECTATION_OF[p.rule])
+    frac = p.count / n
+    within = o.success if o is not None else frac <= limit
+    examples = ", ".join(f"{v!r} (row {r})" for r, v in p.examples[:2])
+    inferred = p.enforce == "warn"
+    rule = "allowed_values" if p.rule == "allowed_values" else p.expected.split()[1]
+    if p.rule == "allowed_values":
+        what = "outside the allowed set"
+        new = p.examples[0][1] if p.examples else "<value>"
+        action = (
+            f"add {new!r} to `allowed_values` of `{p.column}` in {schema_file} if it is "
+            "legitimate; else fix upstream"
+        )
+    else:
+        what = p.expected
+        action = f"fix upstream, or widen `min`/`max` of `{p.column}` in {schema_file}"
+    if inferred:
+        what += " inferred from the reference window"
+        outcome_text = "rows kept (an inferred bound warns; a declared one quarantines)"
+        action += (
+            f"; to quarantine such rows, declare the rule: schema_overrides={{{p.column!r}: "
+            f"{{{rule!r}: ...}}}} in the spec, or `enforce: {{{rule}: quarantine}}` in {schema_file}"
+        )
+    else:
+        outcome_text = "rows quarantined"
+    return Finding(
+        p.column,
+        f"{p.count} values ({_pct(frac)})",
+        "reported (inferred)" if inferred else f"at most {_pct(limit)}",
+        f"`{p.column}` has {p.count} values {what}, e.g. {examples}; {outcome_text}",
+        action,
+        severity="WARN" if within or inferred else "ERROR",
+    )
 
 
 def drift_verdict(
