@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 import pandas as pd
-from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluation,
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from dagster._core.definitions.data_version import (
     CODE_VERSION_TAG,
     DATA_VERSION_IS_USER_PROVIDED_TAG,
@@ -140,6 +143,7 @@ def emit_checks(
     """Each partition's check evaluations, then the checks' (empty) outputs; a failed blocking
     check with ERROR severity fails the step once everything is recorded."""
     selected = {k.name: k for k in context.selected_asset_check_keys if k.asset_key == asset_key}
+    targets = _latest_materializations(context, asset_key, sorted({c.key for c in checks}))
     for c in checks:
         if c.check_name not in selected:
             continue
@@ -153,9 +157,27 @@ def emit_checks(
             description=c.description,
             blocking=spec.blocking,
             partition=c.key,
+            target_materialization_data=targets.get(c.key),
         )
     for key in selected.values():
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
+
+
+def _latest_materializations(
+    context: dg.AssetExecutionContext, asset_key: dg.AssetKey, keys: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """Each partition's latest materialization (this run's, once logged): what its checks judged,
+    as Dagster records it for a check of a single-partition run."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys), limit=max(1, 4 * len(keys))
+    ).records
+    targets: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    for r in records:  # newest first
+        if r.asset_materialization.partition not in targets:
+            targets[r.asset_materialization.partition] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp
+            )
+    return targets
 
 
 def by_partition(value: pd.DataFrame | Mapping[str, pd.DataFrame], keys: list[str], what: str) -> dict:
