@@ -140,7 +140,9 @@ def test_an_lf_change_relabels_30_days_in_bounded_runs_with_the_new_lfs(readings
     new_version = LabelingFunctionSet([hot, mild, humid], LFS.classes).version
     assert new_version != LFS.version
     with backfilled(readings_spec, landing, tmp_path) as (instance, first, v1):
-        assert sum(runs_per_asset(instance, first).values()) < len(DAYS)  # not a run per day
+        # The backfill too: a run per stage and range (ingest, label model, labeling), not per day.
+        bound = math.ceil(len(DAYS) / PER_RUN)
+        assert len(instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: first}))) == 2 * bound + 1
         cursor, requests = automation_tick(load_defs(v1), instance, None)
         assert requests == []  # the first evaluation: what exists counts as handled
         # The LF set loses one function: its version (a hash of the LF sources) changes.
