@@ -120,7 +120,13 @@ def emit_partitions(
     else:
         io_manager = getattr(context.resources, io_manager_key)
         for o in written:
-            out = dg.build_output_context(asset_key=asset_key, partition_key=o.key, asset_partitions_def=pdef)
+            out = dg.build_output_context(  # the run's resources: nothing is built per partition
+                asset_key=asset_key,
+                partition_key=o.key,
+                asset_partitions_def=pdef,
+                resources=context.resources,
+                instance=context.instance,
+            )
             io_manager.handle_output(out, o.value)
     code_version = context.assets_def.code_versions_by_key.get(asset_key) or context.run_id
     provenance = _input_provenance(context, asset_key, [o.key for o in written])
