@@ -31,6 +31,7 @@ from dagster._core.definitions.data_version import (
     CODE_VERSION_TAG,
     DATA_VERSION_IS_USER_PROVIDED_TAG,
     DATA_VERSION_TAG,
+    DEFAULT_DATA_VERSION,
     NULL_EVENT_POINTER,
     get_input_data_version_tag,
     get_input_event_pointer_tag,
@@ -84,17 +85,11 @@ def _input_provenance(
     tags: dict[str, dict[str, str]] = {k: {} for k in keys}
     for parent in layer.get(asset_key).parent_keys:
         partitioned = layer.get(parent).partitions_def is not None
-        records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=parent, asset_partitions=keys if partitioned else None),
-            limit=max(1, 4 * len(keys)) if partitioned else 1,
-        ).records
-        latest: dict[str | None, dg.EventLogRecord] = {}
-        for r in records:  # newest first
-            latest.setdefault(r.asset_materialization.partition if partitioned else None, r)
+        latest = _latest_records(context.instance, parent, keys if partitioned else [None])
         for k in keys:
             r = latest.get(k if partitioned else None)
             version = r.asset_materialization.tags.get(DATA_VERSION_TAG) if r else None
-            tags[k][get_input_data_version_tag(parent)] = version or "INITIAL"
+            tags[k][get_input_data_version_tag(parent)] = version or DEFAULT_DATA_VERSION.value
             tags[k][get_input_event_pointer_tag(parent)] = str(r.storage_id) if r else NULL_EVENT_POINTER
     return tags
 
@@ -174,16 +169,34 @@ def _latest_materializations(
 ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
     """Each partition's latest materialization (this run's, once logged): what its checks judged,
     as Dagster records it for a check of a single-partition run."""
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys), limit=max(1, 4 * len(keys))
+    return {
+        k: AssetCheckEvaluationTargetMaterializationData(
+            storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp
+        )
+        for k, r in _latest_records(context.instance, asset_key, keys).items()
+    }
+
+
+def _latest_records(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: list[str] | list[None]
+) -> dict[str | None, dg.EventLogRecord]:
+    """The latest materialization of each partition (``[None]``: of an unpartitioned asset): one
+    query for all, then one per partition that many newer events of others crowded out."""
+    partitions = None if keys == [None] else list(keys)
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=partitions), limit=max(1, 4 * len(keys))
     ).records
-    targets: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    latest: dict[str | None, dg.EventLogRecord] = {}
     for r in records:  # newest first
-        if r.asset_materialization.partition not in targets:
-            targets[r.asset_materialization.partition] = AssetCheckEvaluationTargetMaterializationData(
-                storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp
-            )
-    return targets
+        latest.setdefault(r.asset_materialization.partition if partitions else None, r)
+    for k in partitions or []:
+        if k not in latest:
+            found = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[k]), limit=1
+            ).records
+            if found:
+                latest[k] = found[0]
+    return latest
 
 
 def by_partition(value: pd.DataFrame | Mapping[str, pd.DataFrame], keys: list[str], what: str) -> dict:

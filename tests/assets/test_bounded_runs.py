@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 from dagster._core.definitions.automation_tick_evaluation_context import build_run_requests
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
@@ -211,3 +212,30 @@ def version(instance: dg.DagsterInstance, day: str) -> str:
         dg.AssetRecordsFilter(asset_key=KEYS["labeled_set"], asset_partitions=[day]), limit=1
     ).records[0]
     return record.asset_materialization.tags["dagster/data_version"]
+
+
+def test_the_io_manager_stores_a_range_as_one_file_per_partition_and_names_what_a_range_lacks(tmp_path):
+    from dcai_assets import ParquetIOManager
+
+    pdef = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    days = dg.PartitionKeyRange("2024-01-01", "2024-01-03")
+    key = dg.AssetKey(["readings", "validated_data"])
+    manager = ParquetIOManager(base_dir=str(tmp_path)).create_io_manager(dg.build_init_resource_context())
+    frames = {d: sensor_readings(d, rows=3) for d in ("2024-01-01", "2024-01-02", "2024-01-03")}
+    out = dg.build_output_context(asset_key=key, asset_partitions_def=pdef, asset_partition_key_range=days)
+    manager.handle_output(out, frames)
+    assert sorted(p.name for p in (tmp_path / "readings" / "validated_data").iterdir()) == [
+        "2024-01-01.parquet",
+        "2024-01-02.parquet",
+        "2024-01-03.parquet",
+    ]
+    loaded = manager.load_input(
+        dg.build_input_context(asset_key=key, asset_partitions_def=pdef, asset_partition_key_range=days)
+    )
+    assert loaded.keys() == frames.keys()
+    for d, frame in frames.items():
+        pd.testing.assert_frame_equal(loaded[d], frame)
+    with pytest.raises(ValueError, match=r"lacks partitions \['2024-01-03'\]"):
+        manager.handle_output(out, {d: frames[d] for d in ("2024-01-01", "2024-01-02")})
+    with pytest.raises(TypeError, match="expected a dict of DataFrames keyed by partition"):
+        manager.handle_output(out, frames["2024-01-01"])
