@@ -418,6 +418,10 @@ class DatasetSpec:
         ``min_rows_per_day``, ``max_rows_per_day``, ``row_count_enforce``,
         ``max_quarantine_fraction``, ``drift_false_alarm_rate``). A declared set, ``min`` or
         ``max`` quarantines rows outside it; a declared row bound blocks the partition.
+    max_partitions_per_run:
+        The most partitions one run of a backfill (or of a relabel that automation starts)
+        ingests or labels; a 365-day backfill is ``ceil(365 / max_partitions_per_run)`` runs per
+        stage. Each partition still gets its own data version, checks and failed status.
     """
 
     name: str
@@ -430,8 +434,17 @@ class DatasetSpec:
     schema_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     owners: Sequence[str] = ()
     description: str | None = None
+    max_partitions_per_run: int = 30
 
     def __post_init__(self) -> None:
+        if (
+            isinstance(self.max_partitions_per_run, bool)
+            or not isinstance(self.max_partitions_per_run, int)
+            or self.max_partitions_per_run < 1
+        ):
+            raise ValueError(
+                f"DatasetSpec.max_partitions_per_run: {self.max_partitions_per_run!r}; expected an int >= 1"
+            )
         if isinstance(self.reference, str):
             raise ValueError(
                 f"DatasetSpec.reference: {self.reference!r} is a single string; expected a list of "

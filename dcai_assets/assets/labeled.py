@@ -3,12 +3,23 @@ fitted on the votes of many partitions, with gold labels kept where the data has
 
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
 from dcai_assets.artifacts import ArtifactStore
+from dcai_assets.assets.ranged import (
+    PartitionCheck,
+    PartitionOutput,
+    backfill_policy,
+    by_partition,
+    emit_checks,
+    emit_partitions,
+    is_ranged,
+)
 from dcai_assets.assets.validated import (
     QUARANTINED_ROWS,
     VALIDATED_DATA,
@@ -177,6 +188,8 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
                 description="No LF's coverage shifted sharply since the previous partition; no LF raised.",
             ),
         ],
+        backfill_policy=backfill_policy(spec.max_partitions_per_run),
+        output_required=False,  # a ranged run records each partition itself
         group_name="labeled",
         kinds={"pandas", "parquet"},
         owners=list(spec.owners),
@@ -189,96 +202,136 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
     )
     def labeled_set(
         context: dg.AssetExecutionContext,
-        validated: pd.DataFrame,
+        validated: Any,  # a DataFrame, or {partition: DataFrame} in a ranged run
         label_model: pd.DataFrame,
         artifacts: ArtifactStore,
-    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        partition = context.partition_key
-        votes = apply_lfs(lf_set, validated, partition=partition)
-        L = votes.matrix
+    ) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
         model = LabelModel.from_frame(label_model, lf_set.names, classes)
-        proba = model.predict_proba(L)
-        gold = _gold(validated, spec, labeling, partition)
-        covered = (L != ABSTAIN).any(axis=1)
-        has_gold = gold != ABSTAIN
-        label_idx = np.where(has_gold, gold, np.where(covered, proba.argmax(axis=1), ABSTAIN))
-        model_name = "majority_vote" if isinstance(model, MajorityVote) else "label_model"
-        source = np.select([has_gold, covered], ["gold", model_name], "abstain")
-
-        out = validated.copy()
-        for j, name in enumerate(lf_set.names):
-            out[f"{LF_COLUMN_PREFIX}{name}"] = L[:, j]
-        for c, name in enumerate(classes):
-            out[f"{PROBA_COLUMN_PREFIX}{name}"] = np.where(covered | has_gold, proba[:, c], np.nan)
-        out["label"] = pd.Categorical.from_codes(label_idx, categories=classes)
-        out["label_confidence"] = np.where(has_gold, 1.0, np.where(covered, proba.max(axis=1), np.nan))
-        out["label_source"] = source
-        out["lf_set_version"] = lf_set.version
-
-        registered = context.assets_def.partitions_def.get_partition_keys(
-            dynamic_partitions_store=context.instance
+        if not is_ranged(context):
+            done = _label(context, spec, labeling, model, artifacts, context.partition_key, validated)
+            yield dg.Output(
+                done.output.value,
+                data_version=dg.DataVersion(done.output.data_version),
+                metadata=done.output.metadata,
+            )
+            for c in done.checks:
+                yield dg.AssetCheckResult(
+                    check_name=c.check_name,
+                    asset_key=key,
+                    passed=c.passed,
+                    severity=c.severity,
+                    description=c.description,
+                    metadata=c.metadata,
+                )
+            return
+        keys = context.partition_keys
+        frames = by_partition(validated, keys, f"{VALIDATED_DATA} of {spec.name}")
+        # In partition order: each day's LF coverage is compared with the day before, as in single runs.
+        done = [_label(context, spec, labeling, model, artifacts, k, frames[k]) for k in keys]
+        yield from emit_partitions(
+            context, output_name="result", asset_key=key, outputs=[d.output for d in done]
         )
-        keys = partition_order(registered, spec.partitioning)
-        previous_key, stored = artifacts.latest_before(spec.name, "lf_stats", partition, keys)
-        previous, previous_rows = _coverage_snapshot(stored)
-        estimated = model.accuracies_ if isinstance(model, LabelModel) else None
-        summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated, previous_coverage=previous)
-        alerts = lf_alerts(
-            summary,
-            lf_set,
-            previous=previous,
-            previous_partition=previous_key,
-            errors=votes.errors,
-            rows=len(out),
-            previous_rows=previous_rows,
-        )
-        coverage = dict(zip(summary["lf"], summary["coverage"], strict=True))
-        artifacts.write(spec.name, "lf_stats", partition, {"rows": len(out), "coverage": coverage})
-        for alert in alerts:
-            context.log.warning(f"partition {partition}: {alert}")
+        yield from emit_checks(context, [c for d in done for c in d.checks], key)
 
-        judged = has_gold & covered
-        model_vs_gold = float((proba[judged].argmax(axis=1) == gold[judged]).mean()) if judged.any() else None
-        labeled_fraction = float((label_idx != ABSTAIN).mean()) if len(out) else 0.0
-        counts = pd.Series(source).value_counts().to_dict()
-        yield dg.Output(
-            out,
-            data_version=dg.DataVersion(frame_digest(out)[:16]),
-            metadata={
-                "dagster/row_count": len(out),
-                "lf_set_version": lf_set.version,
-                "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
-                "alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none"),
-                "label_sources": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
-                "labels": dg.MetadataValue.json(
-                    {str(k): int(v) for k, v in out["label"].value_counts().items()}
-                ),
-                "labeled_fraction": labeled_fraction,
-                "label_model_accuracy_vs_gold": model_vs_gold
-                if model_vs_gold is not None
-                else "no gold rows",
-                "gold_rows_covered_by_lfs": int(judged.sum()),
-            },
-        )
-        yield dg.AssetCheckResult(
-            check_name=LABELS_COVER_ROWS,
-            asset_key=key,
-            passed=labeled_fraction >= labeling.min_label_coverage,
-            severity=dg.AssetCheckSeverity.ERROR if labeled_fraction == 0 else dg.AssetCheckSeverity.WARN,
-            description=(
+    return labeled_set
+
+
+@dataclass
+class _Labeled:
+    output: PartitionOutput
+    checks: list[PartitionCheck]
+
+
+def _label(
+    context: dg.AssetExecutionContext,
+    spec: DatasetSpec,
+    labeling: LabelingSpec,
+    model: LabelModel | MajorityVote,
+    artifacts: ArtifactStore,
+    partition: str,
+    validated: pd.DataFrame,
+) -> _Labeled:
+    """One partition labeled: LF votes, the label model's probabilities, the chosen labels, and
+    the two checks' verdicts."""
+    lf_set = labeling.lfs
+    classes = list(lf_set.classes)
+    votes = apply_lfs(lf_set, validated, partition=partition)
+    L = votes.matrix
+    proba = model.predict_proba(L)
+    gold = _gold(validated, spec, labeling, partition)
+    covered = (L != ABSTAIN).any(axis=1)
+    has_gold = gold != ABSTAIN
+    label_idx = np.where(has_gold, gold, np.where(covered, proba.argmax(axis=1), ABSTAIN))
+    model_name = "majority_vote" if isinstance(model, MajorityVote) else "label_model"
+    source = np.select([has_gold, covered], ["gold", model_name], "abstain")
+
+    out = validated.copy()
+    for j, name in enumerate(lf_set.names):
+        out[f"{LF_COLUMN_PREFIX}{name}"] = L[:, j]
+    for c, name in enumerate(classes):
+        out[f"{PROBA_COLUMN_PREFIX}{name}"] = np.where(covered | has_gold, proba[:, c], np.nan)
+    out["label"] = pd.Categorical.from_codes(label_idx, categories=classes)
+    out["label_confidence"] = np.where(has_gold, 1.0, np.where(covered, proba.max(axis=1), np.nan))
+    out["label_source"] = source
+    out["lf_set_version"] = lf_set.version
+
+    registered = context.assets_def.partitions_def.get_partition_keys(
+        dynamic_partitions_store=context.instance
+    )
+    keys = partition_order(registered, spec.partitioning)
+    previous_key, stored = artifacts.latest_before(spec.name, "lf_stats", partition, keys)
+    previous, previous_rows = _coverage_snapshot(stored)
+    estimated = model.accuracies_ if isinstance(model, LabelModel) else None
+    summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated, previous_coverage=previous)
+    alerts = lf_alerts(
+        summary,
+        lf_set,
+        previous=previous,
+        previous_partition=previous_key,
+        errors=votes.errors,
+        rows=len(out),
+        previous_rows=previous_rows,
+    )
+    coverage = dict(zip(summary["lf"], summary["coverage"], strict=True))
+    artifacts.write(spec.name, "lf_stats", partition, {"rows": len(out), "coverage": coverage})
+    for alert in alerts:
+        context.log.warning(f"partition {partition}: {alert}")
+
+    judged = has_gold & covered
+    model_vs_gold = float((proba[judged].argmax(axis=1) == gold[judged]).mean()) if judged.any() else None
+    labeled_fraction = float((label_idx != ABSTAIN).mean()) if len(out) else 0.0
+    counts = pd.Series(source).value_counts().to_dict()
+    metadata = {
+        "dagster/row_count": len(out),
+        "lf_set_version": lf_set.version,
+        "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
+        "alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none"),
+        "label_sources": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
+        "labels": dg.MetadataValue.json({str(k): int(v) for k, v in out["label"].value_counts().items()}),
+        "labeled_fraction": labeled_fraction,
+        "label_model_accuracy_vs_gold": model_vs_gold if model_vs_gold is not None else "no gold rows",
+        "gold_rows_covered_by_lfs": int(judged.sum()),
+    }
+    checks = [
+        PartitionCheck(
+            partition,
+            LABELS_COVER_ROWS,
+            labeled_fraction >= labeling.min_label_coverage,
+            dg.AssetCheckSeverity.ERROR if labeled_fraction == 0 else dg.AssetCheckSeverity.WARN,
+            (
                 f"{labeled_fraction:.0%} of {len(out):,} rows labeled "
                 f"(minimum {labeling.min_label_coverage:.0%}); "
                 f"{int((label_idx == ABSTAIN).sum()):,} marked abstain"
             ),
-            metadata={"labeled_fraction": labeled_fraction},
-        )
-        yield dg.AssetCheckResult(
-            check_name=LF_COVERAGE_STABLE,
-            asset_key=key,
-            passed=not alerts,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=alerts[0] if alerts else "passed",
-            metadata={"alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none")},
-        )
-
-    return labeled_set
+            {"labeled_fraction": labeled_fraction},
+        ),
+        PartitionCheck(
+            partition,
+            LF_COVERAGE_STABLE,
+            not alerts,
+            dg.AssetCheckSeverity.WARN,
+            alerts[0] if alerts else "passed",
+            {"alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none")},
+        ),
+    ]
+    return _Labeled(PartitionOutput(partition, out, frame_digest(out)[:16], metadata), checks)

@@ -1,8 +1,11 @@
 """Raw data: each partition stored exactly as read, versioned by a hash of its content."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import pandas as pd
 
+from dcai_assets.assets.ranged import PartitionOutput, backfill_policy, emit_partitions, is_ranged
 from dcai_assets.core.reading import file_digest, find_partition_file, frame_digest, read_table_file
 from dcai_assets.metadata import column_schema, preview
 from dcai_assets.partitions import asset_key, partitions_def
@@ -50,6 +53,8 @@ def build_raw_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=asset_key(spec, RAW_DATA),
         partitions_def=partitions_def(spec),
+        backfill_policy=backfill_policy(spec.max_partitions_per_run),
+        output_required=False,  # a ranged run records each partition itself
         group_name="raw",
         kinds={"pandas", "parquet"},
         owners=list(spec.owners),
@@ -59,22 +64,36 @@ def build_raw_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             "versioned by a SHA-256 of its content." + hint
         ),
     )
-    def raw_data(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
-        key = context.partition_key
-        frame, origin, digest = load_raw_partition(spec, key)
+    def raw_data(context: dg.AssetExecutionContext) -> Iterator[dg.Output | dg.AssetMaterialization]:
+        if not is_ranged(context):
+            read = _read(context, spec, context.partition_key)
+            yield dg.Output(
+                read.value, data_version=dg.DataVersion(read.data_version), metadata=read.metadata
+            )
+            return
+        reads = [_read(context, spec, key, log=False) for key in context.partition_keys]
+        rows = sum(len(r.value) for r in reads)
+        context.log.info(
+            f"partitions {reads[0].key}...{reads[-1].key}: read {len(reads)} files, {rows:,} rows"
+        )
+        yield from emit_partitions(context, output_name="result", asset_key=context.asset_key, outputs=reads)
+
+    return raw_data
+
+
+def _read(
+    context: dg.AssetExecutionContext, spec: DatasetSpec, key: str, log: bool = True
+) -> PartitionOutput:
+    frame, origin, digest = load_raw_partition(spec, key)
+    if log:  # a ranged run says it once (each log line is an event written to the instance)
         context.log.info(
             f"partition {key}: read {len(frame):,} rows x {frame.shape[1]} columns from {origin}"
         )
-        return dg.Output(
-            frame,
-            data_version=dg.DataVersion(digest[:16]),
-            metadata={
-                "source": origin,
-                "sha256": digest,
-                "dagster/row_count": len(frame),
-                "dagster/column_schema": column_schema(frame),
-                "preview": preview(frame),
-            },
-        )
-
-    return raw_data
+    metadata = {
+        "source": origin,
+        "sha256": digest,
+        "dagster/row_count": len(frame),
+        "dagster/column_schema": column_schema(frame),
+        "preview": preview(frame),
+    }
+    return PartitionOutput(key, frame, digest[:16], metadata)

@@ -4,13 +4,23 @@ drift; failing rows go to quarantine with their reason, and the verdicts are ass
 import hashlib
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from dcai_assets.artifacts import ArtifactStore
+from dcai_assets.assets.ranged import (
+    PartitionCheck,
+    PartitionOutput,
+    backfill_policy,
+    by_partition,
+    emit_checks,
+    emit_partitions,
+    is_ranged,
+)
 from dcai_assets.assets.raw import RAW_DATA
 from dcai_assets.core.conformance import REASON_COLUMN, conform
 from dcai_assets.core.drift import ColumnDrift, drift_report, partition_profile
@@ -84,13 +94,13 @@ def _reference_mismatch(spec: DatasetSpec, schema: TableSchema) -> str | None:
 
 
 def _previous_profile(
-    context: dg.AssetExecutionContext, spec: DatasetSpec, artifacts: ArtifactStore
+    context: dg.AssetExecutionContext, spec: DatasetSpec, artifacts: ArtifactStore, key: str
 ) -> tuple[str | None, dict[str, ReferenceProfile] | None]:
     registered = context.assets_def.partitions_def.get_partition_keys(
         dynamic_partitions_store=context.instance
     )
     keys = partition_order(registered, spec.partitioning)
-    previous, stored = artifacts.latest_before(spec.name, "profiles", context.partition_key, keys)
+    previous, stored = artifacts.latest_before(spec.name, "profiles", key, keys)
     if stored is None:
         return None, None
     return previous, {c: ReferenceProfile(**p) for c, p in stored.items()}
@@ -147,7 +157,6 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
     quarantine_key = asset_key(spec, QUARANTINED_ROWS)
     version = f"validate-v1-{schema_version(spec)}"
     schema_file = _display_path(spec.schema_path)
-    regenerate = "dcai-assets schema infer <module>:<SPEC>"
 
     @dg.multi_asset(
         name=f"{spec.name}_validation",
@@ -173,10 +182,12 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
                 owners=list(spec.owners),
                 code_version=version,
                 description="Rows that failed a row-level check, as read, with the reason per row.",
+                is_required=False,  # always written; a ranged run records each partition itself
             ),
         },
         ins={"raw": dg.AssetIn(key=asset_key(spec, RAW_DATA))},
         partitions_def=pdef,
+        backfill_policy=backfill_policy(spec.max_partitions_per_run),
         check_specs=[
             dg.AssetCheckSpec(
                 name,
@@ -189,122 +200,183 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
         ],
     )
     def validation(
-        context: dg.AssetExecutionContext, raw: pd.DataFrame, artifacts: ArtifactStore
-    ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-        key = context.partition_key
-        schema = TableSchema.load(spec.schema_path)
-        mismatch = _reference_mismatch(spec, schema)
-        if mismatch:
-            context.log.warning(f"partition {key}: {mismatch}")
-        span = partition_span_days(pdef, key)
-        conf = conform(raw, schema)
-        context.log.info(f"partition {key}: running the GX suite on {conf.rows_in:,} rows")
-        suite = run_suite(conf.coerced, schema, name=spec.name, span_days=span)
-        verdicts = column_verdicts(conf, suite, schema, schema_file, span_days=span)
-
-        ranks = artifacts.feature_importance_ranks(spec.name)
-        drift_settings = {"false_alarm_rate": schema.drift_false_alarm_rate, "exclude": not_features(spec)}
-        ref_drift = drift_report(conf.valid, schema.columns, **drift_settings)
-        prev_key, prev_profile = _previous_profile(context, spec, artifacts)
-        prev_drift = (
-            drift_report(
-                conf.valid,
-                schema.columns,
-                prev_profile,
-                against=f"previous partition {prev_key}",
-                **drift_settings,
-            )
-            if prev_profile
-            else []
-        )
-        verdicts.append(
-            drift_verdict(NO_DRIFT_FROM_REFERENCE, ref_drift, importance_ranks=ranks, regenerate=regenerate)
-        )
-        verdicts.append(
-            drift_verdict(NO_DRIFT_FROM_PREVIOUS, prev_drift, importance_ranks=ranks, regenerate=regenerate)
-        )
-
-        healthy = all(v.passed for v in verdicts if v.check != NO_DRIFT_FROM_PREVIOUS)
-        if healthy:  # only a healthy partition becomes the next one's baseline
-            profile = partition_profile(conf.valid, schema.columns)
-            artifacts.write(spec.name, "profiles", key, {c: asdict(p) for c, p in profile.items()})
-        gx_path = artifacts.write(spec.name, "gx_results", key, suite.full_result)
-        for v in verdicts:
-            for f in v.findings:
-                log = {"ERROR": context.log.error, "WARN": context.log.warning}.get(
-                    f.severity, context.log.info
+        context: dg.AssetExecutionContext,
+        raw: Any,  # a DataFrame, or {partition: DataFrame} in a ranged run
+        artifacts: ArtifactStore,
+    ) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
+        if not is_ranged(context):
+            v = _validate(context, spec, artifacts, context.partition_key, raw)
+            if v.validated.value is not None:
+                yield dg.Output(
+                    v.validated.value,
+                    output_name="validated",
+                    data_version=dg.DataVersion(v.validated.data_version),
+                    metadata=v.validated.metadata,
                 )
-                log(f"partition {key}: {f.message}. Suggested action: {f.action}")
-
-        accounting = (
-            f"{conf.rows_in:,} in = {conf.rows_valid:,} valid + {conf.rows_quarantined:,} quarantined"
-        )
-        # The same rule Dagster applies to fail the step: a blocking check failed with an ERROR.
-        blocked_by = [
-            v.check for v in verdicts if v.check in BLOCKING_CHECKS and not v.passed and v.severity == "ERROR"
-        ]
-        if blocked_by:
-            context.log.error(
-                f"partition {key} is blocked by {', '.join(blocked_by)}: {VALIDATED_DATA} is not "
-                f"written for it ({accounting}; every row stays in {RAW_DATA}), so it shows as failed "
-                "and nothing downstream reads it. Suggested action: fix the file (the landing sensor "
-                "re-runs it) or, if the data is right, the schema, then re-run this partition."
-            )
-        else:
             yield dg.Output(
-                conf.valid,
-                output_name="validated",
-                data_version=dg.DataVersion(frame_digest(conf.valid)[:16]),
-                metadata={
-                    "rows_in": conf.rows_in,
-                    "rows_valid": conf.rows_valid,
-                    "rows_quarantined": conf.rows_quarantined,
-                    "accounting": accounting,
-                    "dagster/row_count": conf.rows_valid,
-                    "dagster/column_schema": column_schema(conf.valid),
-                    "checks": dg.MetadataValue.md(_summary_table(verdicts)),
-                    "drift": dg.MetadataValue.md(_drift_table(ref_drift, prev_drift, prev_key)),
-                    "compared_with_partition": prev_key or "none",
-                    "row_bounds": schema.describe_row_bounds(span),
-                    "reference_window": ", ".join(schema.reference_partitions) or "not recorded",
-                    "schema_version": schema_version(spec),
-                    "gx_result": dg.MetadataValue.path(str(gx_path)),
-                    "gx_success": suite.success,
-                },
+                v.quarantine.value,
+                output_name="quarantine",
+                data_version=dg.DataVersion(v.quarantine.data_version),
+                metadata=v.quarantine.metadata,
             )
-        reasons = conf.quarantine[REASON_COLUMN].str.split("; ").explode().str.split(":").str[0]
-        yield dg.Output(
-            conf.quarantine,
-            output_name="quarantine",
-            data_version=dg.DataVersion(frame_digest(conf.quarantine)[:16]),
-            metadata={
-                "dagster/row_count": conf.rows_quarantined,
+            for c in v.checks:
+                yield dg.AssetCheckResult(
+                    check_name=c.check_name,
+                    asset_key=validated_key,
+                    passed=c.passed,
+                    severity=c.severity,
+                    description=c.description,
+                    metadata=c.metadata,
+                )
+            return
+        keys = context.partition_keys
+        frames = by_partition(raw, keys, f"{RAW_DATA} of {spec.name}")
+        # In partition order: each healthy day is the next one's drift baseline, as in single runs.
+        context.log.info(f"partitions {keys[0]}...{keys[-1]}: running the GX suite on each of {len(keys)}")
+        done = [_validate(context, spec, artifacts, key, frames[key], log=False) for key in keys]
+        yield from emit_partitions(
+            context, output_name="validated", asset_key=validated_key, outputs=[v.validated for v in done]
+        )
+        yield from emit_partitions(
+            context, output_name="quarantine", asset_key=quarantine_key, outputs=[v.quarantine for v in done]
+        )
+        yield from emit_checks(context, [c for v in done for c in v.checks], validated_key)
+
+    return validation
+
+
+@dataclass
+class _Validation:
+    """One partition's outcome: its validated rows (None when blocked), quarantine and verdicts."""
+
+    validated: PartitionOutput
+    quarantine: PartitionOutput
+    checks: list[PartitionCheck]
+
+
+def _validate(
+    context: dg.AssetExecutionContext,
+    spec: DatasetSpec,
+    artifacts: ArtifactStore,
+    key: str,
+    raw: pd.DataFrame,
+    log: bool = True,
+) -> _Validation:
+    pdef = context.assets_def.partitions_def
+    schema_file = _display_path(spec.schema_path)
+    regenerate = "dcai-assets schema infer <module>:<SPEC>"
+    schema = TableSchema.load(spec.schema_path)
+    mismatch = _reference_mismatch(spec, schema)
+    if mismatch:
+        context.log.warning(f"partition {key}: {mismatch}")
+    span = partition_span_days(pdef, key)
+    conf = conform(raw, schema)
+    if log:  # a ranged run says it once (each log line is an event written to the instance)
+        context.log.info(f"partition {key}: running the GX suite on {conf.rows_in:,} rows")
+    suite = run_suite(conf.coerced, schema, name=spec.name, span_days=span)
+    verdicts = column_verdicts(conf, suite, schema, schema_file, span_days=span)
+
+    ranks = artifacts.feature_importance_ranks(spec.name)
+    drift_settings = {"false_alarm_rate": schema.drift_false_alarm_rate, "exclude": not_features(spec)}
+    ref_drift = drift_report(conf.valid, schema.columns, **drift_settings)
+    prev_key, prev_profile = _previous_profile(context, spec, artifacts, key)
+    prev_drift = (
+        drift_report(
+            conf.valid,
+            schema.columns,
+            prev_profile,
+            against=f"previous partition {prev_key}",
+            **drift_settings,
+        )
+        if prev_profile
+        else []
+    )
+    verdicts.append(
+        drift_verdict(NO_DRIFT_FROM_REFERENCE, ref_drift, importance_ranks=ranks, regenerate=regenerate)
+    )
+    verdicts.append(
+        drift_verdict(NO_DRIFT_FROM_PREVIOUS, prev_drift, importance_ranks=ranks, regenerate=regenerate)
+    )
+
+    healthy = all(v.passed for v in verdicts if v.check != NO_DRIFT_FROM_PREVIOUS)
+    if healthy:  # only a healthy partition becomes the next one's baseline
+        profile = partition_profile(conf.valid, schema.columns)
+        artifacts.write(spec.name, "profiles", key, {c: asdict(p) for c, p in profile.items()})
+    gx_path = artifacts.write(spec.name, "gx_results", key, suite.full_result)
+    for v in verdicts:
+        for f in v.findings:
+            log = {"ERROR": context.log.error, "WARN": context.log.warning}.get(f.severity, context.log.info)
+            log(f"partition {key}: {f.message}. Suggested action: {f.action}")
+
+    accounting = f"{conf.rows_in:,} in = {conf.rows_valid:,} valid + {conf.rows_quarantined:,} quarantined"
+    # The same rule Dagster applies to fail the step: a blocking check failed with an ERROR.
+    blocked_by = [
+        v.check for v in verdicts if v.check in BLOCKING_CHECKS and not v.passed and v.severity == "ERROR"
+    ]
+    validated = PartitionOutput(key, None, "", {})
+    if blocked_by:
+        context.log.error(
+            f"partition {key} is blocked by {', '.join(blocked_by)}: {VALIDATED_DATA} is not "
+            f"written for it ({accounting}; every row stays in {RAW_DATA}), so it shows as failed "
+            "and nothing downstream reads it. Suggested action: fix the file (the landing sensor "
+            "re-runs it) or, if the data is right, the schema, then re-run this partition."
+        )
+    else:
+        validated = PartitionOutput(
+            key,
+            conf.valid,
+            frame_digest(conf.valid)[:16],
+            {
                 "rows_in": conf.rows_in,
                 "rows_valid": conf.rows_valid,
                 "rows_quarantined": conf.rows_quarantined,
                 "accounting": accounting,
-                "blocked_by": ", ".join(blocked_by) or "none",
+                "dagster/row_count": conf.rows_valid,
+                "dagster/column_schema": column_schema(conf.valid),
                 "checks": dg.MetadataValue.md(_summary_table(verdicts)),
+                "drift": dg.MetadataValue.md(_drift_table(ref_drift, prev_drift, prev_key)),
+                "compared_with_partition": prev_key or "none",
+                "row_bounds": schema.describe_row_bounds(span),
+                "reference_window": ", ".join(schema.reference_partitions) or "not recorded",
+                "schema_version": schema_version(spec),
                 "gx_result": dg.MetadataValue.path(str(gx_path)),
-                "by_column": dg.MetadataValue.json(reasons.value_counts().to_dict()),
-                "preview": preview(conf.quarantine[[REASON_COLUMN, *conf.quarantine.columns[:-1]]]),
+                "gx_success": suite.success,
             },
         )
-        for v in verdicts:
-            yield dg.AssetCheckResult(
-                check_name=v.check,
-                asset_key=validated_key,
-                passed=v.passed,
-                severity=dg.AssetCheckSeverity.ERROR if v.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
-                description=v.summary,
-                metadata={
-                    "findings": dg.MetadataValue.md(markdown_table(v)),
-                    "finding_count": len(v.findings),
-                    "partition": key,
-                },
-            )
-
-    return validation
+    reasons = conf.quarantine[REASON_COLUMN].str.split("; ").explode().str.split(":").str[0]
+    quarantine = PartitionOutput(
+        key,
+        conf.quarantine,
+        frame_digest(conf.quarantine)[:16],
+        {
+            "dagster/row_count": conf.rows_quarantined,
+            "rows_in": conf.rows_in,
+            "rows_valid": conf.rows_valid,
+            "rows_quarantined": conf.rows_quarantined,
+            "accounting": accounting,
+            "blocked_by": ", ".join(blocked_by) or "none",
+            "checks": dg.MetadataValue.md(_summary_table(verdicts)),
+            "gx_result": dg.MetadataValue.path(str(gx_path)),
+            "by_column": dg.MetadataValue.json(reasons.value_counts().to_dict()),
+            "preview": preview(conf.quarantine[[REASON_COLUMN, *conf.quarantine.columns[:-1]]]),
+        },
+    )
+    checks = [
+        PartitionCheck(
+            key,
+            v.check,
+            v.passed,
+            dg.AssetCheckSeverity.ERROR if v.severity == "ERROR" else dg.AssetCheckSeverity.WARN,
+            v.summary,
+            {
+                "findings": dg.MetadataValue.md(markdown_table(v)),
+                "finding_count": len(v.findings),
+                "partition": key,
+            },
+        )
+        for v in verdicts
+    ]
+    return _Validation(validated, quarantine, checks)
 
 
 def partitions_passing_blocking_checks(

@@ -1,4 +1,5 @@
-"""Parquet IO manager for pandas DataFrames, one file per partition, on any fsspec path."""
+"""Parquet IO manager for pandas DataFrames, one file per partition, on any fsspec path; a range
+of partitions is a dict of DataFrames keyed by partition, in and out."""
 
 from __future__ import annotations
 
@@ -31,6 +32,31 @@ class PandasParquetIOManager(dg.UPathIOManager):
         with tmp.open("wb") as f:
             obj.to_parquet(f, index=obj.index.name is not None)
         tmp.rename(path)
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | dict) -> None:
+        """One partition: a DataFrame. A range of partitions (a backfill run): ``{partition:
+        DataFrame}`` with every partition of the range, each written to its own file."""
+        if not (context.has_asset_partitions and len(context.asset_partition_keys) > 1):
+            return super().handle_output(context, obj)
+        keys = context.asset_partition_keys
+        if not isinstance(obj, dict):
+            raise TypeError(
+                f"{context.asset_key.to_user_string()}: an output for partitions {keys[0]}...{keys[-1]} "
+                f"is a {type(obj).__name__}; expected a dict of DataFrames keyed by partition"
+            )
+        paths = self._get_paths_for_partitions(context)
+        missing = [k for k in keys if k not in obj]
+        extra = [k for k in obj if k not in paths]
+        if missing or extra:
+            raise ValueError(
+                f"{context.asset_key.to_user_string()}: the output for partitions {keys[0]}...{keys[-1]} "
+                f"lacks partitions {missing[:5]} and has unexpected ones {extra[:5]}; expected exactly "
+                "the run's partitions"
+            )
+        for key in keys:
+            self.make_directory(paths[key].parent)
+            self.dump_to_path(context=context, obj=obj[key], path=paths[key])
+        context.add_output_metadata({"partitions_written": len(keys)})
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         with path.open("rb") as f:

@@ -15,6 +15,7 @@ from dagster._core.test_utils import in_process_test_workspace
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster_graphql.test.utils import execute_dagster_graphql
 
+from dcai_assets import build_definitions
 from dcai_assets.core.verdicts import BLOCKING_CHECKS, NULL_RATES_WITHIN_LIMITS
 from tests.assets.test_pipeline import QUARANTINE, VALIDATED, run_ingest
 from tests.conftest import sensor_readings
@@ -116,3 +117,75 @@ def test_a_good_day_replaced_by_a_bad_file_turns_failed_then_materialized_once_f
         assert run_ingest(readings_spec, resources, instance, "2024-01-12").success
         with ui(instance, readings_spec, tmp_path) as context:
             assert partition_statuses(context, VALIDATED)[0] == {"2024-01-12": "MATERIALIZED"}
+
+
+def run_ingest_range(spec, resources, instance, first: str, last: str) -> dg.ExecuteInProcessResult:
+    """One run of the ingest job over partitions ``first``...``last``, as a backfill run is."""
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    defs = dg.Definitions.merge(build_definitions(spec), dg.Definitions(resources=resources))
+    return defs.resolve_job_def("readings_ingest").execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        raise_on_error=False,
+    )
+
+
+def latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dg.AssetMaterialization:
+    return (
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+        )
+        .records[0]
+        .asset_materialization
+    )
+
+
+def test_a_blocked_partition_inside_a_ranged_run_shows_as_failed_and_the_others_as_materialized(
+    readings_spec, resources, landing, tmp_path
+):
+    days = ["2024-01-10", "2024-01-11", "2024-01-12"]
+    for day in days:
+        (null_burst(day) if day == "2024-01-11" else sensor_readings(day)).to_csv(
+            landing / f"{day}.csv", index=False
+        )
+    with dg.instance_for_test() as instance:
+        ranged = run_ingest_range(readings_spec, resources, instance, days[0], days[-1])
+        assert not ranged.success  # the blocked day fails the run, as it fails its own run
+        assert {e.step_failure_data.error.cls_name for e in ranged.get_step_failure_events()} == {
+            "DagsterAssetCheckFailedError"
+        }
+        assert instance.get_materialized_partitions(VALIDATED) == {"2024-01-10", "2024-01-12"}
+        with ui(instance, readings_spec, tmp_path) as context:
+            statuses, stats = partition_statuses(context, VALIDATED)
+            assert statuses == {
+                "2024-01-10": "MATERIALIZED",
+                "2024-01-11": "FAILED",
+                "2024-01-12": "MATERIALIZED",
+            }
+            assert (stats["numMaterialized"], stats["numFailed"]) == (2, 1)
+            assert set(partition_statuses(context, QUARANTINE)[0].values()) == {"MATERIALIZED"}
+        # Each day's quarantine accounts for its own rows, and its checks are its own.
+        for day in days:
+            md = {k: v.value for k, v in latest(instance, QUARANTINE, day).metadata.items()}
+            assert md["rows_in"] == md["rows_valid"] + md["rows_quarantined"] == 200
+            assert md["blocked_by"] == (NULL_RATES_WITHIN_LIMITS if day == "2024-01-11" else "none")
+            checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                [dg.AssetCheckKey(VALIDATED, name) for name in BLOCKING_CHECKS],
+                partition_filter=PartitionKeyFilter(key=day),
+            )
+            verdicts = {k.name: r.event.asset_check_evaluation.passed for k, r in checks.items()}
+            assert set(verdicts) == set(BLOCKING_CHECKS)
+            assert sum(not passed for passed in verdicts.values()) == (1 if day == "2024-01-11" else 0)
+        ranged_versions = {d: latest(instance, VALIDATED, d).tags["dagster/data_version"] for d in days[::2]}
+        ranged_rows = {d: latest(instance, VALIDATED, d).metadata["rows_valid"].value for d in days[::2]}
+    # The same days run one by one: the same data versions and row counts as in the ranged run.
+    with dg.instance_for_test() as instance:
+        for d in days[::2]:
+            assert run_ingest(readings_spec, resources, instance, d).success
+        assert {
+            d: latest(instance, VALIDATED, d).tags["dagster/data_version"] for d in days[::2]
+        } == ranged_versions
+        assert {
+            d: latest(instance, VALIDATED, d).metadata["rows_valid"].value for d in days[::2]
+        } == ranged_rows
