@@ -38,17 +38,12 @@ def sensor_readings(day: str, rows: int = 200, seed: int = 0) -> pd.DataFrame:
 REFERENCE_DAYS = [f"2024-01-0{i}" for i in range(1, 8)]
 
 
-@pytest.fixture
-def landing(tmp_path: Path) -> Path:
-    path = tmp_path / "landing"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def readings_spec(tmp_path: Path, landing: Path) -> DatasetSpec:
-    """A daily dataset landing as CSV files, with its schema inferred from a week of data."""
-    schema_path = tmp_path / "schemas" / "readings.yaml"
+def readings_spec_in(root: Path) -> DatasetSpec:
+    """A daily dataset landing as CSV files in ``root/landing``, with its schema inferred from a
+    week of data (``root/schemas``)."""
+    landing = root / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    schema_path = root / "schemas" / "readings.yaml"
     frames = {d: sensor_readings(d) for d in REFERENCE_DAYS}
     infer_schema(frames, key=["reading_id"]).save(schema_path)
     return DatasetSpec(
@@ -60,22 +55,59 @@ def readings_spec(tmp_path: Path, landing: Path) -> DatasetSpec:
     )
 
 
-@pytest.fixture
-def resources(tmp_path: Path) -> dict:
+def resources_in(root: Path) -> dict:
+    """The lake and the artifact store under ``root``."""
     return {
-        "io_manager": ParquetIOManager(base_dir=str(tmp_path / "lake")),
-        "artifacts": ArtifactStore(base_dir=str(tmp_path / "artifacts")),
+        "io_manager": ParquetIOManager(base_dir=str(root / "lake")),
+        "artifacts": ArtifactStore(base_dir=str(root / "artifacts")),
     }
 
 
-@pytest.fixture
-def tracking(tmp_path: Path) -> MlflowTracking:
-    """Real MLflow tracking and registry on a temporary SQLite database."""
+def tracking_in(root: Path, empty_db: Path) -> MlflowTracking:
+    """Real MLflow tracking and registry on a SQLite database of its own under ``root``: a copy
+    of ``empty_db`` (see ``empty_mlflow_db``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(empty_db, root / "mlflow.db")
     return MlflowTracking(
-        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        artifact_location=str(tmp_path / "mlartifacts"),
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}",
+        artifact_location=str(root / "mlartifacts"),
         experiment_name="test",
     )
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    path = tmp_path / "landing"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def readings_spec(tmp_path: Path, landing: Path) -> DatasetSpec:
+    """A daily dataset landing as CSV files in ``landing``, with its schema inferred from a week of data."""
+    return readings_spec_in(tmp_path)
+
+
+@pytest.fixture
+def resources(tmp_path: Path) -> dict:
+    return resources_in(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """An MLflow SQLite database with its schema created, once per session: creating one runs
+    MLflow's schema migrations (2-5 s, mostly SQLite commits), which each test would pay."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, empty_mlflow_db: Path) -> MlflowTracking:
+    """Real MLflow tracking and registry on a temporary SQLite database of its own."""
+    return tracking_in(tmp_path, empty_mlflow_db)
 
 
 # --- end-to-end commands in a background lane --------------------------------------------------
@@ -171,6 +203,14 @@ def _run_lane(root: Path, names: list[str]) -> None:
             EXAMPLE_COMMANDS[name].done.set()
         else:
             EXAMPLE_COMMANDS[name].run(root / name)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that reads an example's command is in the full lane (marker ``slow``)."""
+    for item in items:
+        if EXAMPLE_COMMANDS.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -136,6 +136,7 @@ def test_readme_schema_command_writes_the_schema_the_spec_names(walkthrough, tmp
     assert "customer_returns" in schema and "returned_checked" in schema
 
 
+@pytest.mark.slow  # the full lane: CLI subprocesses on a real instance
 def test_readme_walkthrough_runs_end_to_end_on_a_real_instance(walkthrough, tmp_path):
     exe = Path(sys.executable).with_name("dcai-assets")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(PROJECT)])}
@@ -161,6 +162,7 @@ def test_readme_walkthrough_runs_end_to_end_on_a_real_instance(walkthrough, tmp_
     assert set(labeled["label_source"]) <= {"gold", "label_model", "abstain"}
 
 
+@pytest.mark.slow  # the full lane: `dagster` CLI subprocesses
 def test_readme_partition_commands_register_dynamic_keys_then_materialize(walkthrough, tmp_path):
     """The README's `partitions` block, run as written on the orders spec declared with
     `DynamicPartitions()` (what the block is about), against a fresh `DAGSTER_HOME`."""

@@ -13,18 +13,22 @@ from dcai_assets.cli import main
 from dcai_assets.lineage import model_lineage, models_using_partition
 from tests.assets.test_labeling_assets import LFS
 from tests.assets.test_training_assets import definitions, land_and_label, metadata, retrain
+from tests.conftest import readings_spec_in, resources_in, tracking_in
 
 FIRST = ["2024-01-10", "2024-01-11", "2024-01-12"]
 
 
-@pytest.fixture
-def two_versions(readings_spec, resources, landing, tracking):
-    """Version 1 on three days (the third held out); version 2 after a fourth day arrived."""
-    defs = definitions(readings_spec, resources, tracking)
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory, empty_mlflow_db):
+    """Version 1 on three days (the third held out); version 2 after a fourth day arrived. Built
+    once for the module: the tests only read the registry."""
+    root = tmp_path_factory.mktemp("lineage")
+    tracking = tracking_in(root, empty_mlflow_db)
+    defs = definitions(readings_spec_in(root), resources_in(root), tracking)
     with dg.instance_for_test() as instance:
-        land_and_label(defs, instance, landing, FIRST)
+        land_and_label(defs, instance, root / "landing", FIRST)
         first = metadata(retrain(defs, instance))
-        land_and_label(defs, instance, landing, ["2024-01-13"])
+        land_and_label(defs, instance, root / "landing", ["2024-01-13"])
         second = metadata(retrain(defs, instance))
     return MlflowClient(tracking.tracking_uri), first, second
 
@@ -53,8 +57,8 @@ def test_which_versions_used_a_partition(two_versions):
     assert models_using_partition(client, "2023-12-31") == []
 
 
-def test_the_lineage_command_answers_both_questions(two_versions, tracking, capsys):
-    uri = ["--tracking-uri", tracking.tracking_uri]
+def test_the_lineage_command_answers_both_questions(two_versions, capsys):
+    uri = ["--tracking-uri", two_versions[0].tracking_uri]
     assert main(["lineage", "model", "readings_model", "1", *uri]) == 0
     assert "# readings_model version 1" in capsys.readouterr().out
     assert main(["lineage", "partition", "2024-01-11", "--json", *uri]) == 0

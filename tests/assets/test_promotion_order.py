@@ -127,6 +127,7 @@ class StoreThenStop(dg.IOManager):
         return self.inner.load_input(context)
 
 
+@pytest.mark.slow  # the full lane: an MLflow server, stopped and restarted
 def test_mlflow_down_after_the_card_is_stored_fails_the_step_and_the_next_retrain_abandons_the_version(
     readings_spec, resources, landing, tmp_path
 ):

@@ -94,6 +94,7 @@ def shipped_instance(tmp_path, readings_spec):
         yield instance
 
 
+@pytest.mark.slow  # the full lane: retrains in subprocesses, killed
 def test_a_retrain_killed_holding_the_registry_pool_does_not_block_the_next(tmp_path, shipped_instance):
     instance = shipped_instance
     command, options = start_worker(tmp_path, "hang")

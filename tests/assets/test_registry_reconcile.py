@@ -126,6 +126,7 @@ def run_states(tracking: MlflowTracking) -> list[tuple[str, str]]:
     return [(r.info.status, r.data.tags.get("dcai.reconciled_reason", "")) for r in runs]
 
 
+@pytest.mark.slow  # the full lane: retrains in subprocesses, killed
 def test_each_retrain_after_a_killed_one_reconciles_its_debris_and_keeps_a_loadable_champion(
     labeled, tmp_path
 ):

@@ -15,6 +15,8 @@ from mlflow import MlflowClient
 from jobs.live_instance import REPOSITORY, LiveInstance, wait_for
 from jobs.simulator import simulate
 
+pytestmark = pytest.mark.slow  # the full lane: a live instance (see pyproject.toml)
+
 DAYS = [f"2013-02-0{d}" for d in range(1, 9)]  # Feb 8, the blizzard, fails a blocking check
 PASSING = DAYS[:7]
 KEY = {name: dg.AssetKey(["flights", name]) for name in ("validated_data", "labeled_set", "trained_model")}

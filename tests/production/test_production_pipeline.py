@@ -23,6 +23,8 @@ from jobs.live_instance import PROJECT_DIR, REPOSITORY, LiveInstance, wait_for
 from jobs.simulator import simulate
 from tests.production.servers import MlflowServer, PostgresServer
 
+pytestmark = pytest.mark.slow  # the full lane: a live instance (see pyproject.toml)
+
 DAYS = [f"2013-02-0{d}" for d in range(1, 8)]  # seven days that pass validation
 KEY = {
     name: dg.AssetKey(["flights", name])
