@@ -28,8 +28,8 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from dcai_assets import LabelingFunctionSet
 from dcai_assets.assets.labeled import LABELS_COVER_ROWS, LF_COVERAGE_STABLE
+from dcai_assets.core.labeling import LabelingFunctionSet
 from tests.assets.test_labeling_assets import LFS, hot, humid, mild
 from tests.conftest import sensor_readings
 

@@ -22,6 +22,10 @@ import pytest
 import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
+# The full lane (make test-slow): the real `dg` and `dagster` commands in a fresh project, each a
+# process that loads Dagster, plus two materializations of the whole chain.
+pytestmark = pytest.mark.slow
+
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 COMPONENT = "dcai_assets.components.DataCentricPipeline"

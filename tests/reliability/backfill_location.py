@@ -9,13 +9,13 @@ import dagster as dg
 
 from dcai_assets import (
     ArtifactStore,
-    DailyPartitions,
     DatasetSpec,
     LabelingSpec,
     LandingDirectory,
     ParquetIOManager,
     build_definitions,
 )
+from dcai_assets.spec import DailyPartitions
 from tests.assets.test_labeling_assets import LFS
 
 ROOT = Path(os.environ.get("DCAI_BACKFILL_DIR", "."))

@@ -27,8 +27,8 @@ import yaml
 from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.storage.tags import BACKFILL_ID_TAG
 
-from dcai_assets import infer_schema
 from dcai_assets.core.reading import frame_digest
+from dcai_assets.core.schema_inference import infer_schema
 from jobs.live_instance import PROJECT_DIR, LiveInstance, wait_for
 from tests.assets.test_labeling_assets import LFS
 from tests.conftest import sensor_readings
