@@ -25,9 +25,11 @@ from dcai_assets.assets.validated import (
     VALIDATED_DATA,
     partitions_passing_blocking_checks,
 )
-from dcai_assets.core.label_model import LabelModel, MajorityVote, fit_label_model
-from dcai_assets.core.labeling import ABSTAIN, apply_lfs, gold_indices
-from dcai_assets.core.lf_analysis import dependent_pairs, lf_alerts, lf_summary, summary_markdown
+from dcai_assets.core.columns import LF_PREFIX, PROBA_PREFIX
+from dcai_assets.core.label_model import LabelModel, MajorityVote
+from dcai_assets.core.labeling import ABSTAIN, Votes, apply_lfs, gold_indices
+from dcai_assets.core.labels import ChosenLabels, choose_labels, fit_on_partitions
+from dcai_assets.core.lf_analysis import lf_alerts, lf_summary, summary_markdown
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.spec import DatasetSpec, LabelingSpec, partition_order
@@ -36,8 +38,8 @@ LABEL_MODEL = "label_model"
 LABELED_SET = "labeled_set"
 LABELS_COVER_ROWS = "labels_cover_rows"
 LF_COVERAGE_STABLE = "lf_coverage_stable"
-LF_COLUMN_PREFIX = "lf__"
-PROBA_COLUMN_PREFIX = "p__"
+LF_COLUMN_PREFIX = LF_PREFIX
+PROBA_COLUMN_PREFIX = PROBA_PREFIX
 
 
 def _gold(
@@ -85,73 +87,66 @@ def build_label_model_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.Ass
         ),
     )
     def label_model(context: dg.AssetExecutionContext, validated: dict) -> dg.Output[pd.DataFrame]:
-        # A blocked day has no validated_data (it shows as failed); its quarantine says it was ingested.
-        ingested = context.instance.get_materialized_partitions(asset_key(spec, QUARANTINED_ROWS))
-        usable, blocked = partitions_passing_blocking_checks(
-            context.instance, spec, sorted(set(validated) | ingested)
-        )
-        usable = [p for p in usable if p in validated]
-        if blocked:
-            context.log.warning(f"left out {len(blocked)} partitions that failed a blocking check: {blocked}")
-        matrices, golds = [], []
-        for p in usable:
-            frame = validated[p]
-            matrices.append(apply_lfs(lf_set, frame, partition=p).matrix)
-            golds.append(_gold(frame, spec, labeling, p))
-        n = sum(len(m) for m in matrices)
-        if n == 0:
-            raise dg.Failure(
-                f"no validated rows to fit the label model on: {len(usable)} usable partitions "
-                f"({len(blocked)} blocked); expected at least one validated partition with rows"
-            )
-        L = np.vstack(matrices)
-        gold = np.concatenate(golds)
-        context.log.info(
-            f"fitting the label model on {n:,} rows x {len(lf_set.lfs)} LFs from {len(usable)} partitions"
-        )
-        model, warning = fit_label_model(
-            L,
-            gold,
-            lf_set.cardinality,
-            kind=labeling.label_model,
-            max_iter=labeling.max_iter,
-            seed=labeling.seed,
-        )
-        if warning:
-            context.log.warning(warning)
-        estimated = model.accuracies_ if isinstance(model, LabelModel) else None
-        summary = lf_summary(L, lf_set, gold=gold, estimated_accuracy=estimated)
-        dependent = (
-            dependent_pairs(
-                L, estimated, lf_set.names, lf_set.cardinality, class_balance=model.class_balance_
-            )
-            if estimated is not None
-            else []
-        )
-        for alert in dependent:
-            context.log.warning(alert)
-        table = model.to_frame(lf_set.names, list(lf_set.classes))
-        balance = table[table["kind"] == "class_balance"].set_index("name")["value"].round(3).to_dict()
-        return dg.Output(
-            table,
-            data_version=dg.DataVersion(frame_digest(table)[:16]),
-            metadata={
-                "model": "majority vote" if isinstance(model, MajorityVote) else "Dawid-Skene (EM)",
-                "fallback_warning": warning or "none",
-                "converged": bool(getattr(model, "converged_", False)),
-                "em_iterations": int(getattr(model, "n_iter_", 0)),
-                "class_balance": dg.MetadataValue.json(balance),
-                "rows": n,
-                "gold_rows": int((gold >= 0).sum()),
-                "partitions_used": len(usable),
-                "partitions_blocked": dg.MetadataValue.json(blocked),
-                "lf_set_version": lf_set.version,
-                "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
-                "dependent_lfs": dg.MetadataValue.md("\n".join(f"- {a}" for a in dependent) or "none found"),
-            },
-        )
+        return _fit_label_model(context, spec, labeling, validated)
 
     return label_model
+
+
+def _fit_label_model(
+    context: dg.AssetExecutionContext, spec: DatasetSpec, labeling: LabelingSpec, validated: dict
+) -> dg.Output[pd.DataFrame]:
+    """The label model fitted on the LF votes of every usable validated partition."""
+    lf_set = labeling.lfs
+    # A blocked day has no validated_data (it shows as failed); its quarantine says it was ingested.
+    ingested = context.instance.get_materialized_partitions(asset_key(spec, QUARANTINED_ROWS))
+    usable, blocked = partitions_passing_blocking_checks(
+        context.instance, spec, sorted(set(validated) | ingested)
+    )
+    usable = [p for p in usable if p in validated]
+    if blocked:
+        context.log.warning(f"left out {len(blocked)} partitions that failed a blocking check: {blocked}")
+    matrices, golds = [], []
+    for p in usable:
+        frame = validated[p]
+        matrices.append(apply_lfs(lf_set, frame, partition=p).matrix)
+        golds.append(_gold(frame, spec, labeling, p))
+    n = sum(len(m) for m in matrices)
+    if n == 0:
+        raise dg.Failure(
+            f"no validated rows to fit the label model on: {len(usable)} usable partitions "
+            f"({len(blocked)} blocked); expected at least one validated partition with rows"
+        )
+    context.log.info(
+        f"fitting the label model on {n:,} rows x {len(lf_set.lfs)} LFs from {len(usable)} partitions"
+    )
+    fitted = fit_on_partitions(
+        matrices, golds, lf_set, kind=labeling.label_model, max_iter=labeling.max_iter, seed=labeling.seed
+    )
+    if fitted.warning:
+        context.log.warning(fitted.warning)
+    for alert in fitted.dependent:
+        context.log.warning(alert)
+    model = fitted.model
+    return dg.Output(
+        fitted.table,
+        data_version=dg.DataVersion(frame_digest(fitted.table)[:16]),
+        metadata={
+            "model": "majority vote" if isinstance(model, MajorityVote) else "Dawid-Skene (EM)",
+            "fallback_warning": fitted.warning or "none",
+            "converged": bool(getattr(model, "converged_", False)),
+            "em_iterations": int(getattr(model, "n_iter_", 0)),
+            "class_balance": dg.MetadataValue.json(fitted.class_balance),
+            "rows": fitted.rows,
+            "gold_rows": fitted.gold_rows,
+            "partitions_used": len(usable),
+            "partitions_blocked": dg.MetadataValue.json(blocked),
+            "lf_set_version": lf_set.version,
+            "labeling_functions": dg.MetadataValue.md(summary_markdown(fitted.summary)),
+            "dependent_lfs": dg.MetadataValue.md(
+                "\n".join(f"- {a}" for a in fitted.dependent) or "none found"
+            ),
+        },
+    )
 
 
 def build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.AssetsDefinition:
@@ -254,27 +249,45 @@ def _label(
     """One partition labeled: LF votes, the label model's probabilities, the chosen labels, and
     the two checks' verdicts."""
     lf_set = labeling.lfs
-    classes = list(lf_set.classes)
     votes = apply_lfs(lf_set, validated, partition=partition)
-    L = votes.matrix
-    proba = model.predict_proba(L)
+    proba = model.predict_proba(votes.matrix)
     gold = _gold(validated, spec, labeling, partition)
-    covered = (L != ABSTAIN).any(axis=1)
-    has_gold = gold != ABSTAIN
-    label_idx = np.where(has_gold, gold, np.where(covered, proba.argmax(axis=1), ABSTAIN))
     model_name = "majority_vote" if isinstance(model, MajorityVote) else "label_model"
-    source = np.select([has_gold, covered], ["gold", model_name], "abstain")
+    chosen = choose_labels(validated, votes.matrix, proba, gold, lf_set, model_name=model_name)
+    summary, alerts = _lf_drift(context, spec, labeling, model, artifacts, partition, votes, gold)
+    out = chosen.frame
+    counts = pd.Series(chosen.source).value_counts().to_dict()
+    metadata = {
+        "dagster/row_count": len(out),
+        "lf_set_version": lf_set.version,
+        "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
+        "alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none"),
+        "label_sources": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
+        "labels": dg.MetadataValue.json({str(k): int(v) for k, v in out["label"].value_counts().items()}),
+        "labeled_fraction": chosen.labeled_fraction,
+        "label_model_accuracy_vs_gold": chosen.model_vs_gold
+        if chosen.model_vs_gold is not None
+        else "no gold rows",
+        "gold_rows_covered_by_lfs": chosen.gold_covered,
+    }
+    checks = _label_checks(labeling, partition, chosen, alerts)
+    return _Labeled(PartitionOutput(partition, out, frame_digest(out)[:16], metadata), checks)
 
-    out = validated.copy()
-    for j, name in enumerate(lf_set.names):
-        out[f"{LF_COLUMN_PREFIX}{name}"] = L[:, j]
-    for c, name in enumerate(classes):
-        out[f"{PROBA_COLUMN_PREFIX}{name}"] = np.where(covered | has_gold, proba[:, c], np.nan)
-    out["label"] = pd.Categorical.from_codes(label_idx, categories=classes)
-    out["label_confidence"] = np.where(has_gold, 1.0, np.where(covered, proba.max(axis=1), np.nan))
-    out["label_source"] = source
-    out["lf_set_version"] = lf_set.version
 
+def _lf_drift(
+    context: dg.AssetExecutionContext,
+    spec: DatasetSpec,
+    labeling: LabelingSpec,
+    model: LabelModel | MajorityVote,
+    artifacts: ArtifactStore,
+    partition: str,
+    votes: Votes,
+    gold: np.ndarray,
+) -> tuple[pd.DataFrame, list[str]]:
+    """The partition's LF summary and alerts, against the LF coverage of the partition before it
+    (whose stats are read, and this one's written, in the artifact store); alerts are logged."""
+    lf_set = labeling.lfs
+    L = votes.matrix
     registered = context.assets_def.partitions_def.get_partition_keys(
         dynamic_partitions_store=context.instance
     )
@@ -289,41 +302,33 @@ def _label(
         previous=previous,
         previous_partition=previous_key,
         errors=votes.errors,
-        rows=len(out),
+        rows=len(L),
         previous_rows=previous_rows,
     )
     coverage = dict(zip(summary["lf"], summary["coverage"], strict=True))
-    artifacts.write(spec.name, "lf_stats", partition, {"rows": len(out), "coverage": coverage})
+    artifacts.write(spec.name, "lf_stats", partition, {"rows": len(L), "coverage": coverage})
     for alert in alerts:
         context.log.warning(f"partition {partition}: {alert}")
+    return summary, alerts
 
-    judged = has_gold & covered
-    model_vs_gold = float((proba[judged].argmax(axis=1) == gold[judged]).mean()) if judged.any() else None
-    labeled_fraction = float((label_idx != ABSTAIN).mean()) if len(out) else 0.0
-    counts = pd.Series(source).value_counts().to_dict()
-    metadata = {
-        "dagster/row_count": len(out),
-        "lf_set_version": lf_set.version,
-        "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
-        "alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none"),
-        "label_sources": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
-        "labels": dg.MetadataValue.json({str(k): int(v) for k, v in out["label"].value_counts().items()}),
-        "labeled_fraction": labeled_fraction,
-        "label_model_accuracy_vs_gold": model_vs_gold if model_vs_gold is not None else "no gold rows",
-        "gold_rows_covered_by_lfs": int(judged.sum()),
-    }
-    checks = [
+
+def _label_checks(
+    labeling: LabelingSpec, partition: str, chosen: ChosenLabels, alerts: list[str]
+) -> list[PartitionCheck]:
+    """The verdicts of ``labels_cover_rows`` and ``lf_coverage_stable`` on one partition."""
+    fraction = chosen.labeled_fraction
+    return [
         PartitionCheck(
             partition,
             LABELS_COVER_ROWS,
-            labeled_fraction >= labeling.min_label_coverage,
-            dg.AssetCheckSeverity.ERROR if labeled_fraction == 0 else dg.AssetCheckSeverity.WARN,
+            fraction >= labeling.min_label_coverage,
+            dg.AssetCheckSeverity.ERROR if fraction == 0 else dg.AssetCheckSeverity.WARN,
             (
-                f"{labeled_fraction:.0%} of {len(out):,} rows labeled "
+                f"{fraction:.0%} of {len(chosen.frame):,} rows labeled "
                 f"(minimum {labeling.min_label_coverage:.0%}); "
-                f"{int((label_idx == ABSTAIN).sum()):,} marked abstain"
+                f"{int((chosen.label_idx == ABSTAIN).sum()):,} marked abstain"
             ),
-            {"labeled_fraction": labeled_fraction},
+            {"labeled_fraction": fraction},
         ),
         PartitionCheck(
             partition,
@@ -334,4 +339,3 @@ def _label(
             {"alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none")},
         ),
     ]
-    return _Labeled(PartitionOutput(partition, out, frame_digest(out)[:16], metadata), checks)

@@ -10,6 +10,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from upath import UPath
 
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.ranged import (
@@ -22,9 +23,9 @@ from dcai_assets.assets.ranged import (
     is_ranged,
 )
 from dcai_assets.assets.raw import RAW_DATA
-from dcai_assets.core.conformance import REASON_COLUMN, conform
+from dcai_assets.core.conformance import REASON_COLUMN, Conformance, conform, quarantine_reason_counts
 from dcai_assets.core.drift import ColumnDrift, drift_report, partition_profile
-from dcai_assets.core.expectations import run_suite
+from dcai_assets.core.expectations import SuiteResult, run_suite
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.core.schema import ReferenceProfile, TableSchema
 from dcai_assets.core.verdicts import (
@@ -155,36 +156,10 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
     pdef = partitions_def(spec)
     validated_key = asset_key(spec, VALIDATED_DATA)
     quarantine_key = asset_key(spec, QUARANTINED_ROWS)
-    version = f"validate-v1-{schema_version(spec)}"
-    schema_file = _display_path(spec.schema_path)
 
     @dg.multi_asset(
         name=f"{spec.name}_validation",
-        outs={
-            "validated": dg.AssetOut(
-                key=validated_key,
-                group_name="validated",
-                kinds={"pandas", "parquet", "great_expectations"},
-                owners=list(spec.owners),
-                code_version=version,
-                description=(
-                    "Rows of each raw partition that conform to the schema, cast to its dtypes. "
-                    "A partition that fails a blocking check is not written: it shows as failed "
-                    f"and nothing downstream reads it. Schema: {schema_file}."
-                ),
-                # Not written when a blocking check fails, so the partition bar shows it failed.
-                is_required=False,
-            ),
-            "quarantine": dg.AssetOut(
-                key=quarantine_key,
-                group_name="validated",
-                kinds={"pandas", "parquet"},
-                owners=list(spec.owners),
-                code_version=version,
-                description="Rows that failed a row-level check, as read, with the reason per row.",
-                is_required=False,  # always written; a ranged run records each partition itself
-            ),
-        },
+        outs=_validation_outs(spec, validated_key, quarantine_key),
         ins={"raw": dg.AssetIn(key=asset_key(spec, RAW_DATA))},
         partitions_def=pdef,
         backfill_policy=backfill_policy(spec.max_partitions_per_run),
@@ -206,28 +181,7 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
     ) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
         if not is_ranged(context):
             v = _validate(context, spec, artifacts, context.partition_key, raw)
-            if v.validated.value is not None:
-                yield dg.Output(
-                    v.validated.value,
-                    output_name="validated",
-                    data_version=dg.DataVersion(v.validated.data_version),
-                    metadata=v.validated.metadata,
-                )
-            yield dg.Output(
-                v.quarantine.value,
-                output_name="quarantine",
-                data_version=dg.DataVersion(v.quarantine.data_version),
-                metadata=v.quarantine.metadata,
-            )
-            for c in v.checks:
-                yield dg.AssetCheckResult(
-                    check_name=c.check_name,
-                    asset_key=validated_key,
-                    passed=c.passed,
-                    severity=c.severity,
-                    description=c.description,
-                    metadata=c.metadata,
-                )
+            yield from _single_partition_events(v, validated_key)
             return
         keys = context.partition_keys
         frames = by_partition(raw, keys, f"{RAW_DATA} of {spec.name}")
@@ -245,6 +199,39 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
     return validation
 
 
+def _validation_outs(
+    spec: DatasetSpec, validated_key: dg.AssetKey, quarantine_key: dg.AssetKey
+) -> dict[str, dg.AssetOut]:
+    """The validation step's two outputs: validated rows and quarantined rows."""
+    version = f"validate-v1-{schema_version(spec)}"
+    schema_file = _display_path(spec.schema_path)
+    return {
+        "validated": dg.AssetOut(
+            key=validated_key,
+            group_name="validated",
+            kinds={"pandas", "parquet", "great_expectations"},
+            owners=list(spec.owners),
+            code_version=version,
+            description=(
+                "Rows of each raw partition that conform to the schema, cast to its dtypes. "
+                "A partition that fails a blocking check is not written: it shows as failed "
+                f"and nothing downstream reads it. Schema: {schema_file}."
+            ),
+            # Not written when a blocking check fails, so the partition bar shows it failed.
+            is_required=False,
+        ),
+        "quarantine": dg.AssetOut(
+            key=quarantine_key,
+            group_name="validated",
+            kinds={"pandas", "parquet"},
+            owners=list(spec.owners),
+            code_version=version,
+            description="Rows that failed a row-level check, as read, with the reason per row.",
+            is_required=False,  # always written; a ranged run records each partition itself
+        ),
+    }
+
+
 @dataclass
 class _Validation:
     """One partition's outcome: its validated rows (None when blocked), quarantine and verdicts."""
@@ -252,6 +239,48 @@ class _Validation:
     validated: PartitionOutput
     quarantine: PartitionOutput
     checks: list[PartitionCheck]
+
+
+def _single_partition_events(
+    v: _Validation, validated_key: dg.AssetKey
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """A single-partition run's outputs (validated rows only when not blocked) and verdicts."""
+    if v.validated.value is not None:
+        yield dg.Output(
+            v.validated.value,
+            output_name="validated",
+            data_version=dg.DataVersion(v.validated.data_version),
+            metadata=v.validated.metadata,
+        )
+    yield dg.Output(
+        v.quarantine.value,
+        output_name="quarantine",
+        data_version=dg.DataVersion(v.quarantine.data_version),
+        metadata=v.quarantine.metadata,
+    )
+    for c in v.checks:
+        yield dg.AssetCheckResult(
+            check_name=c.check_name,
+            asset_key=validated_key,
+            passed=c.passed,
+            severity=c.severity,
+            description=c.description,
+            metadata=c.metadata,
+        )
+
+
+@dataclass
+class _Checked:
+    """One partition's conformance, GX suite and drift reports, and the verdicts drawn from them."""
+
+    schema: TableSchema
+    span: float | None
+    conf: Conformance
+    suite: SuiteResult
+    verdicts: list[Verdict]
+    ref_drift: list[ColumnDrift]
+    prev_drift: list[ColumnDrift]
+    prev_key: str | None
 
 
 def _validate(
@@ -262,14 +291,54 @@ def _validate(
     raw: pd.DataFrame,
     log: bool = True,
 ) -> _Validation:
-    pdef = context.assets_def.partitions_def
+    checked = _check(context, spec, artifacts, key, raw, log)
+    conf, verdicts = checked.conf, checked.verdicts
+    healthy = all(v.passed for v in verdicts if v.check != NO_DRIFT_FROM_PREVIOUS)
+    if healthy:  # only a healthy partition becomes the next one's baseline
+        profile = partition_profile(conf.valid, checked.schema.columns)
+        artifacts.write(spec.name, "profiles", key, {c: asdict(p) for c, p in profile.items()})
+    gx_path = artifacts.write(spec.name, "gx_results", key, checked.suite.full_result)
+    for v in verdicts:
+        for f in v.findings:
+            log = {"ERROR": context.log.error, "WARN": context.log.warning}.get(f.severity, context.log.info)
+            log(f"partition {key}: {f.message}. Suggested action: {f.action}")
+
+    accounting = f"{conf.rows_in:,} in = {conf.rows_valid:,} valid + {conf.rows_quarantined:,} quarantined"
+    # The same rule Dagster applies to fail the step: a blocking check failed with an ERROR.
+    blocked_by = [
+        v.check for v in verdicts if v.check in BLOCKING_CHECKS and not v.passed and v.severity == "ERROR"
+    ]
+    validated = PartitionOutput(key, None, "", {})
+    if blocked_by:
+        context.log.error(
+            f"partition {key} is blocked by {', '.join(blocked_by)}: {VALIDATED_DATA} is not "
+            f"written for it ({accounting}; every row stays in {RAW_DATA}), so it shows as failed "
+            "and nothing downstream reads it. Suggested action: fix the file (the landing sensor "
+            "re-runs it) or, if the data is right, the schema, then re-run this partition."
+        )
+    else:
+        validated = _validated_output(spec, key, checked, accounting, gx_path)
+    quarantine = _quarantine_output(key, conf, verdicts, accounting, blocked_by, gx_path)
+    return _Validation(validated, quarantine, _check_verdicts(key, verdicts))
+
+
+def _check(
+    context: dg.AssetExecutionContext,
+    spec: DatasetSpec,
+    artifacts: ArtifactStore,
+    key: str,
+    raw: pd.DataFrame,
+    log: bool,
+) -> _Checked:
+    """Conform one raw partition, run the GX suite on it and measure its drift from the reference
+    and from the previous healthy partition."""
     schema_file = _display_path(spec.schema_path)
     regenerate = "dcai-assets schema infer <module>:<SPEC>"
     schema = TableSchema.load(spec.schema_path)
     mismatch = _reference_mismatch(spec, schema)
     if mismatch:
         context.log.warning(f"partition {key}: {mismatch}")
-    span = partition_span_days(pdef, key)
+    span = partition_span_days(context.assets_def.partitions_def, key)
     conf = conform(raw, schema)
     if log:  # a ranged run says it once (each log line is an event written to the instance)
         context.log.info(f"partition {key}: running the GX suite on {conf.rows_in:,} rows")
@@ -297,54 +366,47 @@ def _validate(
     verdicts.append(
         drift_verdict(NO_DRIFT_FROM_PREVIOUS, prev_drift, importance_ranks=ranks, regenerate=regenerate)
     )
+    return _Checked(schema, span, conf, suite, verdicts, ref_drift, prev_drift, prev_key)
 
-    healthy = all(v.passed for v in verdicts if v.check != NO_DRIFT_FROM_PREVIOUS)
-    if healthy:  # only a healthy partition becomes the next one's baseline
-        profile = partition_profile(conf.valid, schema.columns)
-        artifacts.write(spec.name, "profiles", key, {c: asdict(p) for c, p in profile.items()})
-    gx_path = artifacts.write(spec.name, "gx_results", key, suite.full_result)
-    for v in verdicts:
-        for f in v.findings:
-            log = {"ERROR": context.log.error, "WARN": context.log.warning}.get(f.severity, context.log.info)
-            log(f"partition {key}: {f.message}. Suggested action: {f.action}")
 
-    accounting = f"{conf.rows_in:,} in = {conf.rows_valid:,} valid + {conf.rows_quarantined:,} quarantined"
-    # The same rule Dagster applies to fail the step: a blocking check failed with an ERROR.
-    blocked_by = [
-        v.check for v in verdicts if v.check in BLOCKING_CHECKS and not v.passed and v.severity == "ERROR"
-    ]
-    validated = PartitionOutput(key, None, "", {})
-    if blocked_by:
-        context.log.error(
-            f"partition {key} is blocked by {', '.join(blocked_by)}: {VALIDATED_DATA} is not "
-            f"written for it ({accounting}; every row stays in {RAW_DATA}), so it shows as failed "
-            "and nothing downstream reads it. Suggested action: fix the file (the landing sensor "
-            "re-runs it) or, if the data is right, the schema, then re-run this partition."
-        )
-    else:
-        validated = PartitionOutput(
-            key,
-            conf.valid,
-            frame_digest(conf.valid)[:16],
-            {
-                "rows_in": conf.rows_in,
-                "rows_valid": conf.rows_valid,
-                "rows_quarantined": conf.rows_quarantined,
-                "accounting": accounting,
-                "dagster/row_count": conf.rows_valid,
-                "dagster/column_schema": column_schema(conf.valid),
-                "checks": dg.MetadataValue.md(_summary_table(verdicts)),
-                "drift": dg.MetadataValue.md(_drift_table(ref_drift, prev_drift, prev_key)),
-                "compared_with_partition": prev_key or "none",
-                "row_bounds": schema.describe_row_bounds(span),
-                "reference_window": ", ".join(schema.reference_partitions) or "not recorded",
-                "schema_version": schema_version(spec),
-                "gx_result": dg.MetadataValue.path(str(gx_path)),
-                "gx_success": suite.success,
-            },
-        )
-    reasons = conf.quarantine[REASON_COLUMN].str.split("; ").explode().str.split(":").str[0]
-    quarantine = PartitionOutput(
+def _validated_output(
+    spec: DatasetSpec, key: str, c: _Checked, accounting: str, gx_path: UPath
+) -> PartitionOutput:
+    """The validated rows of a partition no blocking check stopped, with their metadata."""
+    conf = c.conf
+    return PartitionOutput(
+        key,
+        conf.valid,
+        frame_digest(conf.valid)[:16],
+        {
+            "rows_in": conf.rows_in,
+            "rows_valid": conf.rows_valid,
+            "rows_quarantined": conf.rows_quarantined,
+            "accounting": accounting,
+            "dagster/row_count": conf.rows_valid,
+            "dagster/column_schema": column_schema(conf.valid),
+            "checks": dg.MetadataValue.md(_summary_table(c.verdicts)),
+            "drift": dg.MetadataValue.md(_drift_table(c.ref_drift, c.prev_drift, c.prev_key)),
+            "compared_with_partition": c.prev_key or "none",
+            "row_bounds": c.schema.describe_row_bounds(c.span),
+            "reference_window": ", ".join(c.schema.reference_partitions) or "not recorded",
+            "schema_version": schema_version(spec),
+            "gx_result": dg.MetadataValue.path(str(gx_path)),
+            "gx_success": c.suite.success,
+        },
+    )
+
+
+def _quarantine_output(
+    key: str,
+    conf: Conformance,
+    verdicts: list[Verdict],
+    accounting: str,
+    blocked_by: list[str],
+    gx_path: UPath,
+) -> PartitionOutput:
+    """A partition's quarantined rows (written whether or not it is blocked), with their metadata."""
+    return PartitionOutput(
         key,
         conf.quarantine,
         frame_digest(conf.quarantine)[:16],
@@ -357,11 +419,15 @@ def _validate(
             "blocked_by": ", ".join(blocked_by) or "none",
             "checks": dg.MetadataValue.md(_summary_table(verdicts)),
             "gx_result": dg.MetadataValue.path(str(gx_path)),
-            "by_column": dg.MetadataValue.json(reasons.value_counts().to_dict()),
+            "by_column": dg.MetadataValue.json(quarantine_reason_counts(conf.quarantine)),
             "preview": preview(conf.quarantine[[REASON_COLUMN, *conf.quarantine.columns[:-1]]]),
         },
     )
-    checks = [
+
+
+def _check_verdicts(key: str, verdicts: list[Verdict]) -> list[PartitionCheck]:
+    """Each check's verdict on the partition, with its findings."""
+    return [
         PartitionCheck(
             key,
             v.check,
@@ -376,7 +442,6 @@ def _validate(
         )
         for v in verdicts
     ]
-    return _Validation(validated, quarantine, checks)
 
 
 def partitions_passing_blocking_checks(

@@ -392,6 +392,12 @@ def _quarantine_reasons(failing: _Failing, index: pd.Index) -> tuple[np.ndarray,
     return bad_any, reasons
 
 
+def quarantine_reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
+    """Quarantined rows per failing column: each reason's text before its first ':'."""
+    reasons = quarantine[REASON_COLUMN].str.split("; ").explode().str.split(":").str[0]
+    return reasons.value_counts().to_dict()
+
+
 def _article(dtype: str) -> str:
     return {
         "int64": "an integer",
