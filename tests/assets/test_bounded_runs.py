@@ -51,8 +51,10 @@ def write_definitions(path: Path, spec, tmp_path: Path, lfs: str) -> Path:
     """A code location for ``spec`` labeled by the LF set ``lfs`` (an expression)."""
     path.write_text(
         "import dagster as dg\n"
-        "from dcai_assets import ArtifactStore, AutomationSpec, DailyPartitions, DatasetSpec\n"
-        "from dcai_assets import LabelingFunctionSet, LabelingSpec, LandingDirectory, ParquetIOManager\n"
+        "from dcai_assets import ArtifactStore, AutomationSpec, DatasetSpec\n"
+        "from dcai_assets import LabelingSpec, LandingDirectory, ParquetIOManager\n"
+        "from dcai_assets.core.labeling import LabelingFunctionSet\n"
+        "from dcai_assets.spec import DailyPartitions\n"
         "from dcai_assets import build_definitions\n"
         "from tests.assets.test_labeling_assets import LFS, hot, humid, mild\n"
         f"spec = DatasetSpec(name='readings', source=LandingDirectory(path={str(spec.source.path)!r}),"

@@ -228,7 +228,7 @@ SPEC = DatasetSpec(
 DAILY = DatasetSpec(
     name="daily",
     source=LandingDirectory(path={landing!r}),
-    partitioning=__import__("dcai_assets").DailyPartitions(start="2024-01-01"),
+    partitioning=__import__("dcai_assets.spec").spec.DailyPartitions(start="2024-01-01"),
     schema_path={schema!r},
 )
 defs = dg.Definitions.merge(
