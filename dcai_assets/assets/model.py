@@ -445,7 +445,7 @@ def build_trained_model_asset(
         pool=REGISTRY_POOL,
         resource_defs={RUN_RECOVERY_KEY: RUN_RECOVERY},  # bound here: no Definitions can leave it out
         group_name="model",
-        kinds={"scikit-learn", "mlflow"},
+        kinds={"scikitlearn", "mlflow"},  # the names the Dagster UI draws icons for
         owners=list(spec.owners),
         code_version=retrain.code_version,
         description=(

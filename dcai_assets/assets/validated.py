@@ -209,7 +209,7 @@ def _validation_outs(
         "validated": dg.AssetOut(
             key=validated_key,
             group_name="validated",
-            kinds={"pandas", "parquet", "great_expectations"},
+            kinds={"pandas", "parquet", "greatexpectations"},
             owners=list(spec.owners),
             code_version=version,
             description=(

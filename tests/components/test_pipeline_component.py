@@ -164,8 +164,8 @@ def test_owners_group_and_freshness_from_the_yaml_reach_the_assets():
         timedelta(minutes=90),
     )
     assert assets["orders/labeled_set"]["freshness"] is None
-    assert assets["orders/trained_model"]["kinds"] == {"scikit-learn", "mlflow"}
-    assert "great_expectations" in assets["orders/validated_data"]["kinds"]
+    assert assets["orders/trained_model"]["kinds"] == {"scikitlearn", "mlflow"}
+    assert "greatexpectations" in assets["orders/validated_data"]["kinds"]
     assert "numba" in assets["orders/importance_scores"]["kinds"]
 
 
