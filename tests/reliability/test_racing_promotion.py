@@ -17,8 +17,8 @@ import pytest
 from mlflow import MlflowClient
 
 from dcai_assets.model_registry import load_sklearn_model, reconcile_registry
-from tests.assets.test_registry_reconcile import DAYS, MODEL_NAME, build
 from tests.assets.test_training_assets import land_and_label
+from tests.test_model_registry_reconcile import DAYS, MODEL_NAME, build
 
 pytestmark = pytest.mark.reliability
 
@@ -28,7 +28,7 @@ import sys, time
 from pathlib import Path
 import dagster as dg
 import dcai_assets.model_registry as registry
-from tests.assets.test_registry_reconcile import build
+from tests.test_model_registry_reconcile import build
 from tests.assets.test_training_assets import metadata, retrain
 
 base, mlflow_dir, barrier, name = sys.argv[1:]
@@ -66,7 +66,7 @@ def test_two_retrains_racing_to_promotion_leave_one_champion_and_the_other_recor
 ):
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     _, tracking = build(labeled, tmp_path)
     tracking.experiment_id("test/readings")  # an existing tracking store: two first-time schema
     # migrations of one SQLite file at once is a different race, and not this one

@@ -1,7 +1,7 @@
 """Crash recovery: a retrain killed with SIGKILL while it holds the model registry pool does not
 block the retrains after it, and the shipped instance configs let the daemon free such slots.
 
-The killed retrain runs in a subprocess (``python -m tests.assets.test_recovery <root> <mode>``)
+The killed retrain runs in a subprocess (``python -m tests.test_recovery <root> <mode>``)
 on a real SQLite instance shared with the test through its directory.
 """
 
@@ -28,7 +28,7 @@ from dcai_assets.recovery import WorkerProcess, reconcile_dead_runs
 from dcai_assets.spec import DailyPartitions
 from tests.assets.test_training_assets import definitions, land_and_label, logistic_pipeline
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DAYS = ["2024-01-10", "2024-01-11"]
 HOLDING = "DCAI_TEST_HOLDING_SLOT"  # the file the hanging retrain touches once it holds the slot
 RETRAIN_TIMEOUT = 240  # seconds; a retrain blocked on the pool fails the test here, not hangs
@@ -74,7 +74,7 @@ def worker(root: Path, mode: str) -> int:
 
 def start_worker(root: Path, mode: str, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(ROOT), HOLDING: str(root / "holding")}
-    command = [sys.executable, "-m", "tests.assets.test_recovery", str(root), mode]
+    command = [sys.executable, "-m", "tests.test_recovery", str(root), mode]
     return command, {"env": env, "cwd": ROOT, **kwargs}
 
 

@@ -311,7 +311,7 @@ def test_dagster_asset_materialize_of_a_dynamic_partition_works_once_added(proje
     ``dcai-assets partitions add`` the same command materializes it."""
     root, spec, module = project
     land(spec, ["batch_1"])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(Path(__file__).resolve().parents[2])])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(Path(__file__).resolve().parents[1])])}
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "asset", "materialize", "-m", module, "--select", "readings/raw_data"]
 

@@ -60,7 +60,7 @@ import os, signal, sys
 from pathlib import Path
 import dagster as dg
 from mlflow.tracking.client import MlflowClient
-from tests.assets.test_registry_reconcile import build
+from tests.test_model_registry_reconcile import build
 from tests.assets.test_training_assets import retrain
 
 base, mlflow_dir, method, *match = sys.argv[1:]
@@ -93,7 +93,7 @@ def labeled(tmp_path_factory) -> Path:
 
 
 def kill_retrain_after(base: Path, mlflow_dir: Path, method: str, *match: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run(
         [sys.executable, "-c", KILLED_RETRAIN, str(base), str(mlflow_dir), method, *match],
         env=env,

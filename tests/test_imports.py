@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("numba", "llvmlite", "great_expectations", "mlflow", "sklearn", "matplotlib", "skops")
 
 
