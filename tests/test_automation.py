@@ -12,8 +12,8 @@ import pytest
 
 from dcai_assets import AutomationSpec, ImportanceSpec, LabelingSpec, TrainingSpec, build_definitions
 from dcai_assets.core.labeling import LabelingFunctionSet
-from tests.assets.test_labeling_assets import LFS, hot, humid, mild, quiet
-from tests.assets.test_training_assets import FEATURES, logistic_pipeline
+from tests.assets.test_labeled import LFS, hot, humid, mild, quiet
+from tests.assets.test_model import FEATURES, logistic_pipeline
 from tests.conftest import sensor_readings
 
 KEYS = {name: dg.AssetKey(["readings", name]) for name in ("label_model", "labeled_set", "trained_model")}

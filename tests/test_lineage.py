@@ -11,8 +11,8 @@ from mlflow import MlflowClient
 
 from dcai_assets.cli import main
 from dcai_assets.lineage import model_lineage, models_using_partition
-from tests.assets.test_labeling_assets import LFS
-from tests.assets.test_training_assets import definitions, land_and_label, metadata, retrain
+from tests.assets.test_labeled import LFS
+from tests.assets.test_model import definitions, land_and_label, metadata, retrain
 from tests.conftest import readings_spec_in, resources_in, tracking_in
 
 FIRST = ["2024-01-10", "2024-01-11", "2024-01-12"]

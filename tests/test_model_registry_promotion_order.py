@@ -19,7 +19,7 @@ from upath import UPath
 from dcai_assets import MlflowTracking
 from dcai_assets.core.registry_debris import FINAL_VERDICTS
 from dcai_assets.io.parquet import PandasParquetIOManager
-from tests.assets.test_training_assets import MODEL, definitions, failure_message, land_and_label, retrain
+from tests.assets.test_model import MODEL, definitions, failure_message, land_and_label, retrain
 from tests.production.servers import MlflowServer
 
 MODEL_NAME = "readings_model"

@@ -19,7 +19,7 @@ from dcai_assets import DatasetSpec, LandingDirectory, MlflowTracking
 from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.model_registry import load_sklearn_model
 from dcai_assets.spec import DailyPartitions
-from tests.assets.test_training_assets import definitions, land_and_label, metadata, retrain
+from tests.assets.test_model import definitions, land_and_label, metadata, retrain
 from tests.conftest import REFERENCE_DAYS, sensor_readings
 
 MODEL_NAME = "readings_model"
@@ -61,7 +61,7 @@ from pathlib import Path
 import dagster as dg
 from mlflow.tracking.client import MlflowClient
 from tests.test_model_registry_reconcile import build
-from tests.assets.test_training_assets import retrain
+from tests.assets.test_model import retrain
 
 base, mlflow_dir, method, *match = sys.argv[1:]
 original = getattr(MlflowClient, method)

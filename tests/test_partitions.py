@@ -35,8 +35,8 @@ from dcai_assets.spec import (
     StaticPartitions,
     WeeklyPartitions,
 )
-from tests.assets.test_labeling_assets import LFS
-from tests.assets.test_training_assets import FEATURES, logistic_pipeline
+from tests.assets.test_labeled import LFS
+from tests.assets.test_model import FEATURES, logistic_pipeline
 from tests.conftest import sensor_readings
 
 VALIDATED = dg.AssetKey(["readings", "validated_data"])

@@ -26,7 +26,7 @@ from dcai_assets import ParquetIOManager as Lake
 from dcai_assets.assets.model import REGISTRY_POOL
 from dcai_assets.recovery import WorkerProcess, reconcile_dead_runs
 from dcai_assets.spec import DailyPartitions
-from tests.assets.test_training_assets import definitions, land_and_label, logistic_pipeline
+from tests.assets.test_model import definitions, land_and_label, logistic_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = ["2024-01-10", "2024-01-11"]

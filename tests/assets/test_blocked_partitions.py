@@ -17,7 +17,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 
 from dcai_assets import build_definitions
 from dcai_assets.core.verdicts import BLOCKING_CHECKS, NULL_RATES_WITHIN_LIMITS
-from tests.assets.test_pipeline import QUARANTINE, VALIDATED, run_ingest
+from tests.assets.test_validated import QUARANTINE, VALIDATED, run_ingest
 from tests.conftest import sensor_readings
 
 STATUSES = """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {

@@ -30,7 +30,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 
 from dcai_assets.assets.labeled import LABELS_COVER_ROWS, LF_COVERAGE_STABLE
 from dcai_assets.core.labeling import LabelingFunctionSet
-from tests.assets.test_labeling_assets import LFS, hot, humid, mild
+from tests.assets.test_labeled import LFS, hot, humid, mild
 from tests.conftest import sensor_readings
 
 DAYS = [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-01-01", periods=30, freq="D")]
@@ -56,7 +56,7 @@ def write_definitions(path: Path, spec, tmp_path: Path, lfs: str) -> Path:
         "from dcai_assets.core.labeling import LabelingFunctionSet\n"
         "from dcai_assets.spec import DailyPartitions\n"
         "from dcai_assets import build_definitions\n"
-        "from tests.assets.test_labeling_assets import LFS, hot, humid, mild\n"
+        "from tests.assets.test_labeled import LFS, hot, humid, mild\n"
         f"spec = DatasetSpec(name='readings', source=LandingDirectory(path={str(spec.source.path)!r}),"
         " partitioning=DailyPartitions(start='2024-01-01', end='2024-03-01'),"
         f" schema_path={str(spec.schema_path)!r}, key='reading_id')\n"

@@ -16,7 +16,7 @@ from dcai_assets import (
     build_definitions,
 )
 from dcai_assets.spec import DailyPartitions
-from tests.assets.test_labeling_assets import LFS
+from tests.assets.test_labeled import LFS
 
 ROOT = Path(os.environ.get("DCAI_BACKFILL_DIR", "."))
 SPEC = DatasetSpec(

@@ -30,7 +30,7 @@ from dagster._core.storage.tags import BACKFILL_ID_TAG
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.core.schema_inference import infer_schema
 from jobs.live_instance import PROJECT_DIR, LiveInstance, wait_for
-from tests.assets.test_labeling_assets import LFS
+from tests.assets.test_labeled import LFS
 from tests.conftest import sensor_readings
 from tests.reliability.test_file_flood import dagster_yaml
 

@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from dcai_assets.model_registry import load_sklearn_model, reconcile_registry
-from tests.assets.test_training_assets import land_and_label
+from tests.assets.test_model import land_and_label
 from tests.test_model_registry_reconcile import DAYS, MODEL_NAME, build
 
 pytestmark = pytest.mark.reliability
@@ -29,7 +29,7 @@ from pathlib import Path
 import dagster as dg
 import dcai_assets.model_registry as registry
 from tests.test_model_registry_reconcile import build
-from tests.assets.test_training_assets import metadata, retrain
+from tests.assets.test_model import metadata, retrain
 
 base, mlflow_dir, barrier, name = sys.argv[1:]
 original = registry.gate

@@ -26,7 +26,7 @@ from dcai_assets.assets.model import REGISTRY_POOL
 from dcai_assets.core.evaluation import GAP_NAMES
 from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.spec import DailyPartitions
-from tests.assets.test_labeling_assets import LFS
+from tests.assets.test_labeled import LFS
 from tests.conftest import REFERENCE_DAYS, sensor_readings
 
 MODEL = dg.AssetKey(["readings", "trained_model"])
@@ -191,7 +191,7 @@ def test_too_few_labeled_partitions_is_a_clear_error(readings_spec, resources, l
 
 def test_a_single_class_in_the_window_is_a_clear_error(readings_spec, resources, landing, tracking):
     from dcai_assets.core.labeling import LabelingFunctionSet
-    from tests.assets.test_labeling_assets import hot, humid
+    from tests.assets.test_labeled import hot, humid
 
     only_alerts = LabelingFunctionSet(lfs=[hot, humid], classes=["normal", "alert"])
     training = TrainingSpec(pipeline=logistic_pipeline, features=FEATURES)

@@ -20,8 +20,8 @@ from dcai_assets.core.reading import frame_digest
 from dcai_assets.core.review import per_labeling_function
 from dcai_assets.core.schema_inference import infer_schema
 from dcai_assets.spec import DailyPartitions
-from tests.assets.test_labeling_assets import LFS
-from tests.assets.test_training_assets import (
+from tests.assets.test_labeled import LFS
+from tests.assets.test_model import (
     FEATURES,
     GOLD_DAYS,
     gold_definitions,
