@@ -210,14 +210,7 @@ def _build_labeled_set_asset(spec: DatasetSpec, labeling: LabelingSpec) -> dg.As
                 metadata=done.output.metadata,
             )
             for c in done.checks:
-                yield dg.AssetCheckResult(
-                    check_name=c.check_name,
-                    asset_key=key,
-                    passed=c.passed,
-                    severity=c.severity,
-                    description=c.description,
-                    metadata=c.metadata,
-                )
+                yield c.result(key)
             return
         keys = context.partition_keys
         frames = by_partition(validated, keys, f"{VALIDATED_DATA} of {spec.name}")

@@ -259,14 +259,7 @@ def _single_partition_events(
         metadata=v.quarantine.metadata,
     )
     for c in v.checks:
-        yield dg.AssetCheckResult(
-            check_name=c.check_name,
-            asset_key=validated_key,
-            passed=c.passed,
-            severity=c.severity,
-            description=c.description,
-            metadata=c.metadata,
-        )
+        yield c.result(validated_key)
 
 
 @dataclass
