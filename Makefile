@@ -62,7 +62,7 @@ test-slow: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 ## What CI runs (.ci/run): the fast lane, the end-to-end tests, the reliability suite.
 test-full: test test-slow reliability
 
-## The reliability suite: kill -9 mid-run, 1,000 files at once, a year's backfill, racing retrains,
+## The reliability suite: kill -9 mid-run, 1,000 files at once, a year's backfill,
 ## faults (MLflow down, disk full) and the bad-input catalogue, on a real instance with the daemon.
 reliability: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(TEST_TMP) $(PY) -m pytest -m "reliability and not slow_reliability" -p no:cacheprovider -s tests/reliability
