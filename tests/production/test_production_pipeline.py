@@ -157,7 +157,7 @@ def launched_at(instance: dg.DagsterInstance, run_id: str) -> float:
     return next(
         e.timestamp
         for e in instance.all_logs(run_id)
-        if e.dagster_event is not None and e.dagster_event.event_type_value == "RUN_STARTING"
+        if e.dagster_event is not None and e.dagster_event.event_type == dg.DagsterEventType.RUN_STARTING
     )
 
 
