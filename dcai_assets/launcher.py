@@ -13,7 +13,8 @@ Configure it in the instance's ``dagster.yaml``::
       module: dcai_assets.launcher
       class: WarmRunLauncher
       config:
-        preload_modules: [great_expectations, mlflow, numba]
+        preload_modules:  # per code location: what its steps import, beyond the location itself
+          dcai_demo: [great_expectations, mlflow, numba]
 
 A warm worker belongs to one code server (its server id): after a code location is reloaded, the
 old worker is stopped and runs use the new code. A code location with its own Python executable
@@ -55,17 +56,26 @@ class WarmRunLauncher(DefaultRunLauncher):
     run arrived (see the module's docstring)."""
 
     def __init__(
-        self, inst_data: ConfigurableClassData | None = None, preload_modules: list[str] | None = None
+        self,
+        inst_data: ConfigurableClassData | None = None,
+        preload_modules: dict[str, list[str]] | None = None,
     ):
         super().__init__(inst_data=inst_data)
-        self._preload = list(preload_modules or [])
+        self._preload = {location: list(modules) for location, modules in (preload_modules or {}).items()}
         self._warm: dict[str, _Worker] = {}  # by code location origin
         self._started: list[subprocess.Popen] = []  # handed a run; reaped once they exit
         self._lock = threading.Lock()
 
     @classmethod
     def config_type(cls) -> dict:
-        return {"preload_modules": dg.Field([str], is_required=False, default_value=[])}
+        return {
+            "preload_modules": dg.Field(
+                dg.Map(str, [str]),
+                is_required=False,
+                default_value={},
+                description="Per code location name, modules its worker imports before a run arrives.",
+            )
+        }
 
     @classmethod
     def from_config_value(
@@ -81,23 +91,22 @@ class WarmRunLauncher(DefaultRunLauncher):
         if origin is None or not _same_python(origin.repository_origin.executable_path):
             super().launch_run(context)  # another environment: its code server starts the run
             return
-        repository = origin.repository_origin
-        key, server_id = serialize_value(repository), _server_id(context, run)
+        key, server_id = serialize_value(origin.repository_origin), _server_id(context, run)
         with self._lock:
             self._reap()
-            worker = self._take(key, server_id) or self._spawn(key, server_id)
+            worker = self._take(key, server_id) or self._spawn(key, server_id, run)
             process = worker.process
             recorded = WorkerProcess(socket.gethostname(), process.pid, process_start(process.pid))
             self._instance.add_run_tags(run.run_id, {**recorded.as_tags(), LAUNCHER_TAG: "warm"})
             try:
                 _hand_over(process, run.run_id, self._instance.get_ref())
             except OSError:  # the worker died while it waited: start one for this run
-                process = self._spawn(key, server_id).process
+                process = self._spawn(key, server_id, run).process
                 recorded = WorkerProcess(socket.gethostname(), process.pid, process_start(process.pid))
                 self._instance.add_run_tags(run.run_id, recorded.as_tags())
                 _hand_over(process, run.run_id, self._instance.get_ref())
             self._started.append(process)
-            self._warm[key] = self._spawn(key, server_id)  # the next run's worker starts importing now
+            self._warm[key] = self._spawn(key, server_id, run)  # the next run's worker starts importing now
         self._run_ids.add(run.run_id)
 
     def _take(self, key: str, server_id: str | None) -> _Worker | None:
@@ -109,12 +118,11 @@ class WarmRunLauncher(DefaultRunLauncher):
             return None
         return worker
 
-    def _spawn(self, key: str, server_id: str | None) -> _Worker:
-        repository = json.loads(key)  # the serialized origin, for its working directory
-        pointer = repository.get("code_pointer", {})
-        cwd = pointer.get("working_directory") or None
+    def _spawn(self, key: str, server_id: str | None, run: dg.DagsterRun) -> _Worker:
+        cwd = getattr(run.job_code_origin.repository_origin.code_pointer, "working_directory", None) or None
+        location = run.remote_job_origin.location_name if run.remote_job_origin is not None else ""
         process = subprocess.Popen(
-            [sys.executable, "-m", "dcai_assets.run_worker", key, *self._preload],
+            [sys.executable, "-m", "dcai_assets.run_worker", key, *self._preload.get(location, [])],
             stdin=subprocess.PIPE,
             cwd=cwd,
             text=True,

@@ -23,7 +23,7 @@ LOCATION = Path(__file__).parent / "fixtures" / "launcher_location.py"
 LAUNCHER = {
     "module": "dcai_assets.launcher",
     "class": "WarmRunLauncher",
-    "config": {"preload_modules": ["csv"]},
+    "config": {"preload_modules": {"<<in_process>>": ["colorsys"]}},
 }
 
 
@@ -51,7 +51,7 @@ def workspace(instance):
 def launch(instance: dg.DagsterInstance, workspace, job_name: str) -> str:
     location = workspace.get_code_location(next(iter(workspace.get_code_location_entries())))
     remote_job = next(iter(location.get_repositories().values())).get_full_job(job_name)
-    job_def = dg.Definitions.merge(_definitions()).get_job_def(job_name)
+    job_def = _definitions().resolve_job_def(job_name)
     run = instance.create_run_for_job(
         job_def=job_def,
         remote_job_origin=remote_job.get_remote_origin(),
@@ -93,6 +93,9 @@ def test_the_second_run_executes_in_the_worker_started_before_it_was_launched(in
     # The asset's own record of the process that computed it: the warm worker, not a new one.
     materialization = instance.get_latest_materialization_event(dg.AssetKey("quick"))
     assert materialization.run_id == second
+    metadata = materialization.asset_materialization.metadata
+    assert metadata["pid"].value == worker.pid
+    assert metadata["colorsys_loaded"].value is True  # preloaded as configured for this location
     assert worker_of(instance, first).pid != worker.pid
 
 
@@ -127,7 +130,7 @@ def test_terminate_cancels_the_run_in_its_worker(instance, workspace, release):
 
 
 def test_a_run_with_no_worker_record_is_not_reported_dead(instance):
-    run = instance.create_run_for_job(job_def=_definitions().get_job_def("quick_job"))
+    run = instance.create_run_for_job(job_def=_definitions().resolve_job_def("quick_job"))
     assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
 
 
@@ -150,3 +153,8 @@ def test_the_documented_configuration_is_the_demos_and_dagster_accepts_it(tmp_pa
         launcher = instance.run_launcher
         assert isinstance(launcher, WarmRunLauncher)
         assert launcher._preload == demo["run_launcher"]["config"]["preload_modules"]
+        assert (
+            "dcai_demo" in launcher._preload
+        )  # the demo's code location, as dagster_workspace.yaml names it
+    workspace = yaml.safe_load((project / "dagster_workspace.yaml").read_text())
+    assert workspace["load_from"][0]["python_module"]["location_name"] == "dcai_demo"
