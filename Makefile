@@ -65,10 +65,10 @@ test-full: test test-slow reliability
 ## The reliability suite: kill -9 mid-run, 1,000 files at once, a year's backfill,
 ## faults (MLflow down, disk full) and the bad-input catalogue, on a real instance with the daemon.
 reliability: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	scripts/install-postgres.sh
 	$(TEST_TMP) $(PY) -m pytest -m "reliability and not slow_reliability" -p no:cacheprovider -s tests/reliability
 
-## The reliability scenarios too slow for CI's budget (kill -9 of the daemon and code server, faults)
-## and the racing retrains (a flaky MLflow SQLite error under two writers, being investigated).
+## The reliability scenarios too slow for CI's budget (kill -9 of the daemon and code server, faults).
 reliability-slow: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	$(TEST_TMP) $(PY) -m pytest -m reliability -p no:cacheprovider -s tests/reliability
 

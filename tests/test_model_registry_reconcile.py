@@ -27,8 +27,9 @@ EXPERIMENT = "test/readings"
 DAYS = ["2024-01-10", "2024-01-11", "2024-01-12"]
 
 
-def build(base: Path, mlflow_dir: Path):
-    """The readings pipeline on ``base`` (lake, landing, schema) tracking to ``mlflow_dir``."""
+def build(base: Path, mlflow_dir: Path, tracking_uri: str | None = None):
+    """The readings pipeline on ``base`` (lake, landing, schema) tracking to ``mlflow_dir`` (a
+    SQLite store), or to ``tracking_uri`` (a tracking server) if given."""
     from dcai_assets import ArtifactStore, ParquetIOManager
 
     schema_path = base / "schemas" / "readings.yaml"
@@ -47,8 +48,8 @@ def build(base: Path, mlflow_dir: Path):
         "artifacts": ArtifactStore(base_dir=str(base / "artifacts")),
     }
     tracking = MlflowTracking(
-        tracking_uri=f"sqlite:///{mlflow_dir / 'mlflow.db'}",
-        artifact_location=str(mlflow_dir / "mlartifacts"),
+        tracking_uri=tracking_uri or f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+        artifact_location=None if tracking_uri else str(mlflow_dir / "mlartifacts"),
         experiment_name="test",
     )
     return definitions(spec, resources, tracking), tracking

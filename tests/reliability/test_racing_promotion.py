@@ -1,6 +1,7 @@
-"""Two retrains racing to promotion: two processes share one Dagster instance and one MLflow, on an
-instance where the registry pool has no limit (the pool of limit 1 is what serializes them in the
-shipped configurations; this is the case without it). Both pass their gate against the same
+"""Two retrains racing to promotion: two processes share one Dagster instance and one MLflow
+tracking server on PostgreSQL (the production set-up, where several run workers write at once), on
+an instance where the registry pool has no limit (the pool of limit 1 is what serializes them in
+the shipped configurations; this is the case without it). Both pass their gate against the same
 champion at the same moment (a barrier holds each just after its gate), then race to move the
 alias. Exactly one ends champion; the other's verdict says it lost, never a silent ``passed``."""
 
@@ -20,10 +21,11 @@ from dcai_assets.model_registry import load_sklearn_model, reconcile_registry
 from tests.assets.test_model import land_and_label
 from tests.test_model_registry_reconcile import DAYS, MODEL_NAME, build
 
-# In make reliability-slow, not CI: it failed once in 4 CI runs (2026-12-07) with an error from
-# the MLflow SQLite store while the two racers wrote at once (the racer logs were cut off); until
-# that is understood, it must not decide whether a stop lands.
-pytestmark = [pytest.mark.reliability, pytest.mark.slow_reliability]
+# The racers once shared an MLflow SQLite file: it failed once in 4 CI runs (2026-12-07) with an
+# error from that store while both wrote at once. SQLite serializes writers through a file lock
+# with a timeout, which a loaded machine can exceed; concurrent writers are what a tracking server
+# on a real database is for, and what production uses (deploy/).
+pytestmark = pytest.mark.reliability
 
 # Run as a subprocess: one retrain that waits, right after its gate, until the other got there too.
 RACING_RETRAIN = """
@@ -34,7 +36,7 @@ import dcai_assets.model_registry as registry
 from tests.test_model_registry_reconcile import build
 from tests.assets.test_model import metadata, retrain
 
-base, mlflow_dir, barrier, name = sys.argv[1:]
+base, mlflow_dir, barrier, name, tracking_uri = sys.argv[1:]
 original = registry.gate
 
 def gate_then_wait(*args, **kwargs):
@@ -46,7 +48,7 @@ def gate_then_wait(*args, **kwargs):
     return verdict
 
 registry.gate = gate_then_wait
-defs, _ = build(Path(base), Path(mlflow_dir))
+defs, _ = build(Path(base), Path(mlflow_dir), tracking_uri)
 with dg.instance_for_test(temp_dir=str(Path(base) / "instance")) as instance:
     result = retrain(defs, instance)
 md = metadata(result) if result.success else {}
@@ -64,19 +66,40 @@ def labeled(tmp_path_factory) -> Path:
     return base
 
 
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    """An ``mlflow server`` on a PostgreSQL database, as in production."""
+    from tests.production.servers import MlflowServer, PostgresServer
+
+    root = tmp_path_factory.mktemp("racing-mlflow")
+    with (
+        PostgresServer() as postgres,
+        MlflowServer(postgres.create_database("mlflow"), root / "artifacts") as server,
+    ):
+        yield server.uri
+
+
 def test_two_retrains_racing_to_promotion_leave_one_champion_and_the_other_recorded_as_lost(
-    labeled, tmp_path
+    labeled, tmp_path, tracking_server
 ):
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    _, tracking = build(labeled, tmp_path)
-    tracking.experiment_id("test/readings")  # an existing tracking store: two first-time schema
-    # migrations of one SQLite file at once is a different race, and not this one
+    _, tracking = build(labeled, tmp_path, tracking_server)
+    tracking.experiment_id("test/readings")  # the experiment exists before the race
     started = time.perf_counter()
     racers = [
         subprocess.Popen(
-            [sys.executable, "-c", RACING_RETRAIN, str(labeled), str(tmp_path), str(barrier), name],
+            [
+                sys.executable,
+                "-c",
+                RACING_RETRAIN,
+                str(labeled),
+                str(tmp_path),
+                str(barrier),
+                name,
+                tracking_server,
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=(tmp_path / f"racer_{name}.log").open("w"),
