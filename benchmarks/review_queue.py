@@ -190,13 +190,20 @@ def markdown(results: list[Scenario]) -> str:
 
 
 def verdicts(results: list[Scenario]) -> list[str]:
+    """The queue against the best single order at each fraction, with the standard error of that
+    order's precision (a gap within it is a tie)."""
     out = []
     for s in results:
         for f in FRACTIONS:
             rival = max(ORDERS[1:], key=lambda o: s.precision[o, f])
             q, b = s.precision["review queue", f], s.precision[rival, f]
-            word = "meets" if q >= b else "MISSES"
-            out.append(f"{s.example}, {s.kind}, {f:.0%}: queue {q:.3f} {word} best single ({rival}) {b:.3f}")
+            inspected = int(f * s.candidates)
+            se = np.sqrt(max(b * (1 - b), 1e-12) / inspected)
+            word = "meets" if q >= b else ("ties (within 1 s.e.)" if q >= b - se else "MISSES")
+            out.append(
+                f"{s.example}, {s.kind}, {f:.0%} ({inspected:,} rows): queue {q:.3f} {word} the best single "
+                f"order ({rival}) {b:.3f} +- {se:.3f}; {q - b:+.3f} = {round((q - b) * inspected):+d} rows"
+            )
         if s.kind == "random flips":
             q = s.precision["review queue", 0.05]
             out.append(

@@ -150,8 +150,8 @@ class _Scoring:
             lf_names=self.labeling.lfs.names, review=review, min_gold_rows=self.training.min_gold_rows,
             seed=self.training.seed,
         )  # fmt: skip
-        for note in doubts.notes:
-            log.info(f"review queue without {note}")
+        for note in doubts.notes:  # a signal left out weakens the queue
+            log.warning(f"review queue without {note}")
         flagged = review.table.loc[review.table["excess_wrong_labels"] > 0, "lf"].tolist()
         keys = [PARTITION, *self.spec.key_columns, LABEL, LABEL_SOURCE, *self.lf_columns]
         return score_rows(

@@ -215,7 +215,7 @@ class LabelDoubts:
             f"{', '.join(self.combination.signals)} combined by a conditional logit "
             f"({self.combination.describe()}); ties by row value, lowest first"
         )
-        return text + "".join(f". Left out: {note}" for note in self.notes)
+        return text + "".join(f". Without {note}" for note in self.notes)
 
 
 def label_doubts(
@@ -251,23 +251,23 @@ def label_doubts(
             factory, train[features], labels[:n_train], classes, folds=folds, seed=seed
         )
     except (TrainingError, ValueError) as e:
-        notes.append(f"out-of-fold model probabilities ({e}); the model's own are used")
+        notes.append(f"out-of-fold model probabilities: {e}; the model's own are used")
         own = class_probabilities(model, train[features], classes)
     own = np.vstack([own, class_probabilities(model, gold_held[features], classes)])
     fitted, why_not = gold_model(factory, features, rows, min_gold_rows=min_gold_rows, seed=seed)
     trusted = None
     if fitted is None:
-        notes.append(f"the gold-row model ({why_not})")
+        notes.append(f"a model of the gold rows: {why_not}")
     else:
         try:
             trusted = gold_model_probabilities(
                 factory, fitted, rows[features], gold, classes, folds=folds, seed=seed
             )
         except (TrainingError, ValueError) as e:
-            notes.append(f"the gold-row model (it cannot score the window: {e})")
+            notes.append(f"a model of the gold rows: it cannot score the window ({e})")
     posterior = rows[[proba_column(c) for c in classes]].to_numpy(dtype=float)
     if not np.isfinite(posterior).all():
-        notes.append("the label model's posterior (missing on some rows)")
+        notes.append("the label model's posterior: missing on some rows")
         posterior = None
     votes, accuracy = None, None
     if len(lf_names):
@@ -389,8 +389,10 @@ def holdout_flag(choice: HoldoutChoice) -> str | None:
 def class_probabilities(model, X: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
     """(n, k) a fitted classifier's probability of each of ``classes`` (0 for a class it never
     saw), in the order of ``classes``."""
-    proba = model.predict_proba(X)
     out = np.zeros((len(X), len(classes)))
+    if len(X) == 0:
+        return out
+    proba = model.predict_proba(X)
     column = {str(c): i for i, c in enumerate(model.classes_)}
     for j, c in enumerate(classes):
         if str(c) in column:
