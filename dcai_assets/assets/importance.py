@@ -207,7 +207,7 @@ def _scores_metadata(
     the per-partition and per-LF tables (each headed by the holdout's flag when undetermined)."""
     valuation, keys = scoring.valuation, scoring.spec.key_columns
     scores, flag = scored.table, holdout_flag(split.choice) or ""
-    queue = scores[scores["review_rank"].notna()].head(valuation.review_rows)
+    queue = _queue_examples(scores, valuation.review_rows)
     sorted_values = scores["importance"].to_numpy()
     part_table = per_partition(scores, PARTITION)
     return {
@@ -404,6 +404,12 @@ def _lf_review_metadata(review: LabelingFunctionReview, flag: str = "") -> dict:
     if status.startswith("determined"):
         metadata["most_harmful_lf_excess_wrong_labels"] = float(determined.max())
     return metadata
+
+
+def _queue_examples(scores: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of the review queue: the one place this asset's row-level examples
+    leave for metadata (a gate on who may see rows goes here)."""
+    return scores[scores["review_rank"].notna()].head(rows)
 
 
 def _queue_markdown(queue: pd.DataFrame, keys: list[str]) -> str:
