@@ -89,22 +89,8 @@ def queue_reasons(
         setters = "set by " + ", ".join(f"`{f}`" for f in lfs) if lfs else "no LF voted it"
         signals.append(signal)
         whys.append(f"{_why(signal, evidence, source, i, labels[i])}; {setters}")
-        if gold[i]:
-            action = "gold label (hand-checked): keep" + (
-                "; a hard case for the model" if suggested[i] != labels[i] else ""
-            )
-        elif suggested[i] != labels[i]:
-            action = f"relabel as {classes[suggested[i]]}"
-            bad = [f for f in lfs if f in flagged]
-            if bad:
-                action += f"; fix LF `{bad[0]}` (its labels are less accurate on gold rows than the others')"
-        elif duplicate_of[i] is not None:
-            action = f"drop as duplicate of row {duplicate_of[i]}"
-        elif importance[i] < 0:
-            action = "check outlier: it hurts the model though its label looks right"
-        else:
-            action = ""
-        actions.append(action)
+        relabel = classes[suggested[i]] if suggested[i] != labels[i] else None
+        actions.append(_action(relabel, lfs, flagged, duplicate_of[i], importance[i], gold=bool(gold[i])))
     return pd.DataFrame(
         {
             "doubt": 1 - support[rows, labels],
@@ -116,6 +102,25 @@ def queue_reasons(
             "suggested_action": actions,
         }
     )
+
+
+def _action(
+    relabel: str | None, lfs: list[str], flagged: set[str], duplicate_of, importance: float, *, gold: bool
+) -> str:
+    """What to do with one row (see :func:`queue_reasons`)."""
+    if gold:
+        return "gold label (hand-checked): keep" + ("; a hard case for the model" if relabel else "")
+    if relabel is not None:
+        bad = [f for f in lfs if f in flagged]
+        fix = (
+            f"; fix LF `{bad[0]}` (its labels are less accurate on gold rows than the others')" if bad else ""
+        )
+        return f"relabel as {relabel}{fix}"
+    if duplicate_of is not None:
+        return f"drop as duplicate of row {duplicate_of}"
+    if importance < 0:
+        return "check outlier: it hurts the model though its label looks right"
+    return ""
 
 
 def _label_lfs(evidence: LabelEvidence, labels: np.ndarray, lf_names: Sequence[str]) -> list[list[str]]:
