@@ -165,3 +165,8 @@ def test_gold_labels_that_are_not_class_indices_are_refused():
         fit_label_doubt(evidence, np.array([0, 2, 1]))
     with pytest.raises(ValueError, match=r"gold: shape \(2,\)"):
         fit_label_doubt(evidence, np.array([0, 1]))
+
+
+def test_one_class_is_refused_since_no_label_can_be_doubted_against_another():
+    with pytest.raises(ValueError, match=r"classes: \['only'\]; expected two or more distinct class names"):
+        LabelEvidence(("only",), model=np.ones((3, 1)))
