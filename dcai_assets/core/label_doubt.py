@@ -146,11 +146,15 @@ class LabelEvidence:
         """Per row and class, the accuracy of the best LF voting that class; 0.5 where none does or
         its accuracy is unknown."""
         accuracy = np.where(np.isfinite(self.lf_accuracy), self.lf_accuracy, 0.5)
-        best = np.full((self.rows, len(self.classes)), np.nan)
-        for c in range(len(self.classes)):
-            hits = np.where(self.votes == c, accuracy[None, :], np.nan)
-            with np.errstate(all="ignore"):
-                best[:, c] = np.nanmax(np.where(np.isnan(hits), -np.inf, hits), axis=1)
+        if self.votes.shape[1] == 0:
+            return np.full((self.rows, len(self.classes)), 0.5)
+        best = np.stack(
+            [
+                np.where(self.votes == c, accuracy[None, :], -np.inf).max(axis=1)
+                for c in range(len(self.classes))
+            ],
+            axis=1,
+        )
         return np.where(np.isfinite(best), best, 0.5)
 
 
@@ -158,8 +162,8 @@ class LabelEvidence:
 class LabelDoubt:
     """The fitted combination: one non-negative weight per available signal.
 
-    ``fitted_on`` gold rows (``wrong_lf_labels`` of them with an LF label other than gold) and
-    ``status`` say how the weights were set: fitted, or equal weights and why."""
+    ``fitted_on`` (gold rows) and ``status`` say how the weights were set: fitted, or equal
+    weights and why."""
 
     signals: tuple[str, ...]
     weights: np.ndarray
