@@ -1,5 +1,5 @@
 """A careless labeling function planted among a dataset's own LFs: does the per-LF table name it
-first, and does the review queue find the wrong labels it leaves?
+first, and how precise are single orders at finding the wrong labels it leaves?
 
 For each example: the example's LFs plus one careless rule are applied to every partition, the
 label model is fitted on all of them (gold rows clamped), rows get gold where it exists and the
@@ -10,8 +10,8 @@ exact KNN-Shapley against the gold rows of the holdout, as the importance asset 
 - the rank the per-LF table gives the careless LF (goal: 1), and the rank the old rule (lowest
   mean row value first) gives it, with the share of the wrong training labels on its rows;
 - the precision (share of truly wrong labels) of the first 5% of non-gold training rows whose
-  truth is known, in the review queue's order, by the model's own confidence in the label, and
-  at random.
+  truth is known, by the model's own confidence in the label and at random (the review queue,
+  with every signal combined, is measured against every single order in ``review_queue.py``).
 
 An example is a bundle of what a spec declares (``Example``); adding a dataset is one line in
 ``EXAMPLES``. ``--variants`` also plants other careless rules; ``--only=NAME`` runs one example
@@ -43,7 +43,7 @@ from dcai_assets.core.labeling import (
     gold_indices,
     labeling_function,
 )
-from dcai_assets.core.review import given_label_probability, per_labeling_function, review_ranks
+from dcai_assets.core.review import given_label_probability, per_labeling_function
 from dcai_assets.core.training import fit_pipeline
 
 INSPECTED = 0.05
@@ -225,29 +225,17 @@ def run(example: Example) -> Outcome:
     old_order = table.sort_values("value_mean", na_position="last", kind="stable")["lf"].tolist()
     old_rank = old_order.index(careless) + 1
 
-    # The review queue, as the asset orders it: the model's own p(label) and a gold-row model's.
+    # The orders of the single signals measured here; the queue is in review_queue.py.
     X = frame.loc[train, features]
     given = names[label[train]]
     own = given_label_probability(pipeline, X, given)
-    gold_rows = np.flatnonzero(gold != ABSTAIN)
-    trusted_model = fit_pipeline(
-        example.training.pipeline(),
-        frame.loc[gold_rows, features],
-        names[gold[gold_rows]],
-        sample_weight=None,
-        seed=example.training.seed,
-        window=f"{len(gold_rows)} gold rows",
-    )
-    trusted = given_label_probability(trusted_model, X, given)
     is_gold = gold[train] != ABSTAIN
     wrong = (truth[train] != ABSTAIN) & (truth[train] != label[train]) & ~is_gold
     # Rows whose truth is unknown (cancelled flights) can be neither right nor wrong: left out.
     unknown = truth[train] == ABSTAIN
-    ranks = review_ranks(values, own, trusted, exclude=is_gold | unknown)
     candidates = np.flatnonzero(~is_gold & ~unknown)
     inspected = int(INSPECTED * len(candidates))
     orders = {
-        "review queue": np.argsort(np.where(np.isnan(ranks), np.inf, ranks), kind="stable")[:inspected],
         "model confidence": candidates[np.argsort(own[candidates], kind="stable")][:inspected],
         "random": np.random.default_rng(0).permutation(candidates)[:inspected],
     }

@@ -5,8 +5,9 @@ of training labels flipped at random; (2) a careless labeling rule that calls ev
 from 15:00 to 18:59 "late" (about 10% of rows). Orders of inspection: (a) importance (exact
 KNN-Shapley against the clean holdout, most harmful first), (b) random, (c) the model's own
 cross-validated low confidence in the given label (confident learning), (d) the probability a
-model fitted on the trusted holdout alone gives the label, (e) the review queue's order (see
-``review_order``: the two doubts and the importance combined). After each 5% of rows inspected,
+model fitted on the trusted holdout alone gives the label, (e) the two doubts and the importance
+combined as the review queue ranked them before it combined every signal (the queue as it is
+now needs the LF votes and gold rows: see ``review_queue.py``). After each 5% of rows inspected,
 the wrong labels found are fixed and the model retrained. Prints precision and recall of the
 inspected rows and the share of the lost holdout accuracy recovered, per fraction and order, and
 the per-LF aggregate of scenario 2.
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the demo's `jobs
 
 from dcai_assets.core.knn_shapley import knn_shapley
 from dcai_assets.core.labeling import apply_lfs
-from dcai_assets.core.review import given_label_probability, per_labeling_function, review_order
+from dcai_assets.core.review import given_label_probability, per_labeling_function
 from jobs.flights_data import arrived_late, daily_frames
 from jobs.flights_labeling import CLASSES, FLIGHT_LFS
 from jobs.flights_training import CATEGORICAL, NUMERIC, flights_pipeline
@@ -67,6 +68,13 @@ def low_confidence(train: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
     return proba[np.arange(len(labels)), labels]
 
 
+def _two_doubts(importance: np.ndarray, own: np.ndarray, trusted: np.ndarray) -> np.ndarray:
+    """The better of the two doubts' fractional ranks, halved for harmful rows; ties by importance."""
+    rank = [np.searchsorted(np.sort(d), d) / len(d) for d in (own, trusted)]
+    score = np.minimum(*rank)
+    return np.lexsort((importance, np.where(importance < 0, score / 2, score)))
+
+
 def run(name: str, train: pd.DataFrame, holdout: pd.DataFrame, noisy: np.ndarray) -> None:
     clean = train["y"].to_numpy()
     wrong = noisy != clean
@@ -88,7 +96,7 @@ def run(name: str, train: pd.DataFrame, holdout: pd.DataFrame, noisy: np.ndarray
         "random": np.random.default_rng(0).permutation(len(noisy)),
         "low confidence": np.argsort(confidence, kind="stable"),
         "trusted model": np.argsort(trusted, kind="stable"),
-        "review queue": review_order(importance, own, trusted),
+        "two doubts": _two_doubts(importance, own, trusted),
     }
     print(
         f"\n{name}: {wrong.sum():,} of {len(noisy):,} training labels wrong ({wrong.mean():.0%}); holdout "
@@ -115,14 +123,14 @@ def run(name: str, train: pd.DataFrame, holdout: pd.DataFrame, noisy: np.ndarray
     singles = ("importance", "random", "low confidence")
     verdicts = []
     for fraction in STEPS:
-        queue = best[fraction]["review queue"]
+        queue = best[fraction]["two doubts"]
         rival_name = max(singles, key=lambda s: best[fraction][s])
         rival = best[fraction][rival_name]
         se = np.sqrt(max(rival * (1 - rival), 1e-12) / int(fraction * len(noisy)))
         word = "beats" if queue > rival + se else "ties" if queue >= rival - se else "LOSES to"
         cell = f"{queue:.3f} vs {rival:.3f} +- {se:.3f}"
         verdicts.append(f"{int(fraction * 100)}%: {word} {rival_name} ({cell})")
-    print("  review queue vs the best single order: " + "; ".join(verdicts))
+    print("  two doubts vs the best single order: " + "; ".join(verdicts))
 
 
 def main() -> int:

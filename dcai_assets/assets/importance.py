@@ -18,18 +18,12 @@ from dcai_assets.core.holdout import WindowSplit, split_window
 from dcai_assets.core.knn_shapley import compile_kernels
 from dcai_assets.core.model_card import ModelCard
 from dcai_assets.core.reading import frame_digest
-from dcai_assets.core.review import (
-    LabelingFunctionReview,
-    given_label_probability,
-    histogram_markdown,
-    per_partition,
-)
+from dcai_assets.core.review import LabelingFunctionReview, histogram_markdown, per_partition
 from dcai_assets.core.valuation import (
     RowScores,
     ValuationInputs,
-    gold_model,
-    gold_model_doubts,
     holdout_flag,
+    label_doubts,
     lf_review,
     score_rows,
     shard_bounds,
@@ -140,26 +134,30 @@ class _Scoring:
         part.attrs.update(compile_seconds=compile_seconds, valuation_seconds=seconds)
         return part
 
-    def scores(self, log, split: WindowSplit, pipeline, values: np.ndarray, loo: np.ndarray) -> RowScores:
-        """The scored training rows, with the doubts of the model and of a model of the gold rows."""
+    def scores(
+        self,
+        log,
+        split: WindowSplit,
+        pipeline,
+        values: np.ndarray,
+        loo: np.ndarray,
+        review: LabelingFunctionReview,
+    ) -> RowScores:
+        """The scored training rows, ranked by every signal about their labels combined."""
         train, features = split.train, self.features
-        labels = train[LABEL].astype(str).to_numpy()
-        model, why_not = gold_model(
-            self.training.pipeline, features, pd.concat([train, split.held]),
-            min_gold_rows=self.training.min_gold_rows, seed=self.training.seed,
+        doubts = label_doubts(
+            self.training.pipeline, pipeline, train, split.held, features=features, classes=self.classes,
+            lf_names=self.labeling.lfs.names, review=review, min_gold_rows=self.training.min_gold_rows,
+            seed=self.training.seed,
         )  # fmt: skip
-        if model is None:
-            (log.warning if why_not.startswith("the fit failed") else log.info)(
-                f"review queue without a model of the gold rows: {why_not}"
-            )
-        trusted, trusted_predicted, why_not = gold_model_doubts(model, train[features], labels)
-        if model is not None and trusted is None:
-            log.warning(f"review queue without a model of the gold rows: {why_not}")
+        for note in doubts.notes:  # a signal left out weakens the queue
+            log.warning(f"review queue without {note}")
+        flagged = review.table.loc[review.table["excess_wrong_labels"] > 0, "lf"].tolist()
         keys = [PARTITION, *self.spec.key_columns, LABEL, LABEL_SOURCE, *self.lf_columns]
         return score_rows(
-            train, values, loo, predicted=pipeline.predict(train[features]).astype(str),
-            own=given_label_probability(pipeline, train[features], labels), trusted=trusted,
-            trusted_predicted=trusted_predicted, columns=keys, review_gold=self.valuation.review_gold,
+            train, values, loo, predicted=pipeline.predict(train[features]).astype(str), doubts=doubts,
+            columns=keys, review_gold=self.valuation.review_gold, lf_names=self.labeling.lfs.names,
+            flagged_lfs=flagged, features=features,
         )  # fmt: skip
 
     def output(
@@ -173,10 +171,10 @@ class _Scoring:
         seconds: float,
         compile_seconds: float,
     ) -> dg.Output[pd.DataFrame]:
-        scored = self.scores(log, split, pipeline, values, loo)
         review = lf_review(
             split.train, split.held, values, self.lf_columns, self.labeling.lfs.names, self.classes
         )
+        scored = self.scores(log, split, pipeline, values, loo, review)
         for warning in review.warnings:
             log.warning(f"per-LF table: {warning}")
         table = scored.table.reset_index(names=ROW)
@@ -209,7 +207,7 @@ def _scores_metadata(
     the per-partition and per-LF tables (each headed by the holdout's flag when undetermined)."""
     valuation, keys = scoring.valuation, scoring.spec.key_columns
     scores, flag = scored.table, holdout_flag(split.choice) or ""
-    queue = scores[scores["review_rank"].notna()].head(valuation.review_rows)
+    queue = _queue_examples(scores, valuation.review_rows)
     sorted_values = scores["importance"].to_numpy()
     part_table = per_partition(scores, PARTITION)
     return {
@@ -231,13 +229,7 @@ def _scores_metadata(
         "review_queue_gold_rows": "ranked, marked as gold"
         if valuation.review_gold
         else (f"left out: {int(scored.gold_rows.sum())} hand-checked rows"),
-        "review_queue_ranks_by": (
-            "the better of two doubts about each label (the model's own p(label) and that of "
-            "the same pipeline fitted on gold rows only), halved for harmful rows"
-            if scored.trusted is not None
-            else "the model's own p(label), halved for harmful rows (no model of gold rows: too "
-            "few gold rows)"
-        ),
+        "review_queue_ranks_by": scored.doubts.describe(),
         "histogram": dg.MetadataValue.md(
             flag
             + svg_markdown(
@@ -414,15 +406,24 @@ def _lf_review_metadata(review: LabelingFunctionReview, flag: str = "") -> dict:
     return metadata
 
 
+def _queue_examples(scores: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of the review queue: the one place this asset's row-level examples
+    leave for metadata (a gate on who may see rows goes here)."""
+    return scores[scores["review_rank"].notna()].head(rows)
+
+
 def _queue_markdown(queue: pd.DataFrame, keys: list[str]) -> str:
-    head = ["review", "partition", *keys, "label", "source", "model says", "p(label)", "gold model p(label)"]
-    head += ["importance (rank)", "suggested action"]
+    head = ["review", "partition", *keys, "label", "source", "p(wrong)", "suggested (p)", "why"]
+    head += ["model p(label)", "gold model p(label)", "importance (rank)", "suggested action"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in queue.iterrows():
         cells = [str(r["review_rank"]), str(r[PARTITION]), *(str(r[k]) for k in keys), r[LABEL]]
-        trusted = "n/a" if pd.isna(r["trusted_confidence"]) else f"{r['trusted_confidence']:.2f}"
-        cells += [r[LABEL_SOURCE], r["predicted"], f"{r['model_confidence']:.2f}", trusted]
-        cells += [f"{r['importance']:+.2e} ({r['rank']})", r["suggested_action"]]
+        cells += [r[LABEL_SOURCE], f"{r['doubt']:.2f}", f"{r['suggested_label']} ({r['suggested_p']:.2f})"]
+        cells += [f"{r['signal']}: {r['why']}"]
+        cells += [
+            "n/a" if pd.isna(r[c]) else f"{r[c]:.2f}" for c in ("model_confidence", "trusted_confidence")
+        ]
+        cells += [f"{r['importance']:+.2e} ({r['rank']})", r["suggested_action"] or "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

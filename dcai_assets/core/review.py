@@ -10,39 +10,137 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from dcai_assets.core.columns import GOLD
+from dcai_assets.core.label_doubt import LabelDoubt, LabelEvidence
 from dcai_assets.core.labeling import ABSTAIN
 
+_WHY = {
+    "model": "the model, out of fold, gives the label p={p:.2f}",
+    "gold_model": "a model of the gold rows gives the label p={p:.2f}",
+    "label_model": "the label model gives the label p={p:.2f}",
+    "lf_votes": "{against} of {votes} LF votes are against the label",
+    "lf_source": "the labels of the LFs voting it are {p:.0%} right on gold rows",
+}
 
-def suggested_actions(
-    values: np.ndarray,
-    labels: Sequence[str],
-    predicted: Sequence[str],
-    sources: Sequence[str] | None = None,
-    trusted_predicted: Sequence[str] | None = None,
-) -> np.ndarray:
-    """What to do with each row: rows the model disagrees with are likely mislabeled; rows it
-    agrees with but a model of the gold rows does not carry a label the model may have learned
-    from a wrong rule; other harmful rows are outliers or ambiguous; the rest need nothing. Gold
-    labels are hand-checked and never relabeled."""
-    values = np.asarray(values)
-    labels = np.asarray(labels, dtype=object)
-    predicted = np.asarray(predicted, dtype=object)
-    actions = np.where(values < 0, "outlier or ambiguous: review the row", "").astype(object)
-    if trusted_predicted is not None:
-        trusted_predicted = np.asarray(trusted_predicted, dtype=object)
-        rule = np.char.add(
-            "label the model learned, but a model of the gold rows says ", trusted_predicted.astype(str)
+
+def queue_reasons(
+    evidence: LabelEvidence,
+    doubt: LabelDoubt,
+    labels: np.ndarray,
+    importance: np.ndarray,
+    *,
+    lf_names: Sequence[str] = (),
+    flagged_lfs: Sequence[str] = (),
+    duplicate_of: Sequence | None = None,
+    gold: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Why each row is in the queue and what to do, one row per row of ``evidence``.
+
+    Parameters
+    ----------
+    evidence, doubt : the rows' signals and the fitted combination.
+    labels : (n,) each row's label as a class index.
+    importance : (n,) each row's value (negative: it hurts the model on the trusted holdout).
+    lf_names : the LFs, one per column of ``evidence.votes``.
+    flagged_lfs : LFs shown to set more wrong labels than the others (the per-LF table).
+    duplicate_of : (n,) the row each row duplicates (same features), None where it duplicates none.
+    gold : (n,) True for gold rows (hand-checked: kept, never relabeled).
+
+    Returns
+    -------
+    A frame with ``doubt`` (probability the label is wrong), ``suggested_label`` and
+    ``suggested_p`` (the most supported class and its probability), ``signal`` (the signal that
+    most doubts the label, weighted), ``why`` (that signal's figure, and the LFs that voted the
+    label), ``label_lfs`` and ``suggested_action``: relabel as X (and fix LF Y when a flagged LF
+    set the label) when another class is more supported; else drop as duplicate; else check the
+    outlier when the row hurts the model though its label looks right; else nothing.
+    """
+    classes = evidence.classes
+    labels = np.asarray(labels, dtype=np.int64)
+    importance = np.asarray(importance, dtype=float)
+    n = evidence.rows
+    for name, array in (("labels", labels), ("importance", importance)):
+        if array.shape != (n,):
+            raise ValueError(f"{name}: shape {array.shape}; expected ({n},), one per row of the evidence")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+        raise ValueError(
+            f"labels: values outside 0..{len(classes) - 1}; expected class indices of {list(classes)}"
         )
-        actions = np.where(
-            trusted_predicted != labels, np.char.add(rule, ": check the rule that set it"), actions
+    if not np.isfinite(importance).all():
+        raise ValueError("importance: NaN or infinite values; expected each row's value")
+    support = doubt.support(evidence)
+    rows = np.arange(n)
+    ranked = np.argsort(-support, axis=1, kind="stable")
+    suggested = ranked[:, 0]
+    # The class the signals are asked about: the suggested one, or the runner-up for a label they back.
+    other = np.where(suggested != labels, suggested, ranked[:, 1])
+    contributions = doubt.contributions(evidence, labels, other)
+    strongest = contributions.argmax(axis=1)
+    label_lfs = _label_lfs(evidence, labels, lf_names)
+    flagged = set(flagged_lfs)
+    duplicate_of = [None] * n if duplicate_of is None else list(duplicate_of)
+    gold = np.zeros(n, dtype=bool) if gold is None else np.asarray(gold, dtype=bool)
+    if len(duplicate_of) != n or gold.shape != (n,):
+        raise ValueError(f"duplicate_of and gold: expected {n} rows each, one per row of the evidence")
+    source = evidence.source_accuracy() if evidence.votes is not None else None
+    signals, whys, actions = [], [], []
+    for i in rows:
+        signal = doubt.signals[strongest[i]]
+        lfs = label_lfs[i]
+        setters = "set by " + ", ".join(f"`{f}`" for f in lfs) if lfs else "no LF voted it"
+        signals.append(signal)
+        whys.append(f"{_why(signal, evidence, source, i, labels[i])}; {setters}")
+        relabel = classes[suggested[i]] if suggested[i] != labels[i] else None
+        actions.append(_action(relabel, lfs, flagged, duplicate_of[i], importance[i], gold=bool(gold[i])))
+    return pd.DataFrame(
+        {
+            "doubt": 1 - support[rows, labels],
+            "suggested_label": [classes[c] for c in suggested],
+            "suggested_p": support[rows, suggested],
+            "signal": signals,
+            "why": whys,
+            "label_lfs": [", ".join(f) for f in label_lfs],
+            "suggested_action": actions,
+        }
+    )
+
+
+def _action(
+    relabel: str | None, lfs: list[str], flagged: set[str], duplicate_of, importance: float, *, gold: bool
+) -> str:
+    """What to do with one row (see :func:`queue_reasons`)."""
+    if gold:
+        return "gold label (hand-checked): keep" + ("; a hard case for the model" if relabel else "")
+    if relabel is not None:
+        bad = [f for f in lfs if f in flagged]
+        fix = (
+            f"; fix LF `{bad[0]}` (its labels are less accurate on gold rows than the others')" if bad else ""
         )
-    relabel = np.char.add("likely mislabeled: relabel as ", predicted.astype(str))
-    actions = np.where(labels != predicted, relabel, actions)
-    if sources is not None:
-        gold = (np.asarray(sources, dtype=object) == GOLD) & (actions != "")
-        actions = np.where(gold, "gold label (hand-checked): keep; a hard case for the model", actions)
-    return actions
+        return f"relabel as {relabel}{fix}"
+    if duplicate_of is not None:
+        return f"drop as duplicate of row {duplicate_of}"
+    if importance < 0:
+        return "check outlier: it hurts the model though its label looks right"
+    return ""
+
+
+def _label_lfs(evidence: LabelEvidence, labels: np.ndarray, lf_names: Sequence[str]) -> list[list[str]]:
+    """Per row, the LFs that voted its label."""
+    if evidence.votes is None:
+        return [[] for _ in labels]
+    if len(lf_names) != evidence.votes.shape[1]:
+        raise ValueError(f"lf_names: {len(lf_names)} names; expected {evidence.votes.shape[1]}, one per LF")
+    names = np.asarray(lf_names, dtype=object)
+    return [list(names[row == label]) for row, label in zip(evidence.votes, labels, strict=True)]
+
+
+def _why(signal: str, evidence: LabelEvidence, source: np.ndarray | None, i: int, label: int) -> str:
+    if signal == "lf_votes":
+        votes = evidence.votes[i]
+        cast = votes != ABSTAIN
+        return _WHY[signal].format(against=int((cast & (votes != label)).sum()), votes=int(cast.sum()))
+    if signal == "lf_source":
+        return _WHY[signal].format(p=float(source[i, label]))
+    return _WHY[signal].format(p=float(getattr(evidence, signal)[i, label]))
 
 
 def given_label_probability(model, X: pd.DataFrame, labels: Sequence[str]) -> np.ndarray:
@@ -54,35 +152,25 @@ def given_label_probability(model, X: pd.DataFrame, labels: Sequence[str]) -> np
     return np.where(index >= 0, proba[np.arange(len(index)), np.maximum(index, 0)], 0.0)
 
 
-def review_order(
-    importance: np.ndarray,
-    confidence: np.ndarray | None = None,
-    trusted_confidence: np.ndarray | None = None,
-) -> np.ndarray:
+def review_order(importance: np.ndarray, doubt: np.ndarray | None = None) -> np.ndarray:
     """The order in which to inspect training rows, most suspicious first.
 
-    Two doubts about a label, each as a rank (0 = most doubtful): ``confidence``, the model's own
-    probability of the given label, finds random mistakes but not a systematically wrong rule,
-    since the model learns the rule; ``trusted_confidence``, the probability from the same pipeline
-    fitted on trusted (gold) rows only, which never saw the rule. A row's score is the better of
-    its ranks, halved when its importance is negative (it hurts the model on the trusted holdout);
-    ties go by importance. With neither doubt given, this is the importance order.
-    """
+    ``doubt`` is each row's probability that its label is wrong, from every signal combined
+    (:func:`dcai_assets.core.label_doubt.fit_label_doubt`); the row value (``importance``) breaks
+    ties, lowest first. Without ``doubt``, this is the importance order."""
     importance = np.asarray(importance, dtype=float)
-    doubts = [np.asarray(c, dtype=float) for c in (confidence, trusted_confidence) if c is not None]
-    if not doubts:
+    if doubt is None:
         return np.argsort(importance, kind="stable")
-    score = np.minimum.reduce([_fractional_rank(d) for d in doubts])
-    score = np.where(importance < 0, score / 2, score)
-    return np.lexsort((importance, score))
+    doubt = np.asarray(doubt, dtype=float)
+    if doubt.shape != importance.shape:
+        raise ValueError(f"doubt: {len(doubt)} rows; expected {len(importance)}, one per row of importance")
+    if not (np.isfinite(doubt).all() and np.isfinite(importance).all()):
+        raise ValueError("importance and doubt: NaN or infinite values; expected finite numbers")
+    return np.lexsort((importance, -doubt))
 
 
 def review_ranks(
-    importance: np.ndarray,
-    confidence: np.ndarray | None = None,
-    trusted_confidence: np.ndarray | None = None,
-    *,
-    exclude: np.ndarray | None = None,
+    importance: np.ndarray, doubt: np.ndarray | None = None, *, exclude: np.ndarray | None = None
 ) -> np.ndarray:
     """Each row's place in the review queue (1 = inspect first, as ``review_order`` ranks them),
     NaN for the rows ``exclude`` marks (gold rows: hand-checked already), which are neither
@@ -92,16 +180,11 @@ def review_ranks(
     keep = np.ones(n, dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
     if len(keep) != n:
         raise ValueError(f"exclude: {len(keep)} rows; expected {n}, one per row of importance")
-    pick = [None if c is None else np.asarray(c, dtype=float)[keep] for c in (confidence, trusted_confidence)]
     ranks = np.full(n, np.nan)
     rows = np.flatnonzero(keep)
-    ranks[rows[review_order(importance[keep], *pick)]] = np.arange(1, len(rows) + 1)
+    picked = None if doubt is None else np.asarray(doubt, dtype=float)[keep]
+    ranks[rows[review_order(importance[keep], picked)]] = np.arange(1, len(rows) + 1)
     return ranks
-
-
-def _fractional_rank(values: np.ndarray) -> np.ndarray:
-    """The share of values strictly smaller than each one (0 = smallest); equal values tie."""
-    return np.searchsorted(np.sort(values), values, side="left") / max(len(values), 1)
 
 
 def per_partition(scores: pd.DataFrame, partition_column: str) -> pd.DataFrame:

@@ -12,15 +12,16 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from dcai_assets.core.columns import GOLD, LABEL, LABEL_SOURCE, proba_column
+from dcai_assets.core.columns import GOLD, LABEL, LABEL_SOURCE, lf_column, proba_column
 from dcai_assets.core.holdout import HoldoutChoice
 from dcai_assets.core.knn_shapley import group_balanced_weights, knn_shapley
+from dcai_assets.core.label_doubt import LabelDoubt, LabelEvidence, class_indices, fit_label_doubt
+from dcai_assets.core.labeling import ABSTAIN
 from dcai_assets.core.review import (
     LabelingFunctionReview,
-    given_label_probability,
     per_labeling_function,
+    queue_reasons,
     review_ranks,
-    suggested_actions,
 )
 from dcai_assets.core.training import TrainingError, fit_pipeline
 
@@ -197,26 +198,107 @@ def gold_model(factory, features: list[str], rows: pd.DataFrame, *, min_gold_row
     return model, None
 
 
-def gold_model_doubts(model, X: pd.DataFrame, labels: np.ndarray):
-    """The gold-row model's p(label) and prediction for each row: ``(p, predicted, None)``, or
-    ``(None, None, why not)`` without that model or when it cannot score the rows (an unknown
-    category)."""
-    if model is None:
-        return None, None, "no model of the gold rows"
+@dataclass
+class LabelDoubts:
+    """Every signal about the training rows' labels, combined: ``evidence`` (one row per training
+    row), the fitted ``combination`` (weights fitted on the gold rows of the window and holdout),
+    and ``notes`` on the signals left out and why."""
+
+    evidence: LabelEvidence
+    combination: LabelDoubt
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """How the queue ranks, for the asset's metadata."""
+        text = (
+            "the probability that each label is wrong, from the signals "
+            f"{', '.join(self.combination.signals)} combined by a conditional logit "
+            f"({self.combination.describe()}); ties by row value, lowest first"
+        )
+        return text + "".join(f". Without {note}" for note in self.notes)
+
+
+def label_doubts(
+    factory,
+    model,
+    train: pd.DataFrame,
+    held: pd.DataFrame,
+    *,
+    features: list[str],
+    classes: Sequence[str],
+    lf_names: Sequence[str],
+    review: LabelingFunctionReview,
+    min_gold_rows: int,
+    seed: int,
+    folds: int = 5,
+) -> LabelDoubts:
+    """The signals about each training row's label, and their combination fitted on gold rows.
+
+    The training rows and the holdout's gold rows are scored alike: the user's pipeline
+    (``factory``) out of fold on the training rows, the fitted ``model`` on the holdout rows; a
+    model of the gold rows (out of fold on them); the label model's posterior (``p__`` columns);
+    the LF votes and each LF's label accuracy on gold rows (``review``). The weights are fitted on
+    the gold rows an LF voted on (:func:`fit_label_doubt`). A signal that cannot be had (too few
+    gold rows, a failed fit) is left out and named in ``notes``."""
+    gold_held = held[held[LABEL_SOURCE] == GOLD]
+    rows = pd.concat([train, gold_held], ignore_index=True)
+    n_train = len(train)
+    labels = rows[LABEL].astype(str).to_numpy()
+    gold = np.where(rows[LABEL_SOURCE].to_numpy() == GOLD, class_indices(labels, classes), -1)
+    notes: list[str] = []
     try:
-        return given_label_probability(model, X, labels), model.predict(X).astype(str), None
-    except ValueError as e:
-        return None, None, f"it cannot score the window ({e})"
+        own = out_of_fold_probabilities(
+            factory, train[features], labels[:n_train], classes, folds=folds, seed=seed
+        )
+    except (TrainingError, ValueError) as e:
+        notes.append(f"out-of-fold model probabilities: {e}; the model's own are used")
+        own = class_probabilities(model, train[features], classes)
+    own = np.vstack([own, class_probabilities(model, gold_held[features], classes)])
+    fitted, why_not = gold_model(factory, features, rows, min_gold_rows=min_gold_rows, seed=seed)
+    trusted = None
+    if fitted is None:
+        notes.append(f"a model of the gold rows: {why_not}")
+    else:
+        try:
+            trusted = gold_model_probabilities(
+                factory, fitted, rows[features], gold, classes, folds=folds, seed=seed
+            )
+        except (TrainingError, ValueError) as e:
+            notes.append(f"a model of the gold rows: it cannot score the window ({e})")
+    posterior = rows[[proba_column(c) for c in classes]].to_numpy(dtype=float)
+    if not np.isfinite(posterior).all():
+        notes.append("the label model's posterior: missing on some rows")
+        posterior = None
+    votes, accuracy = None, None
+    if len(lf_names):
+        votes = rows[[lf_column(name) for name in lf_names]].to_numpy(dtype=np.int64)
+        accuracy = (
+            review.table.set_index("lf")["label_accuracy"].reindex(list(lf_names)).to_numpy(dtype=float)
+        )
+    evidence = LabelEvidence(tuple(classes), own, trusted, posterior, votes, accuracy)
+    covered = (votes != ABSTAIN).any(axis=1) if votes is not None else np.ones(len(rows), dtype=bool)
+    combination = fit_label_doubt(evidence, np.where(covered, gold, ABSTAIN), min_gold=min_gold_rows)
+    return LabelDoubts(evidence.take(np.arange(n_train)), combination, notes)
+
+
+def duplicate_of(frame: pd.DataFrame, features: list[str]) -> list:
+    """Per row, the index of the first earlier row with the same feature values (None if none)."""
+    if len(frame) == 0:
+        return []
+    key = pd.util.hash_pandas_object(frame[features], index=False).to_numpy()
+    first = pd.Series(frame.index, index=key).groupby(level=0).first()
+    mapped = first.reindex(key).to_numpy()
+    return [None if m == i else m for m, i in zip(mapped, frame.index, strict=True)]
 
 
 @dataclass
 class RowScores:
-    """The scored training rows, ordered for review (1 = inspect first), and the two doubts the
-    review ranks by (``trusted`` is None without a model of the gold rows)."""
+    """The scored training rows, ordered for review (1 = inspect first), and how they were ranked
+    (``doubts`` None: by row value alone)."""
 
     table: pd.DataFrame
     gold_rows: np.ndarray
-    trusted: np.ndarray | None
+    doubts: LabelDoubts | None
 
 
 def score_rows(
@@ -225,32 +307,49 @@ def score_rows(
     loo: np.ndarray,
     *,
     predicted: np.ndarray,
-    own: np.ndarray,
-    trusted: np.ndarray | None,
-    trusted_predicted: np.ndarray | None,
+    doubts: LabelDoubts,
     columns: list[str],
     review_gold: bool,
+    lf_names: Sequence[str] = (),
+    flagged_lfs: Sequence[str] = (),
+    features: list[str] | None = None,
 ) -> RowScores:
     """One row per training row: its ``columns``, label, the model's prediction, its value
-    (``importance``, rank 1 = most harmful), leave-one-out value, the two confidences in its label,
-    a suggested action and its ``review_rank`` (gold rows left out unless ``review_gold``)."""
-    labels = train[LABEL].astype(str).to_numpy()
+    (``importance``, rank 1 = most harmful), leave-one-out value, each signal's p(label)
+    (``model_confidence`` out of fold, ``trusted_confidence`` from the gold-row model,
+    ``label_model_confidence``), the queue's ``doubt``, ``suggested_label`` and ``suggested_p``,
+    the ``signal`` that most doubts the label and ``why``, the LFs that voted the label, a
+    ``suggested_action`` and its ``review_rank`` (gold rows left out unless ``review_gold``)."""
+    names = train[LABEL].astype(str).to_numpy()
+    classes = doubts.evidence.classes
+    labels = class_indices(names, classes)
+    rows = np.arange(len(train))
     scores = train[columns].copy()
-    scores[LABEL] = labels
+    scores[LABEL] = names
     scores["predicted"] = predicted
     scores["importance"] = row_values
     scores["loo"] = loo
     scores["rank"] = scores["importance"].rank(method="first").astype(int)  # 1 = most harmful
-    scores["model_confidence"] = own
-    scores["trusted_confidence"] = np.nan if trusted is None else trusted
-    scores["suggested_action"] = suggested_actions(
-        row_values, labels, predicted, scores[LABEL_SOURCE], trusted_predicted
-    )
-    gold_rows = (scores[LABEL_SOURCE] == GOLD).to_numpy()
+    evidence = doubts.evidence
+    for column, signal in (
+        ("model_confidence", evidence.model),
+        ("trusted_confidence", evidence.gold_model),
+        ("label_model_confidence", evidence.label_model),
+    ):
+        scores[column] = np.nan if signal is None else signal[rows, labels]
+    gold_rows = (train[LABEL_SOURCE] == GOLD).to_numpy()
+    reasons = queue_reasons(
+        evidence, doubts.combination, labels, np.asarray(row_values, dtype=float), lf_names=lf_names,
+        flagged_lfs=flagged_lfs, gold=gold_rows,
+        duplicate_of=duplicate_of(train, features) if features else None,
+    )  # fmt: skip
+    for column in reasons.columns:
+        scores[column] = reasons[column].to_numpy()
     exclude = None if review_gold else gold_rows  # gold is hand-checked already
-    scores["review_rank"] = pd.array(review_ranks(row_values, own, trusted, exclude=exclude), dtype="Int64")
-    scores = scores.sort_values("review_rank", na_position="last")
-    return RowScores(scores, gold_rows, trusted)
+    ranks = review_ranks(row_values, reasons["doubt"].to_numpy(), exclude=exclude)
+    scores["review_rank"] = pd.array(ranks, dtype="Int64")
+    scores = scores.sort_values("review_rank", na_position="last", kind="stable")
+    return RowScores(scores, gold_rows, doubts)
 
 
 def lf_review(
@@ -285,3 +384,73 @@ def holdout_flag(choice: HoldoutChoice) -> str | None:
         f"**WARNING: {said[0]}.** The row values, and so this table, are measured against that holdout: "
         "undetermined.\n\n"
     )
+
+
+def class_probabilities(model, X: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
+    """(n, k) a fitted classifier's probability of each of ``classes`` (0 for a class it never
+    saw), in the order of ``classes``."""
+    out = np.zeros((len(X), len(classes)))
+    if len(X) == 0:
+        return out
+    proba = model.predict_proba(X)
+    column = {str(c): i for i, c in enumerate(model.classes_)}
+    for j, c in enumerate(classes):
+        if str(c) in column:
+            out[:, j] = proba[:, column[str(c)]]
+    return out
+
+
+def out_of_fold_probabilities(
+    factory, X: pd.DataFrame, labels: np.ndarray, classes: Sequence[str], *, folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """(n, k) each row's class probabilities from the pipeline ``factory()`` fitted on the other
+    folds, so that a row's own (possibly wrong) label never vouches for itself. Folds are
+    stratified when every class has ``folds`` rows, plain shuffled folds otherwise; ValueError
+    with fewer than ``folds`` rows."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    labels = np.asarray(labels).astype(str)
+    if len(labels) < folds:
+        raise ValueError(
+            f"out_of_fold_probabilities: {len(labels)} rows; expected at least {folds} (one per fold)"
+        )
+    counts = pd.Series(labels).value_counts()
+    split = (
+        StratifiedKFold(folds, shuffle=True, random_state=seed)
+        if counts.min() >= folds
+        else KFold(folds, shuffle=True, random_state=seed)
+    )
+    out = np.zeros((len(labels), len(classes)))
+    for fit_rows, rows in split.split(X, labels):
+        if len(np.unique(labels[fit_rows])) < 2:  # one class: it says that class, surely
+            out[rows] = np.asarray([str(c) == labels[fit_rows][0] for c in classes], dtype=float)
+            continue
+        model = fit_pipeline(
+            factory(), X.iloc[fit_rows], labels[fit_rows], sample_weight=None, seed=seed,
+            window=f"{len(fit_rows)} rows of an out-of-fold split",
+        )  # fmt: skip
+        out[rows] = class_probabilities(model, X.iloc[rows], classes)
+    return out
+
+
+def gold_model_probabilities(
+    factory,
+    model,
+    X: pd.DataFrame,
+    gold: np.ndarray,
+    classes: Sequence[str],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+) -> np.ndarray:
+    """(n, k) the gold-row model's class probabilities: from ``model`` (fitted on every gold row,
+    :func:`gold_model`) for rows without gold, out of fold for the gold rows (``gold``: class
+    index, -1 = none), so that a gold row's signals look like those of any other row when the
+    combination's weights are fitted on them."""
+    gold = np.asarray(gold)
+    out = class_probabilities(model, X, classes)
+    rows = np.flatnonzero(gold >= 0)
+    if len(rows) >= folds:
+        names = np.asarray(classes, dtype=object)[gold[rows]].astype(str)
+        out[rows] = out_of_fold_probabilities(factory, X.iloc[rows], names, classes, folds=folds, seed=seed)
+    return out

@@ -84,8 +84,14 @@ def test_every_training_row_gets_a_score_traced_to_its_partition_and_key(
         assert materialization.tags["dagster/data_version"] == frame_digest(scores)[:16]
         md = materialization.metadata
         assert "| review | partition | reading_id |" in md["review_queue"].value
+        assert "| p(wrong) | suggested (p) | why |" in md["review_queue"].value
         assert sorted(scores["review_rank"]) == list(range(1, len(scores) + 1))
         assert scores["model_confidence"].between(0, 1).all()
+        assert scores["doubt"].between(0, 1).all()
+        ranks_by = md["review_queue_ranks_by"].value  # no gold rows: said, and the rest weighed equally
+        assert "equal weights" in ranks_by and "Without a model of the gold rows" in ranks_by
+        actions = scores["suggested_action"]
+        assert actions.str.match(r"^(relabel as \w+|drop as duplicate of row \d+|check outlier: .*)?$").all()
         assert (
             "WARNING: the holdout's labels come from the same labeling functions"
             in md["holdout_warning"].value
@@ -283,6 +289,7 @@ def test_gold_rows_are_left_out_of_the_review_queue_and_the_per_lf_table_judges_
         md = result.get_asset_materialization_events()[0].materialization.metadata
         assert "| gold |" not in md["review_queue"].value
         assert md["review_queue_gold_rows"].value == f"left out: {int(gold.sum())} hand-checked rows"
+        assert "conditional logit (fitted on " in md["review_queue_ranks_by"].value  # weights from gold rows
         table = md["by_labeling_function"].value
         assert "| rank | LF | polarity | coverage | disagrees with label model |" in table
         assert "Ranked by wrong labels each LF set beyond the other LFs' accuracy" in table

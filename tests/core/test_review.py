@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from dcai_assets.core.label_doubt import LabelEvidence, fit_label_doubt
 from dcai_assets.core.review import (
     given_label_probability,
     per_labeling_function,
+    queue_reasons,
     review_order,
     review_ranks,
-    suggested_actions,
 )
 
 CLASSES = ["no", "yes"]
@@ -22,21 +23,17 @@ def test_without_doubts_the_queue_is_the_importance_order():
     assert review_order(importance).tolist() == [3, 1, 2, 0]
 
 
-def test_a_row_doubted_by_either_signal_comes_before_rows_nobody_doubts():
-    importance = np.array([0.1, 0.1, 0.1, 0.1])
-    own = np.array([0.9, 0.1, 0.8, 0.7])  # row 1: the model doubts it
-    trusted = np.array([0.9, 0.8, 0.05, 0.7])  # row 2: only the gold model doubts it
-    order = review_order(importance, own, trusted)
-    assert set(order[:2].tolist()) == {1, 2}
-    assert order[-1] == 0
+def test_the_most_doubted_labels_come_first_and_ties_go_by_importance():
+    importance = np.array([0.3, -0.2, 0.1, -0.5])
+    doubt = np.array([0.9, 0.1, 0.9, 0.1])
+    assert review_order(importance, doubt).tolist() == [2, 0, 3, 1]
 
 
-def test_harmful_rows_move_up_and_ties_go_by_importance():
-    own = np.array([0.5, 0.4, 0.3, 0.2])
-    assert review_order(np.array([0.1, 0.1, 0.1, 0.1]), own).tolist() == [3, 2, 1, 0]
-    # Row 0 is the least doubted but hurts: its rank 3/4 halves to 3/8, ahead of row 1 (2/4).
-    assert review_order(np.array([-0.1, 0.1, 0.1, 0.1]), own).tolist() == [3, 2, 0, 1]
-    assert review_order(np.array([0.2, 0.1, 0.3, 0.0]), np.full(4, 0.5)).tolist() == [3, 1, 0, 2]
+def test_the_order_refuses_nan_and_a_doubt_of_another_length():
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        review_order(np.zeros(3), np.array([0.1, np.nan, 0.2]))
+    with pytest.raises(ValueError, match="doubt: 2 rows; expected 3"):
+        review_order(np.zeros(3), np.array([0.1, 0.2]))
 
 
 def test_given_label_probability_reads_the_column_of_each_label_and_zero_for_unseen_labels():
@@ -49,8 +46,8 @@ def test_given_label_probability_reads_the_column_of_each_label_and_zero_for_uns
 
 
 def test_the_queue_finds_a_systematic_rule_the_model_learned_before_the_model_alone_does():
-    """A careless rule labels a whole slice 'late'; the model learns it and stays confident, a
-    model of a few gold rows does not."""
+    """A careless rule labels a whole slice 'yes'; the model learns it and stays confident, a
+    model of a few gold rows does not, and the weights fitted on gold rows trust the latter."""
     rng = np.random.default_rng(0)
     n = 4000
     X = rng.normal(size=(n, 2))
@@ -58,31 +55,72 @@ def test_the_queue_finds_a_systematic_rule_the_model_learned_before_the_model_al
     rule = X[:, 1] > 1.2  # about 12% of rows
     labels = np.where(rule, 1, truth)
     wrong = labels != truth
-    features = np.column_stack([X, rule])  # the slice is visible to the model, as origin and hour are
-    model = LogisticRegression().fit(features, labels)
-    gold = rng.choice(n, 300, replace=False)
-    gold_model = LogisticRegression().fit(features[gold], truth[gold])
-    own = given_label_probability(model, features, labels)
-    trusted = given_label_probability(gold_model, features, labels)
+    features = np.column_stack([X, rule])  # the slice is visible to the model
+    gold = np.full(n, -1)
+    picked = rng.choice(n, 300, replace=False)
+    gold[picked] = truth[picked]
+    model = LogisticRegression().fit(features, labels).predict_proba(features)
+    gold_model = LogisticRegression().fit(features[picked], truth[picked]).predict_proba(features)
+    evidence = LabelEvidence(CLASSES, model=model, gold_model=gold_model)
+    doubt = 1 - fit_label_doubt(evidence, gold).support(evidence)[np.arange(n), labels]
     top = int(wrong.sum())
-    precision_own = wrong[np.argsort(own, kind="stable")[:top]].mean()
-    precision_queue = wrong[review_order(np.zeros(n), own, trusted)[:top]].mean()
+    precision_own = wrong[np.argsort(model[np.arange(n), labels], kind="stable")[:top]].mean()
+    precision_queue = wrong[review_order(np.zeros(n), doubt)[:top]].mean()
     assert precision_queue > precision_own + 0.15
 
 
-def test_actions_name_the_relabel_the_learned_rule_and_keep_gold():
-    values = np.array([-1.0, -1.0, 0.5, 0.5, -1.0, 0.5])
-    labels = ["late", "late", "late", "on_time", "late", "on_time"]
-    predicted = ["on_time", "late", "late", "on_time", "on_time", "late"]
-    trusted = ["on_time", "late", "on_time", "on_time", "on_time", "late"]
-    sources = ["label_model", "label_model", "label_model", "label_model", "gold", "label_model"]
-    actions = suggested_actions(values, labels, predicted, sources, trusted)
-    assert actions[0] == "likely mislabeled: relabel as on_time"
-    assert actions[1] == "outlier or ambiguous: review the row"
-    assert actions[2].startswith("label the model learned, but a model of the gold rows says on_time")
-    assert actions[3] == ""
-    assert actions[4].startswith("gold label (hand-checked): keep")
-    assert actions[5] == "likely mislabeled: relabel as late"  # the model disagrees, though not harmful
+def queue(labels, model_p, votes, *, importance, gold=None, flagged=(), duplicate_of=None, classes=CLASSES):
+    """The reasons for rows whose evidence is a model's probabilities and the LF votes, weighted equally."""
+    evidence = LabelEvidence(
+        classes, model=np.asarray(model_p), votes=np.asarray(votes), lf_accuracy=np.full(2, 0.9)
+    )
+    doubt = fit_label_doubt(evidence, np.full(len(labels), -1))  # no gold rows: equal weights
+    return queue_reasons(
+        evidence, doubt, np.asarray(labels), np.asarray(importance, dtype=float),
+        lf_names=["rule_a", "rule_b"], flagged_lfs=flagged, duplicate_of=duplicate_of, gold=gold,
+    )  # fmt: skip
+
+
+def test_each_queue_row_says_which_signal_doubts_it_which_lf_set_it_and_what_to_suggest():
+    reasons = queue([1, 0], [[0.97, 0.03], [0.9, 0.1]], [[1, -1], [0, 0]], importance=[0.1, 0.1])
+    first = reasons.iloc[0]
+    assert first["suggested_label"] == "no" and first["suggested_p"] > 0.9 and first["doubt"] > 0.9
+    assert first["signal"] == "model"
+    assert first["why"] == "the model, out of fold, gives the label p=0.03; set by `rule_a`"
+    assert first["label_lfs"] == "rule_a"
+    assert first["suggested_action"] == "relabel as no"
+    assert reasons.iloc[1]["suggested_action"] == "" and reasons.iloc[1]["label_lfs"] == "rule_a, rule_b"
+
+
+def test_actions_fix_a_flagged_lf_drop_duplicates_check_outliers_and_keep_gold():
+    labels = [1, 0, 0, 1]
+    model_p = [[0.97, 0.03], [0.9, 0.1], [0.9, 0.1], [0.03, 0.97]]
+    votes = [[-1, 1], [0, -1], [0, -1], [-1, 0]]
+    reasons = queue(
+        labels, model_p, votes, importance=[0.1, 0.1, -0.2, 0.1], flagged=["rule_b"],
+        duplicate_of=[None, 7, None, None], gold=np.array([False, False, False, True]),
+    )  # fmt: skip
+    actions = reasons["suggested_action"].tolist()
+    assert (
+        actions[0]
+        == "relabel as no; fix LF `rule_b` (its labels are less accurate on gold rows than the others')"
+    )
+    assert actions[1] == "drop as duplicate of row 7"
+    assert actions[2] == "check outlier: it hurts the model though its label looks right"
+    assert actions[3].startswith("gold label (hand-checked): keep")
+
+
+def test_a_row_the_lf_votes_doubt_most_names_them_as_the_reason():
+    reasons = queue([1], [[0.4, 0.6]], [[0, 0]], importance=[0.0])
+    assert reasons.iloc[0]["signal"] == "lf_votes"
+    assert reasons.iloc[0]["why"] == "2 of 2 LF votes are against the label; no LF voted it"
+
+
+def test_queue_reasons_refuse_labels_outside_the_classes_and_nan_importance():
+    with pytest.raises(ValueError, match=r"labels: values outside 0..1"):
+        queue([2], [[0.5, 0.5]], [[0, 0]], importance=[0.0])
+    with pytest.raises(ValueError, match="importance: NaN"):
+        queue([1], [[0.5, 0.5]], [[0, 0]], importance=[np.nan])
 
 
 def careless_and_careful(careless: float = 0.60, broad: float = 0.97, seed: int = 0) -> dict:
@@ -263,18 +301,20 @@ def test_gold_rows_are_left_out_of_the_review_order():
     assert ranks[1:].tolist() == [2, 1, 3]
 
 
-def test_three_classes_get_actions_and_review_ranks():
-    labels = ["rain", "sun", "fog", "sun"]
-    predicted = ["sun", "sun", "fog", "fog"]
-    actions = suggested_actions(np.array([-1.0, 0.5, -0.5, 0.1]), labels, predicted)
-    assert actions.tolist() == [
-        "likely mislabeled: relabel as sun",
+def test_three_classes_get_suggestions_actions_and_review_ranks():
+    classes = ("rain", "sun", "fog")
+    model_p = [[0.05, 0.9, 0.05], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8]]
+    votes = [[1, -1], [1, 1], [2, -1], [2, 2]]
+    reasons = queue([0, 1, 2, 1], model_p, votes, importance=[-1.0, 0.5, -0.5, 0.1], classes=classes)
+    assert reasons["suggested_label"].tolist() == ["sun", "sun", "fog", "fog"]
+    assert reasons["suggested_action"].tolist() == [
+        "relabel as sun",
         "",
-        "outlier or ambiguous: review the row",
-        "likely mislabeled: relabel as fog",
+        "check outlier: it hurts the model though its label looks right",
+        "relabel as fog",
     ]
-    ranks = review_ranks(np.zeros(4), np.array([0.2, 0.9, 0.5, 0.1]))
-    assert ranks.tolist() == [2, 4, 3, 1]
+    ranks = review_ranks(np.zeros(4), reasons["doubt"].to_numpy())
+    assert ranks[[0, 3]].tolist() in ([1, 2], [2, 1]) and ranks[1] == 4
 
 
 def test_the_per_lf_view_names_a_careless_lf_among_three_classes():

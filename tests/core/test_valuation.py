@@ -3,17 +3,26 @@ shards; the scored rows; the model of gold rows. Plain frames in, plain arrays o
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from dcai_assets.core.knn_shapley import knn_shapley
+from dcai_assets.core.label_doubt import LabelEvidence, fit_label_doubt
 from dcai_assets.core.valuation import (
+    LabelDoubts,
     ValuationInputs,
+    class_probabilities,
+    duplicate_of,
     gold_model,
+    label_doubts,
+    out_of_fold_probabilities,
     preprocessed_features,
     score_rows,
     shard_bounds,
@@ -127,11 +136,96 @@ def test_no_model_of_gold_rows_from_too_few_or_a_single_class_of_gold_rows():
     assert model is not None and why is None
 
 
+def labeled(n: int, seed: int = 0, gold_share: float = 0.2, flips: float = 0.1) -> pd.DataFrame:
+    """Rows as the labeled set holds them: one LF voting the label the rule gives, the label
+    model's posterior, gold labels on a share of rows, and some non-gold labels flipped."""
+    frame = rows(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    truth = frame["label"].to_numpy()
+    vote = (truth == "alert").astype(int)
+    gold = rng.random(n) < gold_share
+    flipped = ~gold & (rng.random(n) < flips)
+    label = np.where(flipped, np.where(truth == "alert", "normal", "alert"), truth)
+    return frame.assign(
+        label=label,
+        label_source=np.where(gold, "gold", "label_model"),
+        lf__rule=vote,
+        p__normal=np.where(vote == 1, 0.2, 0.8),
+        p__alert=np.where(vote == 1, 0.8, 0.2),
+        flipped=flipped,
+    )
+
+
+def empty_review(names=("rule",)):
+    """A per-LF table without gold figures: each LF's label accuracy unknown."""
+    return SimpleNamespace(table=pd.DataFrame({"lf": list(names), "label_accuracy": np.nan}))
+
+
+def doubts_of(train: pd.DataFrame, held: pd.DataFrame, **kwargs):
+    model = fitted(train)
+    common = dict(features=FEATURES, classes=CLASSES, lf_names=["rule"], review=empty_review(), seed=0)
+    return model, label_doubts(pipeline, model, train, held, **{**common, "min_gold_rows": 30, **kwargs})
+
+
+def test_the_queue_puts_flipped_labels_first_with_every_signal_and_weights_fitted_on_gold():
+    train, held = labeled(400), labeled(100, seed=1, flips=0)
+    model, doubts = doubts_of(train, held)
+    assert doubts.combination.signals == ("model", "gold_model", "label_model", "lf_votes", "lf_source")
+    assert doubts.combination.status.startswith("fitted on")
+    assert doubts.combination.fitted_on == int((train["label_source"] == "gold").sum()) + int(
+        (held["label_source"] == "gold").sum()
+    )
+    scored = score_rows(
+        train, np.zeros(len(train)), np.zeros(len(train)), predicted=model.predict(train[FEATURES]),
+        doubts=doubts, columns=["label", "label_source"], review_gold=False, lf_names=["rule"],
+        features=FEATURES,
+    )  # fmt: skip
+    flipped = int(train["flipped"].sum())
+    first = scored.table.head(flipped)
+    assert train.loc[first.index, "flipped"].mean() > 0.9
+    assert (first["suggested_action"].str.startswith("relabel as")).mean() > 0.9
+    assert scored.table[["doubt", "model_confidence", "trusted_confidence"]].notna().all().all()
+
+
+def test_without_enough_gold_rows_the_queue_says_which_signal_it_left_out_and_weighs_the_rest_equally():
+    train, held = labeled(200, gold_share=0.02), labeled(50, seed=1, gold_share=0.0)
+    _, doubts = doubts_of(train, held)
+    assert doubts.evidence.gold_model is None
+    assert any(note.startswith("a model of the gold rows: ") for note in doubts.notes)
+    assert doubts.combination.status.startswith("equal weights")
+    assert "Without a model of the gold rows" in doubts.describe()
+
+
+def test_out_of_fold_probabilities_never_let_a_row_vouch_for_its_own_label():
+    frame = rows(200)
+    labels = frame["label"].to_numpy().copy()
+    labels[7] = "alert" if labels[7] == "normal" else "normal"  # one wrong label
+
+    def one_neighbour():
+        return Pipeline([("scale", StandardScaler()), ("model", KNeighborsClassifier(n_neighbors=1))])
+
+    in_sample = class_probabilities(one_neighbour().fit(frame[FEATURES], labels), frame[FEATURES], CLASSES)
+    oof = out_of_fold_probabilities(one_neighbour, frame[FEATURES], labels, CLASSES, folds=5, seed=0)
+    own = CLASSES.index(labels[7])
+    assert in_sample[7, own] == 1.0 and oof[7, own] == 0.0
+    assert np.allclose(oof.sum(axis=1), 1)
+    with pytest.raises(ValueError, match="3 rows; expected at least 5"):
+        out_of_fold_probabilities(one_neighbour, frame[FEATURES].head(3), labels[:3], CLASSES)
+
+
+def test_rows_with_the_same_features_as_an_earlier_row_are_named_duplicates():
+    frame = rows(4)
+    frame.loc[3, FEATURES] = frame.loc[1, FEATURES].to_numpy()
+    assert duplicate_of(frame, FEATURES) == [None, None, None, 1]
+
+
 def test_scored_rows_rank_the_most_harmful_first_and_leave_gold_rows_out_of_review():
     train = pd.concat([rows(4), rows(2, seed=1, source="gold")], ignore_index=True)
     values = np.array([0.3, -0.2, 0.1, -0.5, -0.9, 0.0])
     labels = train["label"].to_numpy()
-    common = dict(predicted=labels, own=np.full(6, 0.9), trusted=None, trusted_predicted=None)
+    evidence = LabelEvidence(tuple(CLASSES), model=np.full((6, 2), 0.5))
+    doubts = LabelDoubts(evidence, fit_label_doubt(evidence, np.full(6, -1)))
+    common = dict(predicted=labels, doubts=doubts)
     scored = score_rows(train, values, values, columns=["label", "label_source"], review_gold=False, **common)
     table = scored.table
     assert table.loc[4, "rank"] == 1 and table.loc[3, "rank"] == 2  # row 4 (gold) is the most harmful
