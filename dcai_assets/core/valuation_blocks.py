@@ -150,7 +150,8 @@ class ValuationPath:
                 f"{self.rows_reused:,} rows" + (f" ({resumed})" if self.blocks_reused else "")
             )
         if self.kind == "resumed":
-            return f"resumed: {resumed}, {self.blocks - self.blocks_reused} computed ({self.rows:,} holdout rows)"
+            computed = self.blocks - self.blocks_reused
+            return f"resumed: {resumed}, {computed} computed ({self.rows:,} holdout rows)"
         return f"full: {self.blocks} blocks of holdout rows computed ({self.rows:,} holdout rows)"
 
 
@@ -225,7 +226,8 @@ def blocked_values(
             X_train, y_train, X_val[start:stop], y_val[start:stop], k=key.k,
             val_weights=group_weights(groups, m)[1][start:stop],
         )  # fmt: skip
-        why = f"{len(per_group)} groups x {n:,} training rows of sums exceed {MAX_TOTALS_BYTES / 1024**3:.0f} GB"
+        gb = MAX_TOTALS_BYTES / 1024**3
+        why = f"{len(per_group)} groups x {n:,} training rows of sums exceed {gb:.0f} GB"
         return BlockedValuation(
             result.values, result.loo, ValuationPath("not checkpointed", stop - start, why=why)
         )
@@ -238,7 +240,8 @@ def blocked_values(
         base_sums = None if plan.base is None else store.read(key.digest, "complete", plan.base)
         if base_sums is not None and base_sums.fits(plan.base_hashes, n):
             _add(totals, base_sums)
-        if plan.base is None or base_sums is not None and base_sums.fits(plan.base_hashes, n):
+            break
+        if plan.base is None:
             break
         unreadable.add(plan.base)
     reused, computing, done_rows = 0, 0.0, len(plan.base_hashes)

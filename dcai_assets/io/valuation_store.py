@@ -12,6 +12,7 @@ lake's (:mod:`dcai_assets.io.tmp_files`). On an object store a put is all or not
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -83,10 +84,8 @@ class ValuationBlockStore:
 
     def remove(self, key: str, kind: str, name: str) -> None:
         for suffix in (_ROWS, ".npz"):  # the rows first: a record without them is not complete
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self._path(key, kind, name, suffix).unlink()
-            except FileNotFoundError:
-                pass
 
     def blocks(self, key: str) -> list[str]:
         """The names of the finished blocks of valuations in progress under ``key``."""

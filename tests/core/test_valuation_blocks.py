@@ -223,7 +223,7 @@ def test_a_corrupt_block_is_computed_again_not_read(tmp_path):
 
 
 def test_row_hashes_tell_apart_rows_that_differ_in_one_bit_label_or_group():
-    X, y, V, yv = data(m=3)
+    _, _, V, yv = data(m=3)
     V[1] = V[0]
     V[2] = V[0]
     V[2, 1] = np.nextafter(V[2, 1], 1)
