@@ -41,6 +41,12 @@ class ValuationBlockStore:
         self.max_age_seconds = check_max_age(max_age_seconds)
         self._sweeper = TmpSweeper(self.max_age_seconds)
 
+    @classmethod
+    def of_dataset(cls, artifacts, dataset: str) -> ValuationBlockStore:
+        """The store of ``dataset``'s valuations in an :class:`~dcai_assets.artifacts.ArtifactStore`
+        (``<base_dir>/<dataset>/valuation_blocks``), sweeping as it does."""
+        return cls(UPath(artifacts.base_dir) / dataset / "valuation_blocks", artifacts.tmp_max_age_seconds)
+
     def _path(self, key: str, kind: str, name: str, suffix: str = ".npz") -> UPath:
         if kind not in ("blocks", "complete"):
             raise ValueError(f"kind={kind!r}; expected 'blocks' or 'complete'")
