@@ -222,28 +222,13 @@ def blocked_values(
     per_group, _ = group_weights(groups, m)
     names = np.full(m, "") if groups is None else np.asarray(groups, dtype=str)
     if len(per_group) * n * 16 > MAX_TOTALS_BYTES:
-        result = knn_shapley(
-            X_train, y_train, X_val[start:stop], y_val[start:stop], k=key.k,
-            val_weights=group_weights(groups, m)[1][start:stop],
-        )  # fmt: skip
-        gb = MAX_TOTALS_BYTES / 1024**3
-        why = f"{len(per_group)} groups x {n:,} training rows of sums exceed {gb:.0f} GB"
-        return BlockedValuation(
-            result.values, result.loo, ValuationPath("not checkpointed", stop - start, why=why)
-        )
+        return _not_checkpointed(X_train, y_train, X_val, y_val, groups, start, stop, key.k)
     hashes = row_hashes(X_val[start:stop], y_val[start:stop], names[start:stop])
     store.describe(key.digest, key.__dict__ | {"format": FORMAT})
+    plan, base_sums = _readable_plan(store, key.digest, hashes, block_rows, n)
     totals: dict[str, list] = {}
-    unreadable: set[str] = set()
-    while True:  # a stored valuation that cannot be read is done without
-        plan = _plan(store, key.digest, hashes, block_rows, unreadable)
-        base_sums = None if plan.base is None else store.read(key.digest, "complete", plan.base)
-        if base_sums is not None and base_sums.fits(plan.base_hashes, n):
-            _add(totals, base_sums)
-            break
-        if plan.base is None:
-            break
-        unreadable.add(plan.base)
+    if base_sums is not None:
+        _add(totals, base_sums)
     reused, computing, done_rows = 0, 0.0, len(plan.base_hashes)
     written = []
     for i, rows in enumerate(plan.blocks):
@@ -278,6 +263,35 @@ def blocked_values(
         kind = "resumed" if reused else "full"
     path = ValuationPath(kind, len(hashes), len(plan.blocks), reused, len(plan.base_hashes))
     return BlockedValuation(values, loo, path, computing)
+
+
+def _not_checkpointed(X_train, y_train, X_val, y_val, groups, start, stop, k) -> BlockedValuation:
+    """One exact valuation of rows start..stop-1, for when per-group sums would take too much memory."""
+    per_group, weights = group_weights(groups, len(X_val))
+    result = knn_shapley(
+        X_train, y_train, X_val[start:stop], y_val[start:stop], k=k, val_weights=weights[start:stop]
+    )
+    gb = MAX_TOTALS_BYTES / 1024**3
+    why = f"{len(per_group)} groups x {len(X_train):,} training rows of sums exceed {gb:.0f} GB"
+    return BlockedValuation(
+        result.values, result.loo, ValuationPath("not checkpointed", stop - start, why=why)
+    )
+
+
+def _readable_plan(
+    store: BlockStore, key: str, hashes: np.ndarray, block_rows: int | None, n: int
+) -> tuple[_Plan, BlockSums | None]:
+    """The plan, and the sums of the stored valuation it builds on; a stored valuation that
+    cannot be read is planned without."""
+    unreadable: set[str] = set()
+    while True:
+        plan = _plan(store, key, hashes, block_rows, unreadable)
+        if plan.base is None:
+            return plan, None
+        base_sums = store.read(key, "complete", plan.base)
+        if base_sums is not None and base_sums.fits(plan.base_hashes, n):
+            return plan, base_sums
+        unreadable.add(plan.base)
 
 
 def _plan(

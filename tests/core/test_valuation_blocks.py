@@ -222,6 +222,41 @@ def test_a_corrupt_block_is_computed_again_not_read(tmp_path):
     assert_equal_to_full(result, X, y, V, yv)
 
 
+def test_an_unreadable_stored_valuation_is_done_without(tmp_path):
+    X, y, V, yv = data(m=20)
+    store = ValuationBlockStore(tmp_path)
+    value(X, y, V[:15], yv[:15], store, block_rows=5)
+    k = key(X, y).digest
+    (record,) = store.complete(k)
+    (store.root / k / "complete" / f"{record}.npz").write_bytes(b"truncated")
+    result = value(X, y, V, yv, store, block_rows=5)
+    assert result.path.kind == "full"
+    assert_equal_to_full(result, X, y, V, yv)
+
+
+def test_too_many_group_sums_for_memory_are_valued_at_once_and_say_so(tmp_path, monkeypatch):
+    from dcai_assets.core import valuation_blocks
+
+    monkeypatch.setattr(valuation_blocks, "MAX_TOTALS_BYTES", 1000)
+    X, y, V, yv = data(n=30, m=12)
+    groups = np.array(list("abcdef") * 2)
+    result = value(X, y, V, yv, ValuationBlockStore(tmp_path), groups=groups, block_rows=4)
+    assert result.path.describe().startswith("full, not checkpointed: 6 groups x 30 training rows")
+    assert_equal_to_full(result, X, y, V, yv, groups=groups)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_keys_untouched_for_the_max_age_are_pruned_and_the_current_one_kept(tmp_path):
+    X, y, V, yv = data(m=10)
+    store = ValuationBlockStore(tmp_path, max_age_seconds=60)
+    value(X, y, V, yv, store, model="run-1")
+    value(X, y, V, yv, store, model="run-2")
+    old, new = key(X, y, model="run-1").digest, key(X, y, model="run-2").digest
+    assert store.prune(keep=new) == []  # both just written
+    assert store.prune(keep=new, now=time.time() + 120) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [new]
+
+
 def test_row_hashes_tell_apart_rows_that_differ_in_one_bit_label_or_group():
     _, _, V, yv = data(m=3)
     V[1] = V[0]
