@@ -126,11 +126,17 @@ class _Scoring:
         started = time.perf_counter()
         long = len(inputs.X_train) * (stop - start) >= _PROGRESS_FROM
 
+        first: list[tuple[float, int]] = []  # (time, rows done) at the first line: the pace from there
+
         def progress(blocks_done: int, blocks: int, done: int, total: int) -> None:
             if long:
+                now = time.perf_counter()
+                first[:] = first or [(now, done)]
+                pace = (now - first[0][0]) / max(done - first[0][1], 1)
+                left = f", about {pace * (total - done):.0f} s left" if done > first[0][1] else ""
                 log.info(
                     f"valuation {done / total:.0%}: {done:,} of {total:,} holdout rows (block "
-                    f"{blocks_done} of {blocks}) in {time.perf_counter() - started:.1f} s"
+                    f"{blocks_done} of {blocks}) in {now - started:.1f} s{left}"
                 )
 
         key = valuation_key(
