@@ -11,6 +11,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.labeled import LABELED_SET
 from dcai_assets.assets.model import TRAINED_MODEL
 from dcai_assets.core.columns import LABEL, LABEL_SOURCE, PARTITION, ROW, lf_column
@@ -27,13 +28,14 @@ from dcai_assets.core.valuation import (
     lf_review,
     score_rows,
     shard_bounds,
-    shard_values,
     sum_shards,
     valuation_inputs,
 )
 from dcai_assets.core.valuation import (
     preprocessed_features as preprocess,  # the old name, for the benchmarks
 )
+from dcai_assets.core.valuation_blocks import blocked_values, valuation_key
+from dcai_assets.io.valuation_store import ValuationBlockStore
 from dcai_assets.model_registry import load_sklearn_model
 from dcai_assets.partitions import asset_key
 from dcai_assets.plots import bar_chart_svg, histogram_svg, svg_markdown
@@ -106,32 +108,51 @@ class _Scoring:
             log.warning(warning)
         return split, pipeline, inputs
 
-    def value(self, log, inputs: ValuationInputs, start: int, stop: int) -> pd.DataFrame:
-        """The values of every training row for holdout rows start..stop-1. The kernels are
-        compiled first, outside the timing: the frame's attrs keep compile_seconds and
-        valuation_seconds apart."""
+    def value(
+        self, log, inputs: ValuationInputs, start: int, stop: int, model: str, artifacts: ArtifactStore
+    ) -> pd.DataFrame:
+        """The values of every training row for holdout rows start..stop-1, in blocks checkpointed
+        in the artifact store (:mod:`dcai_assets.core.valuation_blocks`): what an interrupted or
+        earlier valuation of the same model and rows finished is reused. The kernels are compiled
+        first, outside the timing: the frame's attrs keep compile_seconds and valuation_seconds
+        apart, and say which path was taken. ``model``: the model's version (:func:`_model_version`)."""
         compile_seconds = compile_kernels()
         started = time.perf_counter()
-
-        def progress(done: int, total: int) -> None:
-            elapsed = time.perf_counter() - started
-            log.info(
-                f"valuation {done / total:.0%}: {done:,} of {total:,} holdout rows in {elapsed:.1f} s, "
-                f"about {elapsed * (total - done) / done:.0f} s left"
-            )
-
         long = len(inputs.X_train) * (stop - start) >= _PROGRESS_FROM
-        values, loo = shard_values(
-            inputs, start, stop, k=self.valuation.k, progress=progress if long else None
-        )
+
+        first: list[tuple[float, int]] = []  # (time, rows done) at the first line: the pace from there
+
+        def progress(blocks_done: int, blocks: int, done: int, total: int) -> None:
+            if long:
+                now = time.perf_counter()
+                first[:] = first or [(now, done)]
+                pace = (now - first[0][0]) / max(done - first[0][1], 1)
+                left = f", about {pace * (total - done):.0f} s left" if done > first[0][1] else ""
+                log.info(
+                    f"valuation {done / total:.0%}: {done:,} of {total:,} holdout rows (block "
+                    f"{blocks_done} of {blocks}) in {now - started:.1f} s{left}"
+                )
+
+        key = valuation_key(
+            inputs.X_train, inputs.y_train, model_version=model,
+            k=self.valuation.k, group=self.valuation.group, classes=len(self.classes),
+        )  # fmt: skip
+        store = ValuationBlockStore.of_dataset(artifacts, self.spec.name)
+        result = blocked_values(
+            inputs.X_train, inputs.y_train, inputs.X_val, inputs.y_val, key=key, store=store,
+            groups=inputs.groups, start=start, stop=stop, progress=progress,
+        )  # fmt: skip
+        store.prune(keep=key.digest)
         seconds = time.perf_counter() - started
         log.info(
             f"valued {len(inputs.X_train):,} training rows against holdout rows {start}..{stop - 1} of "
             f"{len(inputs.X_val)} in {seconds:.2f} s ({inputs.X_train.shape[1]} preprocessed features, "
-            f"K={self.valuation.k})"
+            f"K={self.valuation.k}); {result.path.describe()}"
         )
-        part = pd.DataFrame({"importance": values, "loo": loo})
-        part.attrs.update(compile_seconds=compile_seconds, valuation_seconds=seconds)
+        part = pd.DataFrame({"importance": result.values, "loo": result.loo})
+        part.attrs.update(
+            compile_seconds=compile_seconds, valuation_seconds=seconds, valuation_path=result.path.describe()
+        )
         return part
 
     def scores(
@@ -170,6 +191,7 @@ class _Scoring:
         loo,
         seconds: float,
         compile_seconds: float,
+        path: str,
     ) -> dg.Output[pd.DataFrame]:
         review = lf_review(
             split.train, split.held, values, self.lf_columns, self.labeling.lfs.names, self.classes
@@ -181,15 +203,24 @@ class _Scoring:
         metadata = _scores_metadata(self, card, split, scored, review)
         metadata["valuation_seconds"] = round(seconds, 2)  # numba compilation excluded:
         metadata["compile_seconds"] = round(compile_seconds, 2)  # done (or loaded) before the timing
+        metadata["valuation_path"] = path  # full, resumed, incremental or unchanged
         return dg.Output(table, data_version=dg.DataVersion(frame_digest(table)[:16]), metadata=metadata)
 
-    def whole(self, log, card: ModelCard, labeled: dict, tracking: MlflowTracking) -> dg.Output[pd.DataFrame]:
+    def whole(
+        self, log, card: ModelCard, labeled: dict, tracking: MlflowTracking, artifacts: ArtifactStore
+    ) -> dg.Output[pd.DataFrame]:
         """Unsharded: load, value every holdout row, score."""
         split, pipeline, inputs = self.load(log, card, labeled, tracking)
-        part = self.value(log, inputs, 0, len(inputs.X_val))
+        part = self.value(log, inputs, 0, len(inputs.X_val), _model_version(card), artifacts)
         values, loo = part["importance"].to_numpy(), part["loo"].to_numpy()
         seconds, compile_seconds = part.attrs["valuation_seconds"], part.attrs["compile_seconds"]
-        return self.output(log, card, split, pipeline, values, loo, seconds, compile_seconds)
+        path = part.attrs["valuation_path"]
+        return self.output(log, card, split, pipeline, values, loo, seconds, compile_seconds, path)
+
+
+def _model_version(card: ModelCard) -> str:
+    """The model version that keys its stored valuation blocks."""
+    return f"{card.model_uri} (run {card.mlflow_run_id})"
 
 
 def _holdout_warning(split: WindowSplit) -> str:
@@ -288,8 +319,10 @@ def build_importance_asset(
             trained_model: pd.DataFrame,
             labeled: dict,
             mlflow_tracking: MlflowTracking,
+            artifacts: ArtifactStore,
         ) -> dg.Output[pd.DataFrame]:
-            return scoring.whole(context.log, ModelCard.from_frame(trained_model), labeled, mlflow_tracking)
+            card = ModelCard.from_frame(trained_model)
+            return scoring.whole(context.log, card, labeled, mlflow_tracking, artifacts)
 
         return importance_scores
     return _sharded_asset(scoring, properties)
@@ -308,17 +341,22 @@ def _sharded_asset(scoring: _Scoring, properties: dict) -> dg.AssetsDefinition:
     def prepare(context: dg.OpExecutionContext, trained_model, labeled, mlflow_tracking: MlflowTracking):
         card = ModelCard.from_frame(trained_model)
         _, _, inputs = scoring.load(context.log, card, labeled, mlflow_tracking)
-        return inputs.to_frame()
+        prepared = inputs.to_frame()
+        prepared.attrs["model_version"] = _model_version(card)  # Parquet keeps attrs
+        return prepared
 
     def shard_op(i: int) -> dg.OpDefinition:
         @dg.op(
             name=f"{prefix}_shard_{i}",
             description=f"KNN-Shapley values of the training rows for holdout shard {i + 1} of {shards}.",
         )
-        def value_shard(context: dg.OpExecutionContext, prepared: pd.DataFrame) -> pd.DataFrame:
+        def value_shard(
+            context: dg.OpExecutionContext, prepared: pd.DataFrame, artifacts: ArtifactStore
+        ) -> pd.DataFrame:
             inputs = ValuationInputs.from_frame(prepared)
             start, stop = shard_bounds(len(inputs.X_val), shards)[i]
-            return scoring.value(context.log, inputs, start, stop)
+            model = prepared.attrs["model_version"]  # set by the prepare step
+            return scoring.value(context.log, inputs, start, stop, model, artifacts)
 
         return value_shard
 
@@ -342,8 +380,9 @@ def _sharded_asset(scoring: _Scoring, properties: dict) -> dg.AssetsDefinition:
             raise dg.Failure(str(e)) from None
         seconds = max(float(p.attrs.get("valuation_seconds", 0.0)) for p in parts)  # side by side
         compile_seconds = max(float(p.attrs.get("compile_seconds", 0.0)) for p in parts)
+        path = "; ".join(f"shard {i + 1}: {p.attrs.get('valuation_path', '?')}" for i, p in enumerate(parts))
         pipeline = load_sklearn_model(mlflow_tracking.client, card.mlflow_run_id)
-        return scoring.output(context.log, card, split, pipeline, values, loo, seconds, compile_seconds)
+        return scoring.output(context.log, card, split, pipeline, values, loo, seconds, compile_seconds, path)
 
     @dg.graph_asset(**properties)
     def importance_scores(trained_model, labeled):

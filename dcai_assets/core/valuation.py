@@ -25,7 +25,7 @@ from dcai_assets.core.review import (
 )
 from dcai_assets.core.training import TrainingError, fit_pipeline
 
-_ROLE, _Y, _WEIGHT = "_role", "_y", "_weight"
+_ROLE, _Y, _WEIGHT, _GROUP = "_role", "_y", "_weight", "_group"
 
 
 def preprocessed_features(pipeline, frame: pd.DataFrame, features: list[str], what: str) -> np.ndarray:
@@ -60,7 +60,8 @@ def preprocessed_features(pipeline, frame: pd.DataFrame, features: list[str], wh
 class ValuationInputs:
     """What the KNN-Shapley valuation needs, computed once per model (not once per shard): the
     training and holdout rows as preprocessed features, their labels as class indices, and the
-    holdout rows' weights (summing to 1). ``warnings`` say what limits the values."""
+    holdout rows' weights (summing to 1). ``warnings`` say what limits the values; ``groups``, the
+    holdout rows' groups of a group-balanced utility (None without one)."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -68,6 +69,7 @@ class ValuationInputs:
     y_val: np.ndarray
     weights: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    groups: np.ndarray | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """One frame (training rows, then holdout rows) for a hand-off between steps."""
@@ -76,16 +78,19 @@ class ValuationInputs:
         frame.insert(0, _ROLE, ["train"] * len(self.X_train) + ["holdout"] * len(self.X_val))
         frame.insert(1, _Y, np.concatenate([self.y_train, self.y_val]))
         frame.insert(2, _WEIGHT, np.concatenate([np.full(len(self.X_train), np.nan), self.weights]))
+        if self.groups is not None:
+            frame.insert(3, _GROUP, np.concatenate([np.full(len(self.X_train), ""), self.groups]))
         return frame
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> ValuationInputs:
-        features = [c for c in frame.columns if c not in (_ROLE, _Y, _WEIGHT)]
+        features = [c for c in frame.columns if c not in (_ROLE, _Y, _WEIGHT, _GROUP)]
         train = (frame[_ROLE] == "train").to_numpy()
         X = frame[features].to_numpy(dtype=np.float64)
         y = frame[_Y].to_numpy(dtype=np.int64)
         weights = frame[_WEIGHT].to_numpy(dtype=np.float64)[~train]
-        return cls(X[train], y[train], X[~train], y[~train], weights)
+        groups = frame[_GROUP].to_numpy(dtype=str)[~train] if _GROUP in frame else None
+        return cls(X[train], y[train], X[~train], y[~train], weights, groups=groups)
 
 
 def valuation_inputs(
@@ -126,11 +131,8 @@ def valuation_inputs(
             f"K={k} is larger than the {len(train)} training rows: every row is among the K "
             "nearest of every holdout row, so the values are exact but barely tell rows apart"
         )
-    weights = (
-        group_balanced_weights(holdout[group].astype(str).to_numpy())
-        if group
-        else np.full(len(holdout), 1.0 / len(holdout))
-    )
+    groups = holdout[group].astype(str).to_numpy() if group else None
+    weights = group_balanced_weights(groups) if group else np.full(len(holdout), 1.0 / len(holdout))
     return ValuationInputs(
         preprocessed_features(pipeline, train, features, "training"),
         labels["training"],
@@ -138,6 +140,7 @@ def valuation_inputs(
         labels["holdout"],
         weights,
         warnings,
+        groups,
     )
 
 

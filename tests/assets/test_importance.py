@@ -133,6 +133,29 @@ def test_sharded_valuation_runs_a_step_per_shard_and_equals_the_unsharded_values
         assert "| review | partition | reading_id |" in md["review_queue"].value
 
 
+@pytest.mark.parametrize("shards", [1, 2])
+def test_a_rerun_on_the_same_model_and_rows_reuses_the_stored_valuation_and_says_so(
+    readings_spec, resources, landing, tracking, tmp_path, shards
+):
+    defs = definitions(readings_spec, resources, tracking, shards=shards)
+    scores_path = tmp_path / "lake" / "readings" / "importance_scores.parquet"
+    with dg.instance_for_test() as instance:
+        land_and_label(defs, instance, landing, DAYS)
+        first = train_and_score(defs, instance)
+        assert first.success
+        before = pd.read_parquet(scores_path)
+        path = first.get_asset_materialization_events()[0].materialization.metadata["valuation_path"]
+        assert path.value.count("full: ") == shards
+        again = defs.resolve_job_def("readings_score_importance").execute_in_process(instance=instance)
+        path = again.get_asset_materialization_events()[0].materialization.metadata["valuation_path"]
+        assert path.value.count("unchanged: reused the stored valuation") == shards
+        after = pd.read_parquet(scores_path)
+        np.testing.assert_array_equal(after["importance"], before["importance"])
+        np.testing.assert_array_equal(after["loo"], before["loo"])
+        stored = list((tmp_path / "artifacts" / "readings" / "valuation_blocks").glob("*/complete/*.npz"))
+        assert len(stored) == shards  # one complete valuation per holdout range, no blocks left
+
+
 def test_sharded_valuation_loads_and_preprocesses_the_window_once_not_once_per_shard(
     readings_spec, resources, tracking
 ):

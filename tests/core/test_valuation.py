@@ -66,6 +66,16 @@ def test_the_inputs_survive_a_parquet_hand_off_between_steps_exactly(tmp_path):
     assert back.weights.sum() == pytest.approx(1.0)
 
 
+def test_the_holdout_groups_of_a_group_balanced_utility_survive_the_hand_off(tmp_path):
+    train, holdout = rows(50), rows(20, seed=1)
+    holdout["site"] = ["north"] * 15 + ["south"] * 5
+    inputs = valuation_inputs(fitted(train), train, holdout, FEATURES, CLASSES, k=5, group="site")
+    inputs.to_frame().to_parquet(tmp_path / "prepared.parquet")
+    back = ValuationInputs.from_frame(pd.read_parquet(tmp_path / "prepared.parquet"))
+    assert back.groups.tolist() == holdout["site"].tolist()
+    np.testing.assert_array_equal(back.X_val, inputs.X_val)
+
+
 def test_shards_of_the_prepared_inputs_sum_to_the_whole_valuation():
     train, holdout = rows(60), rows(23, seed=1)
     inputs = valuation_inputs(fitted(train), train, holdout, FEATURES, CLASSES, k=3)
