@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -230,7 +231,7 @@ def sweep_sizes(train_rows: int, fractions: Sequence[float]) -> tuple[list[int],
     _check_fractions(fractions)
     sizes, notes = set(), []
     for f in fractions:
-        n = int(round(f * train_rows))
+        n = math.floor(float(f) * train_rows + 0.5)  # half up
         if n < 1:
             notes.append(f"{f:.1%} of {train_rows} training rows is no row: skipped")
         elif n >= train_rows:
