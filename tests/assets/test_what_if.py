@@ -89,9 +89,14 @@ def scored(tmp_path_factory, empty_mlflow_db) -> Iterator[Scored]:
     (root / "landing").mkdir()
     tracking = tracking_in(root, empty_mlflow_db)
     defs = what_if_definitions(root, root / "landing", resources_in(root), tracking)
-    with dg.instance_for_test() as instance:
-        land_train_score(defs, instance, root / "landing")
-        yield Scored(defs, instance, root, tracking)
+    home = root / "dagster_home"  # a real DAGSTER_HOME, which `dcai-assets what-if` opens too
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(home))
+        with dg.DagsterInstance.get() as instance:
+            land_train_score(defs, instance, root / "landing")
+            yield Scored(defs, instance, root, tracking)
 
 
 def run_what_if(defs, instance, **config) -> dg.ExecuteInProcessResult:
@@ -214,3 +219,44 @@ def test_the_what_if_is_never_materialized_by_automation(tmp_path, landing, reso
     graph = resourced.resolve_asset_graph()
     assert graph.get(dg.AssetKey(["readings", "what_if"])).automation_condition is None
     assert graph.get(dg.AssetKey(["readings", "importance_scores"])).automation_condition is not None
+
+
+LOCATION = """from pathlib import Path
+
+from dcai_assets import MlflowTracking
+from tests.assets.test_what_if import what_if_definitions
+from tests.conftest import resources_in
+
+ROOT = Path({root!r})
+TRACKING = MlflowTracking(tracking_uri={uri!r}, artifact_location={artifacts!r}, experiment_name="test")
+defs = what_if_definitions(ROOT, ROOT / "landing", resources_in(ROOT), TRACKING)
+"""
+
+
+def test_the_command_prints_before_after_and_the_random_baseline(scored, monkeypatch, capsys):
+    from dcai_assets.cli import main
+
+    tracking = scored.tracking
+    (scored.root / "what_if_location.py").write_text(
+        LOCATION.format(
+            root=str(scored.root), uri=tracking.tracking_uri, artifacts=tracking.artifact_location
+        )
+    )
+    monkeypatch.chdir(scored.root)
+    before = registry_state(tracking.client)
+    assert main(["what-if", "what_if_location", "readings", "--rows", "4", "--random-repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("what-if of models:/readings_model/1 (Dagster run ")
+    assert "| removed | metric | before | after | change | random mean ± sd [min .. max] |" in out
+    assert "| 4 (" in out and "random baseline: 2 draws of as many rows per step" in out
+    assert "nothing registered, no alias moved." in out
+    assert registry_state(tracking.client) == before
+    with pytest.raises(SystemExit, match="lf: 'warm'; expected one of"):
+        main(["what-if", "what_if_location", "readings", "--lf", "warm"])
+    with pytest.raises(SystemExit, match="has no job 'flights_what_if'"):
+        main(["what-if", "what_if_location", "flights"])
+    with pytest.raises(SystemExit, match="expected dagster Definitions"):
+        main(["what-if", "what_if_location:ROOT", "readings"])
+    with pytest.raises(SystemExit) as usage:
+        main(["what-if", "what_if_location", "readings", "--rows", "4", "--lf", "hot"])
+    assert usage.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
