@@ -3,7 +3,6 @@ value), or without the rows of one labeling function, next to as many rows remov
 judged on the model's holdout and logged as an MLflow run under the model's run, never
 registered or promoted. Materialized on demand (``dcai-assets what-if``), never by automation."""
 
-
 import dataclasses
 import math
 

@@ -22,6 +22,7 @@ Retrain = Callable[[pd.DataFrame], tuple[np.ndarray, Evaluation]]
 TABLE_COLUMNS = [
     "removed_rows", "share", "metric", "before", "after", "change", "random_mean", "random_sd",
     "random_min", "random_max", "random_draws", "rows_fixed", "rows_broken", "verdict", "flag",
+    "before_ci_low", "before_ci_high", "after_ci_low", "after_ci_high",
 ]  # fmt: skip
 
 
@@ -113,7 +114,8 @@ class WhatIfResult:
         return {
             "removed_rows": step.size, "share": share, "metric": metric, "before": before,
             "after": after, "change": after - before, **row, "rows_fixed": fixed,
-            "rows_broken": broken, "verdict": verdict, "flag": "; ".join(flags),
+            "rows_broken": broken, "verdict": verdict, "flag": "; ".join(flags), "before_ci_low": math.nan,
+            "before_ci_high": math.nan, "after_ci_low": math.nan, "after_ci_high": math.nan,
         }  # fmt: skip
 
     def _gap_row(self, step: Step, share: float, name: str) -> dict:
@@ -131,7 +133,8 @@ class WhatIfResult:
         return {
             "removed_rows": step.size, "share": share, "metric": f"fairness: {name}", "before": before,
             "after": after, "change": after - before, **row, "rows_fixed": None, "rows_broken": None,
-            "verdict": "", "flag": "; ".join(flags),
+            "verdict": "", "flag": "; ".join(flags), **_interval("before", before_gap),
+            **_interval("after", after_gap),
         }  # fmt: skip
 
     @staticmethod
@@ -181,6 +184,15 @@ def _gap_value(gap) -> float:
     return math.nan if gap is None or not gap.determined else float(gap.value)
 
 
+def _interval(when: str, gap) -> dict:
+    """A determined gap's confidence interval (see ``fairness_gaps``); NaN otherwise."""
+    ok = gap is not None and gap.determined
+    return {
+        f"{when}_ci_low": float(gap.ci_low) if ok else math.nan,
+        f"{when}_ci_high": float(gap.ci_high) if ok else math.nan,
+    }
+
+
 def _verdict(change: float, random_changes: np.ndarray, flags: list[str]) -> str:
     """How the targeted change compares with the random draws' (higher is better)."""
     if math.isnan(change):
@@ -195,10 +207,11 @@ def _verdict(change: float, random_changes: np.ndarray, flags: list[str]) -> str
     return f"within the random removals' range{tail}"
 
 
-def _figure(value) -> str:
+def _figure(value, low=math.nan, high=math.nan) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    interval = "" if math.isnan(low) else f" ({low:.3f} .. {high:.3f})"
+    return (f"{value:.4f}" if isinstance(value, float) else str(value)) + interval
 
 
 def table_markdown(table: pd.DataFrame, header: str = "") -> str:
@@ -218,9 +231,23 @@ def table_markdown(table: pd.DataFrame, header: str = "") -> str:
         mark = ""
         if r["flag"]:
             mark = f"[{flags.setdefault(r['flag'], len(flags) + 1)}]"
-        cells = [f"{int(r['removed_rows'])} ({r['share']:.1%})", r["metric"], _figure(r["before"])]
-        cells += [_figure(r["after"]), change, random, paired, r["verdict"] or "-", mark or "-"]
+        before = _figure(r["before"], r["before_ci_low"], r["before_ci_high"])
+        cells = [f"{int(r['removed_rows'])} ({r['share']:.1%})", r["metric"], before]
+        cells += [
+            _figure(r["after"], r["after_ci_low"], r["after_ci_high"]),
+            change,
+            random,
+            paired,
+            r["verdict"] or "-",
+            mark or "-",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
+    if table["before_ci_low"].notna().any() or table["after_ci_low"].notna().any():
+        lines += [
+            "",
+            "Fairness gaps: (low .. high) is the gap's simultaneous confidence interval over its groups "
+            "(see fairness_gaps).",
+        ]
     lines += [""] + [f"[{i}] {text}" for text, i in flags.items()]
     return "\n".join(lines).rstrip()
 

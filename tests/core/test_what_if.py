@@ -130,6 +130,8 @@ def test_a_determined_fairness_gap_is_shown_before_and_after(planted):
     dp = table.loc["fairness: demographic_parity_difference"]
     assert 0 <= dp["before"] <= 1 and 0 <= dp["after"] <= 1 and not math.isnan(dp["random_mean"])
     assert dp["flag"] == ""
+    assert dp["after_ci_low"] <= dp["after"] <= dp["after_ci_high"]  # shown with its interval
+    assert f"{dp['after']:.4f} ({dp['after_ci_low']:.3f} .. {dp['after_ci_high']:.3f})" in result.markdown()
 
 
 def test_a_retrain_that_fails_is_reported_with_its_error_not_a_figure():
