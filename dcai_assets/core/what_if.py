@@ -356,11 +356,13 @@ def what_if(
     >>> def retrain(rows):  # a threshold halfway between the classes' means
     ...     cut = rows.groupby("label")["x"].mean().mean()
     ...     pred = np.where(holdout["x"] > cut, "b", "a")
-    ...     return pred, evaluate(holdout["label"], pred, holdout, ["a", "b"], partition_column="p")
+    ...     return pred, evaluate(holdout["label"], pred, holdout, ["a", "b"], partition_column="p",
+    ...                           min_class_rows=1)
     >>> result = what_if(train, holdout["label"].to_numpy(), retrain, order=np.array([5, 0]),
     ...                  sizes=[1], random_repeats=2, min_rows=2)
-    >>> result.table()[["removed_rows", "before", "after"]].values.tolist()
-    [[1, 1.0, 1.0]]
+    >>> row = result.table().iloc[0]
+    >>> int(row["removed_rows"]), float(row["before"]), float(row["after"]), row["flag"]
+    (1, 1.0, 1.0, '')
     """
     if not isinstance(train, pd.DataFrame):
         raise TypeError(f"train: {type(train).__name__}; expected a pandas DataFrame of training rows")
