@@ -327,6 +327,30 @@ def _retrain(retrain: Retrain, rows: pd.DataFrame, removed: int, holdout_rows: i
     return Outcome(removed, predictions, evaluation)
 
 
+def _positions(n: int, order, pool, sizes) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` and ``pool`` as checked positions among ``n`` training rows, and ``sizes`` checked
+    against them (arguments of :func:`what_if`)."""
+    order = np.asarray(order)
+    if order.ndim != 1 or not np.issubdtype(order.dtype, np.integer) or len(np.unique(order)) != len(order):
+        raise ValueError("order: expected distinct integer row positions, most to be removed first")
+    if len(order) and (order.min() < 0 or order.max() >= n):
+        raise ValueError(f"order: positions outside 0..{n - 1}; expected positions of training rows")
+    pool = np.arange(n) if pool is None else np.unique(np.asarray(pool))
+    if len(pool) and (pool.min() < 0 or pool.max() >= n):
+        raise ValueError(f"pool: positions outside 0..{n - 1}; expected positions of training rows")
+    if isinstance(sizes, str) or not isinstance(sizes, Sequence) or not len(sizes):
+        raise ValueError(f"sizes: {sizes!r}; expected a non-empty list of row counts")
+    for size in sizes:
+        _check_int("sizes", size, 1)
+        if size > len(order) or size > len(pool) or size >= n:
+            raise ValueError(
+                f"sizes: {size} rows to remove; expected at most {min(len(order), len(pool), n - 1)} "
+                f"({len(order)} rows are candidates, {len(pool)} in the random pool, {n} in the window, "
+                "and at least one must stay)"
+            )
+    return order, pool
+
+
 def what_if(
     train: pd.DataFrame,
     y_true: np.ndarray,
@@ -373,24 +397,7 @@ def what_if(
     _check_int("random_repeats", random_repeats, 1)
     _check_int("min_rows", min_rows, 1)
     _check_int("seed", seed, 0)
-    order = np.asarray(order)
-    if order.ndim != 1 or not np.issubdtype(order.dtype, np.integer) or len(np.unique(order)) != len(order):
-        raise ValueError("order: expected distinct integer row positions, most to be removed first")
-    if len(order) and (order.min() < 0 or order.max() >= n):
-        raise ValueError(f"order: positions outside 0..{n - 1}; expected positions of training rows")
-    pool = np.arange(n) if pool is None else np.unique(np.asarray(pool))
-    if len(pool) and (pool.min() < 0 or pool.max() >= n):
-        raise ValueError(f"pool: positions outside 0..{n - 1}; expected positions of training rows")
-    if isinstance(sizes, str) or not isinstance(sizes, Sequence) or not len(sizes):
-        raise ValueError(f"sizes: {sizes!r}; expected a non-empty list of row counts")
-    for size in sizes:
-        _check_int("sizes", size, 1)
-        if size > len(order) or size > len(pool) or size >= n:
-            raise ValueError(
-                f"sizes: {size} rows to remove; expected at most {min(len(order), len(pool), n - 1)} "
-                f"({len(order)} rows are candidates, {len(pool)} in the random pool, {n} in the window, "
-                "and at least one must stay)"
-            )
+    order, pool = _positions(n, order, pool, sizes)
     if not len(metrics) or not all(isinstance(m, str) for m in metrics):
         raise ValueError(f"metrics: {metrics!r}; expected names of overall metrics, e.g. ['accuracy']")
     before = _retrain(retrain, train, 0, len(y_true))

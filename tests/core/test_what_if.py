@@ -229,3 +229,16 @@ def test_what_if_refuses_no_holdout_and_a_non_frame():
         what_if(pd.DataFrame({"x": [1]}), [], lambda rows: None, order=np.array([0]), sizes=[1])
     with pytest.raises(TypeError, match="train: ndarray; expected a pandas DataFrame"):
         what_if(np.zeros((3, 1)), ["a"], lambda rows: None, order=np.array([0]), sizes=[1])
+
+
+def test_the_columns_the_docs_name_for_the_what_if_table_exist():
+    import re
+    from pathlib import Path
+
+    from dcai_assets.core.what_if import TABLE_COLUMNS
+
+    concepts = (Path(__file__).resolve().parents[2] / "docs" / "concepts.md").read_text()
+    row = next(line for line in concepts.splitlines() if line.startswith("| `<name>/what_if`"))
+    named = re.findall(r"`([a-z_]+)`", row.split("; metadata:")[0])
+    assert {"before", "after", "random_mean", "flag"} <= set(named)
+    assert not set(named) - set(TABLE_COLUMNS)
