@@ -117,9 +117,11 @@ class _WhatIf:
 
         repeats = self.spec.what_if.random_repeats if config.random_repeats is None else config.random_repeats
         try:
-            return self._sweep(context, config, card, train, holdout, values, retrain, repeats)
+            result, removed = self._sweep(context, config, card, train, holdout, values, retrain, repeats)
         except ValueError as e:
             raise dg.Failure(f"what-if of {card.model_uri}: {e}") from None
+        # Judged on LF labels, or on one class: said under the table, as the scores' metadata says it.
+        return dataclasses.replace(result, notes=(*result.notes, *split.choice.warnings)), removed
 
     def _sweep(self, context, config, card, train, holdout, values, retrain, repeats):
         lf = self._lf(context, config)
@@ -247,7 +249,7 @@ def _log_run(
             batch = metrics[i : i + 900]
             tracking.call("to log the what-if figures", lambda b=batch: client.log_batch(run_id, metrics=b))
         tracking.call("to log the what-if settings", lambda: client.log_batch(run_id, params=params))
-        text = result.markdown() + "".join(f"\n\nNOTE: {n}" for n in result.notes)
+        text = result.markdown()
         tracking.call("to log the what-if table", lambda: client.log_text(run_id, text, "what_if.md"))
         tracking.call("to end the what-if run", lambda: client.set_terminated(run_id, "FINISHED"))
     except BaseException:
@@ -261,7 +263,6 @@ def _metadata(
 ) -> dict:
     table = result.table()
     headline = table[table["metric"] == result.metrics[0]].iloc[-1]  # the largest step
-    notes = "".join(f"\n\nNOTE: {n}" for n in result.notes)
     out = {
         "dagster/row_count": len(table),
         "model_uri": card.model_uri,
@@ -272,7 +273,7 @@ def _metadata(
         "train_rows": result.train_rows,
         "holdout_rows": result.holdout_rows,
         "random_draws": len(result.steps[0].random),
-        "before_after": dg.MetadataValue.md(result.markdown() + notes),
+        "before_after": dg.MetadataValue.md(result.markdown()),
         "curve": dg.MetadataValue.md(svg_markdown(_curve_svg(result), "what-if curve")),
         "removed_rows_examples": dg.MetadataValue.md(
             _examples(removed, [PARTITION, *keys, LABEL, LABEL_SOURCE, "importance"])

@@ -159,8 +159,9 @@ class WhatIfResult:
 
     def markdown(self) -> str:
         """The table for people (the asset's metadata and the command line), figures first, then
-        the flags numbered under it."""
-        return table_markdown(self.table(), self.header())
+        the flags numbered under it, then the notes."""
+        notes = "".join(f"\n\nNOTE: {n}" for n in self.notes)
+        return table_markdown(self.table(), self.header()) + notes
 
     def header(self) -> str:
         return (

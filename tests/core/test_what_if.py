@@ -95,11 +95,12 @@ def test_too_few_holdout_rows_flag_every_figure_with_the_count(planted):
     small = holdout.head(12)
     result = what_if(
         train, small["label"].to_numpy(), retrainer(small), order=harmful_order(values), sizes=[30],
-        random_repeats=2, min_rows=30,
+        random_repeats=2, min_rows=30, notes=["the holdout's labels come from the LFs"],
     )  # fmt: skip
     flag = result.table().loc[0, "flag"]
     assert "too few holdout rows: 12 (need 30)" in flag
     assert "[1] too few holdout rows: 12 (need 30)" in result.markdown()
+    assert result.markdown().endswith("NOTE: the holdout's labels come from the LFs")
 
 
 def test_an_undetermined_fairness_gap_is_flagged_and_never_a_number(planted):
