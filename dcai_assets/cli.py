@@ -2,7 +2,9 @@
 ``dcai-assets lineage model NAME VERSION`` says what made a model version, and
 ``dcai-assets lineage partition KEY`` which model versions used a partition;
 ``dcai-assets partitions add|sync|list <module>:<SPEC>`` registers and lists a dataset's
-partitions on the Dagster instance of ``$DAGSTER_HOME``."""
+partitions on the Dagster instance of ``$DAGSTER_HOME``; ``dcai-assets what-if <definitions>
+DATASET`` retrains the latest model without its most harmful rows (or one LF's rows) beside
+random removals, on that instance, and prints before and after."""
 
 from __future__ import annotations
 
@@ -193,6 +195,72 @@ def partitions_list_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_definitions(target: str):
+    """The Dagster Definitions of ``<module>[:<attribute>]`` (attribute ``defs`` by default), or
+    those a ``DataCentricPipeline`` ``defs.yaml`` builds."""
+    import dagster as dg
+
+    if target.endswith((".yaml", ".yml")):
+        from dcai_assets.components.loading import load_pipeline
+
+        try:
+            component, context = load_pipeline(target)
+        except ValueError as e:
+            raise SystemExit(str(e)) from e
+        return component.build_defs(context)
+    module_name, _, attr = target.partition(":")
+    if os.getcwd() not in sys.path:  # like `python -m`: modules are found from the current directory
+        sys.path.insert(0, os.getcwd())
+    defs = getattr(importlib.import_module(module_name), attr or "defs", None)
+    if not isinstance(defs, dg.Definitions):
+        raise SystemExit(
+            f"{target!r} is {type(defs).__name__}; expected dagster Definitions, as <module>[:<attribute>] "
+            "(attribute defs by default, e.g. jobs.definitions), or a pipeline's defs.yaml"
+        )
+    return defs
+
+
+def what_if_command(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from dcai_assets.assets.what_if import WHAT_IF
+
+    defs = load_definitions(args.definitions)
+    job_name = f"{args.dataset}_what_if"  # definitions.what_if_job_name of the dataset's spec
+    try:
+        job = defs.resolve_job_def(job_name)
+    except dg.DagsterInvariantViolationError:
+        raise SystemExit(
+            f"{args.definitions!r} has no job {job_name!r}; expected a dataset built with importance scores "
+            f"(ImportanceSpec), named {args.dataset!r}"
+        ) from None
+    given = {
+        "rows": args.rows,
+        "fractions": args.fractions,
+        "lf": args.lf,
+        "random_repeats": args.random_repeats,
+    }
+    config = {k: v for k, v in given.items() if v is not None}
+    op = "__".join([args.dataset, WHAT_IF])
+    with _instance() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config={"ops": {op: {"config": config}}}
+        )
+    if not result.success:
+        failures = result.get_step_failure_events()
+        error = failures[0].step_failure_data.error if failures else None
+        message = (error.cause or error).message.strip() if error else "the run failed before its step"
+        raise SystemExit(f"what-if of {args.dataset} failed (Dagster run {result.run_id}): {message}")
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    print(f"what-if of {metadata['model_uri'].value} (Dagster run {result.run_id})\n")
+    print(metadata["before_after"].value)
+    print(
+        f"\nMLflow run {metadata['mlflow_run_id'].value}, under the model's run "
+        f"{metadata['mlflow_parent_run_id'].value}: nothing registered, no alias moved."
+    )
+    return 0
+
+
 _PARTITIONS_HELP = """Dynamic partitions exist only once registered: the landing sensor registers each
 file it sees, but `dagster asset materialize --partition KEY` fails with "must have a
 PartitionsDefinition containing the passed partition key" for a key not registered yet (the UI
@@ -249,6 +317,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     listing.add_argument("spec", help="<module>:<SPEC>, e.g. my_project.datasets:ORDERS")
     listing.set_defaults(func=partitions_list_command)
+    what_if = commands.add_parser(
+        "what-if",
+        help="retrain without the most harmful rows (or an LF's rows) beside random removals; never promoted",
+        description="Materializes <DATASET>/what_if on the Dagster instance of $DAGSTER_HOME and prints "
+        "accuracy and fairness before and after each step, beside as many rows removed at random. By "
+        "default the sweep of the spec (WhatIfSpec.fractions of the training rows, lowest KNN-Shapley "
+        "value first). Needs the importance scores of the latest model.",
+    )
+    what_if.add_argument(
+        "definitions",
+        help="<module>[:<attribute>] holding the Definitions (e.g. jobs.definitions), or a defs.yaml",
+    )
+    what_if.add_argument("dataset", help="the dataset's name (its asset-key prefix), e.g. flights")
+    pick = what_if.add_mutually_exclusive_group()
+    pick.add_argument("--rows", type=int, help="remove this many of the most harmful rows (one step)")
+    pick.add_argument(
+        "--fractions", type=float, nargs="+", help="shares of the training rows, e.g. 0.01 0.05"
+    )
+    pick.add_argument(
+        "--lf", help="remove every row this labeling function voted on; 'flagged': the per-LF table's"
+    )
+    what_if.add_argument("--random-repeats", type=int, help="random removals per step (default: the spec's)")
+    what_if.set_defaults(func=what_if_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

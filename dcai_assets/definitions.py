@@ -14,6 +14,7 @@ from dcai_assets.assets.labeled import (
 from dcai_assets.assets.model import TRAINED_MODEL, build_trained_model_asset
 from dcai_assets.assets.raw import RAW_DATA, REGISTER_HINT, build_raw_asset
 from dcai_assets.assets.validated import QUARANTINED_ROWS, VALIDATED_DATA, build_validated_assets
+from dcai_assets.assets.what_if import WHAT_IF, build_what_if_asset
 from dcai_assets.automation import (
     TRIGGER_TAG,
     AutomationSpec,
@@ -53,6 +54,10 @@ def train_job_name(spec: DatasetSpec) -> str:
 
 def importance_job_name(spec: DatasetSpec) -> str:
     return f"{spec.name}_score_importance"
+
+
+def what_if_job_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_what_if"
 
 
 def automation_sensor_name(spec: DatasetSpec) -> str:
@@ -180,6 +185,15 @@ def _model_stages(
                 importance_job_name(spec),
                 selection=dg.AssetSelection.assets(asset_key(spec, IMPORTANCE_SCORES)),
                 description=f"Re-score the training rows of the latest {spec.name} model (KNN-Shapley).",
+            )
+        )
+        assets.append(build_what_if_asset(spec, labeling, training, importance))  # on demand only
+        jobs.append(
+            dg.define_asset_job(
+                what_if_job_name(spec),
+                selection=dg.AssetSelection.assets(asset_key(spec, WHAT_IF)),
+                description=f"What-if of the latest {spec.name} model: retrain without its most harmful "
+                "rows (or one LF's rows) beside random removals; never promoted (dcai-assets what-if).",
             )
         )
     return assets, jobs

@@ -383,6 +383,34 @@ class ImportanceSpec:
         _require_int("ImportanceSpec", "review_rows", self.review_rows, 0)
 
 
+@dataclass(frozen=True)
+class WhatIfSpec:
+    """The ``what_if`` asset and ``dcai-assets what-if`` command: retrain the model without its
+    most harmful rows (or one LF's rows) and compare with as many rows removed at random.
+
+    ``fractions``: the sweep, as shares of the training window's rows removed (each between 0 and
+    1). ``random_repeats``: random removals of the same size per step (their mean and spread are
+    the baseline; at least 2, for a spread)."""
+
+    fractions: Sequence[float] = (0.005, 0.01, 0.02, 0.05)
+    random_repeats: int = 5
+
+    def __post_init__(self) -> None:
+        fractions = self.fractions
+        if isinstance(fractions, str) or not isinstance(fractions, Sequence) or not fractions:
+            raise ValueError(
+                f"WhatIfSpec.fractions: {fractions!r}; expected a non-empty list of numbers in (0, 1)"
+            )
+        for f in fractions:
+            if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
+                raise ValueError(
+                    f"WhatIfSpec.fractions: {f!r} in {list(fractions)}; expected numbers between 0 and 1 "
+                    "(exclusive), e.g. 0.01 for 1% of the training rows"
+                )
+        object.__setattr__(self, "fractions", tuple(fractions))  # hashable, as the spec is frozen
+        _require_int("WhatIfSpec", "random_repeats", self.random_repeats, 2)
+
+
 Source = LandingDirectory | CallableSource
 Partitioning = TimeWindowPartitions | DynamicPartitions | StaticPartitions
 
@@ -422,6 +450,9 @@ class DatasetSpec:
         The most partitions one run of a backfill (or of a relabel that automation starts)
         ingests or labels; a 365-day backfill is ``ceil(365 / max_partitions_per_run)`` runs per
         stage. Each partition still gets its own data version, checks and failed status.
+    what_if:
+        The what-if sweep (:class:`WhatIfSpec`): shares of the training window removed, and the
+        random removals each is compared with.
     """
 
     name: str
@@ -435,6 +466,7 @@ class DatasetSpec:
     owners: Sequence[str] = ()
     description: str | None = None
     max_partitions_per_run: int = 30
+    what_if: WhatIfSpec = field(default_factory=WhatIfSpec)
 
     def __post_init__(self) -> None:
         if (
@@ -445,6 +477,8 @@ class DatasetSpec:
             raise ValueError(
                 f"DatasetSpec.max_partitions_per_run: {self.max_partitions_per_run!r}; expected an int >= 1"
             )
+        if not isinstance(self.what_if, WhatIfSpec):
+            raise TypeError(f"DatasetSpec.what_if: {type(self.what_if).__name__}; expected a WhatIfSpec")
         if isinstance(self.reference, str):
             raise ValueError(
                 f"DatasetSpec.reference: {self.reference!r} is a single string; expected a list of "

@@ -15,6 +15,7 @@ from dcai_assets.spec import (
     ImportanceSpec,
     LandingDirectory,
     TrainingSpec,
+    WhatIfSpec,
     check_partition_key,
 )
 
@@ -309,6 +310,8 @@ def _pipeline():
         (lambda: ImportanceSpec(k=True), "ImportanceSpec.k"),
         (lambda: ImportanceSpec(shards="2"), "shards"),
         (lambda: ImportanceSpec(review_rows=-1), "review_rows"),
+        (lambda: WhatIfSpec(random_repeats=1), "WhatIfSpec.random_repeats: 1; expected an integer >= 2"),
+        (lambda: WhatIfSpec(random_repeats=3.0), "WhatIfSpec.random_repeats"),
     ],
 )
 def test_integer_spec_fields_refuse_floats_bools_and_out_of_range_values(build, match):
@@ -318,3 +321,23 @@ def test_integer_spec_fields_refuse_floats_bools_and_out_of_range_values(build, 
 
 def test_integer_spec_fields_accept_numpy_integers():
     assert ImportanceSpec(k=np.int64(3)).k == 3
+
+
+@pytest.mark.parametrize(
+    ("fractions", "match"),
+    [((), "non-empty list"), ((0.01, 1.0), "1.0 in"), ((0,), "0 in"), (("1%",), "'1%'"), ("0.01", "'0.01'"),
+     ((True,), "True in")],
+)  # fmt: skip
+def test_what_if_fractions_are_shares_between_zero_and_one(fractions, match):
+    with pytest.raises(ValueError, match=r"WhatIfSpec\.fractions: ") as e:
+        WhatIfSpec(fractions=fractions)
+    assert match in str(e.value)
+
+
+def test_what_if_settings_default_to_the_sweep_and_are_part_of_the_dataset_spec():
+    assert WhatIfSpec() == WhatIfSpec(fractions=[0.005, 0.01, 0.02, 0.05], random_repeats=5)
+    with pytest.raises(TypeError, match=r"DatasetSpec\.what_if: dict; expected a WhatIfSpec"):
+        DatasetSpec(
+            name="x", source=LandingDirectory(path="."), partitioning=DailyPartitions(start="2024-01-01"),
+            schema_path="s.yaml", what_if={"fractions": [0.1]},
+        )  # fmt: skip

@@ -14,16 +14,15 @@ import pandas as pd
 from dcai_assets.artifacts import ArtifactStore
 from dcai_assets.assets.labeled import LABELED_SET
 from dcai_assets.assets.validated import partitions_passing_blocking_checks
-from dcai_assets.core.columns import LABEL, LABEL_CONFIDENCE, LF_PREFIX, PARTITION, PROBA_PREFIX
+from dcai_assets.core.columns import LABEL, LF_PREFIX, PARTITION, PROBA_PREFIX
 from dcai_assets.core.evaluation import Evaluation, FairnessGap, available_metrics, resolve_positive_class
 from dcai_assets.core.holdout import HoldoutChoice, WindowSplit, split_window
 from dcai_assets.core.model_card import ModelCard, data_version_of
 from dcai_assets.core.training import (
     TrainingError,
-    build_pipeline,
     feature_window,
     final_estimator,
-    fit_pipeline,
+    fit_labeled,
     importance_ranks,
     permutation_importance_by_feature,
 )
@@ -295,16 +294,10 @@ class _Training:
         training, features = self.training, self.features
         train, rows, train_keys = split.train, split.evaluation, list(split.choice.train_partitions)
         started = time.perf_counter()
-        pipeline = fit_pipeline(
-            build_pipeline(training.pipeline),
-            train[features],
-            train[LABEL].astype(str).to_numpy(),
-            sample_weight=train[LABEL_CONFIDENCE].to_numpy(dtype=float)
-            if training.use_confidence_weights
-            else None,
-            seed=training.seed,
-            window=f"{self.spec.name} {feature_window(train_keys)}",
-        )
+        pipeline = fit_labeled(
+            training.pipeline, train, features, confidence_weights=training.use_confidence_weights,
+            seed=training.seed, window=f"{self.spec.name} {feature_window(train_keys)}",
+        )  # fmt: skip
         challenger = evaluate_model(pipeline, rows, features, self.classes, training)
         feature_importance = permutation_importance_by_feature(
             pipeline, rows[features], rows[LABEL].astype(str).to_numpy(), seed=training.seed

@@ -108,6 +108,16 @@ class ImportanceModel(dg.Resolvable, dg.Model):
     review_gold: bool = False
 
 
+class WhatIfModel(dg.Resolvable, dg.Model):
+    """The what-if sweep (:class:`dcai_assets.spec.WhatIfSpec`)."""
+
+    fractions: list[float] = Field(
+        default_factory=lambda: [0.005, 0.01, 0.02, 0.05],
+        description="shares of the training rows removed, each between 0 and 1",
+    )
+    random_repeats: int = _at_least(2, 5)
+
+
 class AutomationModel(dg.Resolvable, dg.Model):
     """How the pipeline runs itself (:class:`dcai_assets.AutomationSpec`)."""
 

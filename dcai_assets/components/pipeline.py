@@ -19,6 +19,7 @@ from dcai_assets.components.attributes import (
     SourceModel,
     StorageModel,
     TrainingModel,
+    WhatIfModel,
 )
 from dcai_assets.components.scaffolder import DataCentricPipelineScaffolder
 from dcai_assets.components.schema import precise_schema_model
@@ -59,6 +60,7 @@ class DataCentricPipeline(dg.Component, dg.Model, dg.Resolvable):
     labeling: LabelingModel | None = None
     training: TrainingModel | None = None
     importance: ImportanceModel | None = None
+    what_if: WhatIfModel = WhatIfModel()
     automation: AutomationModel | None = None
     landing_sensor: LandingSensorModel = LandingSensorModel()
     freshness: FreshnessByAssetModel | None = None

@@ -20,6 +20,7 @@ from dcai_assets.components.attributes import (
     PartitionsModel,
     SourceModel,
     TrainingModel,
+    WhatIfModel,
 )
 from dcai_assets.core.evaluation import PromotionGate
 from dcai_assets.core.labeling import LabelingFunctionSet
@@ -38,6 +39,7 @@ from dcai_assets.spec import (
     StaticPartitions,
     TrainingSpec,
     WeeklyPartitions,
+    WhatIfSpec,
 )
 
 if TYPE_CHECKING:
@@ -191,6 +193,10 @@ def to_automation(automation: AutomationModel) -> AutomationSpec:
     return AutomationSpec(default_status=status, **fields)
 
 
+def to_what_if(what_if: WhatIfModel) -> WhatIfSpec:
+    return WhatIfSpec(fractions=tuple(what_if.fractions), random_repeats=what_if.random_repeats)
+
+
 def to_specs(component: DataCentricPipeline, base_dir: Path) -> PipelineSpecs:
     """The spec objects a :class:`DataCentricPipeline`'s attributes stand for."""
     dataset = DatasetSpec(
@@ -204,6 +210,7 @@ def to_specs(component: DataCentricPipeline, base_dir: Path) -> PipelineSpecs:
         reference=to_reference(component.reference),
         schema_overrides=component.schema_overrides or {},
         owners=list(component.owners),
+        what_if=to_what_if(component.what_if),
     )
     sensor = component.landing_sensor
     return PipelineSpecs(

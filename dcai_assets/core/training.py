@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from dcai_assets.core.columns import LABEL, LABEL_CONFIDENCE
+
 
 class TrainingError(ValueError):
     """Training cannot go on; the message says with which data and what was expected."""
@@ -71,6 +73,21 @@ def fit_pipeline(
             f"{type(estimator).__name__} failed to fit on {len(X):,} rows x {X.shape[1]} features of "
             f"{window}: {type(e).__name__}: {e}"
         ) from e
+
+
+def fit_labeled(
+    factory, rows: pd.DataFrame, features: list[str], *, confidence_weights: bool, seed: int, window: str
+):
+    """A fresh pipeline from ``factory`` fitted on labeled ``rows`` as the trained model is: on
+    ``features``, their ``label``, weighted by ``label_confidence`` when ``confidence_weights``."""
+    return fit_pipeline(
+        build_pipeline(factory),
+        rows[features],
+        rows[LABEL].astype(str).to_numpy(),
+        sample_weight=rows[LABEL_CONFIDENCE].to_numpy(dtype=float) if confidence_weights else None,
+        seed=seed,
+        window=window,
+    )
 
 
 def permutation_importance_by_feature(

@@ -16,7 +16,7 @@ from dagster.components.testing import create_defs_folder_sandbox
 
 from dcai_assets.components import DataCentricPipeline
 from dcai_assets.components.loading import load_pipeline, load_specs
-from dcai_assets.spec import DailyPartitions, LandingDirectory, StaticPartitions
+from dcai_assets.spec import DailyPartitions, LandingDirectory, StaticPartitions, WhatIfSpec
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEMO_YAML = PROJECT / "jobs" / "defs" / "flights" / "defs.yaml"
@@ -77,7 +77,7 @@ def test_the_demo_code_location_is_the_yaml_and_equals_the_python_build():
     from jobs.definitions import python_definitions
 
     python, from_yaml = summary(python_definitions()), summary(code_location)
-    assert len(python["assets"]) == 7 and len(python["checks"]) == 9  # the comparison is not vacuous
+    assert len(python["assets"]) == 8 and len(python["checks"]) == 9  # the comparison is not vacuous
     automated = {k for k, a in python["assets"].items() if a["automation_condition"] is not None}
     assert automated == {
         f"flights/{a}" for a in ["label_model", "labeled_set", "trained_model", "importance_scores"]
@@ -134,7 +134,7 @@ def test_the_scaffolded_defs_yaml_and_hooks_load_in_a_defs_folder_sandbox():
         with sandbox.load_component_and_build_defs(defs_path=path) as (component, defs):
             assert isinstance(component, DataCentricPipeline)
             keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-            assert keys == {f"orders/{s}" for s in [*STAGES, "importance_scores"]}
+            assert keys == {f"orders/{s}" for s in [*STAGES, "importance_scores", "what_if"]}
             assert set(defs.resources) == {"io_manager", "artifacts", "mlflow_tracking"}
             lake = defs.resources["io_manager"].base_dir
             assert lake == str(sandbox.project_root.resolve() / ".dcai_data" / "lake")
@@ -194,12 +194,23 @@ def attributes(**changes) -> dict:
         ({"source": {"landing_directory": "x", "load": "m:f"}}, "source: expected exactly one"),
         ({"source": {}}, "source: expected exactly one"),
         ({"importance": {"k": 0}}, "ImportanceSpec.k: 0; expected an integer >= 1"),
+        ({"what_if": {"fractions": [0.01, 5]}}, "WhatIfSpec.fractions: 5.0 in [0.01, 5.0]; expected numbers"),
+        ({"what_if": {"random_repeats": 1}}, "WhatIfSpec.random_repeats: 1; expected an integer >= 2"),
     ],
 )
 def test_bad_attributes_fail_naming_the_field(tmp_path, changes, message):
     component = DataCentricPipeline.from_attributes_dict(attributes=attributes(**changes))
     with pytest.raises(ValueError, match=re.escape(message)):
         component.specs(tmp_path).build_definitions()
+
+
+def test_the_what_if_sweep_from_the_yaml_reaches_the_dataset_spec(tmp_path):
+    component = DataCentricPipeline.from_attributes_dict(
+        attributes=attributes(what_if={"fractions": [0.01, 0.1], "random_repeats": 8})
+    )
+    assert component.specs(tmp_path).dataset.what_if == WhatIfSpec(fractions=(0.01, 0.1), random_repeats=8)
+    default = DataCentricPipeline.from_attributes_dict(attributes=attributes()).specs(tmp_path)
+    assert default.dataset.what_if == WhatIfSpec()
 
 
 def test_static_partitions_and_relative_paths_from_the_yaml_folder(tmp_path):
@@ -239,5 +250,5 @@ def test_the_second_example_is_its_yaml_and_equals_the_python_build():
     from jobs.airport_weather_definitions import python_definitions
 
     python, from_yaml = summary(python_definitions()), summary(code_location)
-    assert len(python["assets"]) == 7 and python["checks"]  # the comparison is not vacuous
+    assert len(python["assets"]) == 8 and python["checks"]  # the comparison is not vacuous
     assert from_yaml == python

@@ -13,6 +13,7 @@ DOCUMENTED = {
     "dcai_assets.core.drift": ["drift_report"],
     "dcai_assets.core.schema_inference": ["infer_schema"],
     "dcai_assets.core.labeling": ["labeling_function"],
+    "dcai_assets.core.what_if": ["what_if"],
 }
 
 

@@ -120,6 +120,7 @@ def test_demo_definitions_load_with_every_asset_and_check():
         "flights/labeled_set",
         "flights/trained_model",
         "flights/importance_scores",
+        "flights/what_if",
     }
     assert len(repo.asset_graph.asset_check_keys) == 9
     assert defs.resolve_sensor_def("flights_landing_sensor") is not None
