@@ -383,6 +383,40 @@ class ImportanceSpec:
         _require_int("ImportanceSpec", "review_rows", self.review_rows, 0)
 
 
+@dataclass(frozen=True)
+class PrivacySpec:
+    """No-human-access mode. With ``no_human_access``, no row-level value of a protected column
+    reaches Dagster metadata, a log line or an MLflow param, tag or artifact: only aggregates,
+    and any count over a group of fewer than ``min_group_size`` rows is suppressed (and said
+    so). ``protected_columns``: None protects every data column. Row-level outputs in the lake
+    are read through :func:`dcai_assets.privacy.read_rows`, which appends who, why, what and
+    when to an append-only audit table at ``audit_path`` (default: ``<lake>/_audit/access.sqlite``)."""
+
+    no_human_access: bool = False
+    min_group_size: int = 10
+    protected_columns: tuple[str, ...] | None = None
+    audit_path: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.no_human_access, bool):
+            raise ValueError(f"PrivacySpec.no_human_access: {self.no_human_access!r}; expected True or False")
+        _require_int("PrivacySpec", "min_group_size", self.min_group_size, 1)
+        columns = self.protected_columns
+        if columns is not None:
+            if isinstance(columns, str) or not all(isinstance(c, str) and c for c in columns):
+                raise ValueError(
+                    f"PrivacySpec.protected_columns: {columns!r}; expected a list of column names "
+                    "or None (every data column)"
+                )
+            object.__setattr__(self, "protected_columns", tuple(columns))
+
+    def protects(self, column: object) -> bool:
+        """Whether values of ``column`` are kept out of every UI surface (always False when off)."""
+        if not self.no_human_access:
+            return False
+        return self.protected_columns is None or str(column) in self.protected_columns
+
+
 Source = LandingDirectory | CallableSource
 Partitioning = TimeWindowPartitions | DynamicPartitions | StaticPartitions
 
@@ -422,6 +456,8 @@ class DatasetSpec:
         The most partitions one run of a backfill (or of a relabel that automation starts)
         ingests or labels; a 365-day backfill is ``ceil(365 / max_partitions_per_run)`` runs per
         stage. Each partition still gets its own data version, checks and failed status.
+    privacy:
+        No-human-access mode (:class:`PrivacySpec`); off by default.
     """
 
     name: str
@@ -435,6 +471,7 @@ class DatasetSpec:
     owners: Sequence[str] = ()
     description: str | None = None
     max_partitions_per_run: int = 30
+    privacy: PrivacySpec = field(default_factory=lambda: PrivacySpec())
 
     def __post_init__(self) -> None:
         if (
@@ -445,6 +482,8 @@ class DatasetSpec:
             raise ValueError(
                 f"DatasetSpec.max_partitions_per_run: {self.max_partitions_per_run!r}; expected an int >= 1"
             )
+        if not isinstance(self.privacy, PrivacySpec):
+            raise TypeError(f"DatasetSpec.privacy: {self.privacy!r}; expected a PrivacySpec")
         if isinstance(self.reference, str):
             raise ValueError(
                 f"DatasetSpec.reference: {self.reference!r} is a single string; expected a list of "

@@ -32,6 +32,7 @@ from dcai_assets.core.labels import ChosenLabels, choose_labels, fit_on_partitio
 from dcai_assets.core.lf_analysis import lf_alerts, lf_summary, summary_markdown
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.partitions import asset_key, partitions_def
+from dcai_assets.privacy import gated_counts
 from dcai_assets.spec import DatasetSpec, LabelingSpec, partition_order
 
 LABEL_MODEL = "label_model"
@@ -256,7 +257,7 @@ def _label(
         "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
         "alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none"),
         "label_sources": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
-        "labels": dg.MetadataValue.json({str(k): int(v) for k, v in out["label"].value_counts().items()}),
+        "labels": dg.MetadataValue.json(gated_counts(spec.privacy, out["label"].value_counts())),
         "labeled_fraction": chosen.labeled_fraction,
         "label_model_accuracy_vs_gold": chosen.model_vs_gold
         if chosen.model_vs_gold is not None

@@ -16,6 +16,7 @@ from dcai_assets.components.attributes import (
     LabelingModel,
     LandingSensorModel,
     PartitionsModel,
+    PrivacyModel,
     SourceModel,
     StorageModel,
     TrainingModel,
@@ -59,6 +60,7 @@ class DataCentricPipeline(dg.Component, dg.Model, dg.Resolvable):
     labeling: LabelingModel | None = None
     training: TrainingModel | None = None
     importance: ImportanceModel | None = None
+    privacy: PrivacyModel | None = None
     automation: AutomationModel | None = None
     landing_sensor: LandingSensorModel = LandingSensorModel()
     freshness: FreshnessByAssetModel | None = None

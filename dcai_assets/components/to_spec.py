@@ -34,6 +34,7 @@ from dcai_assets.spec import (
     LandingDirectory,
     MonthlyPartitions,
     Partitioning,
+    PrivacySpec,
     Source,
     StaticPartitions,
     TrainingSpec,
@@ -204,6 +205,14 @@ def to_specs(component: DataCentricPipeline, base_dir: Path) -> PipelineSpecs:
         reference=to_reference(component.reference),
         schema_overrides=component.schema_overrides or {},
         owners=list(component.owners),
+        privacy=PrivacySpec()
+        if component.privacy is None
+        else PrivacySpec(
+            **component.privacy.model_dump(exclude={"audit_path"}),
+            audit_path=None
+            if component.privacy.audit_path is None
+            else resolve_path(component.privacy.audit_path, base_dir),
+        ),
     )
     sensor = component.landing_sensor
     return PipelineSpecs(
