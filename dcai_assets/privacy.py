@@ -8,13 +8,15 @@ aggregates (see :func:`dcai_assets.core.privacy.aggregate_markdown`); off, it re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from upath import UPath
 
+from dcai_assets.core.labeling import LabelingFunctionError
 from dcai_assets.core.privacy import (
     WITHHELD,
     AccessRecord,
@@ -38,6 +40,7 @@ __all__ = [
     "gated_counts",
     "gated_drift",
     "gated_evaluation",
+    "lf_errors_gated",
     "read_rows",
 ]
 
@@ -119,6 +122,23 @@ def gated_evaluation(privacy: PrivacySpec, evaluation):
     if evaluation is None or not privacy.no_human_access:
         return evaluation
     return small_groups_suppressed(evaluation, privacy.min_group_size)
+
+
+@contextmanager
+def lf_errors_gated(privacy: PrivacySpec, partition: str) -> Iterator[None]:
+    """When on, a labeling function's error (whose message quotes the failing row) is raised
+    again with the row's values left out; off, it passes unchanged."""
+    try:
+        yield
+    except LabelingFunctionError as e:
+        if not privacy.no_human_access:
+            raise
+        cause = type(e.__cause__).__name__ if e.__cause__ is not None else "invalid votes"
+        raise LabelingFunctionError(
+            f"a labeling function failed on partition {partition!r} ({cause}); its message is "
+            f"{WITHHELD}, since it quotes row values. Read the partition with "
+            "dcai_assets.privacy.read_rows (audited) to debug, or set on_error='abstain'"
+        ) from None
 
 
 def audit_log(spec: DatasetSpec, lake: str | Path) -> AuditLog:

@@ -138,3 +138,31 @@ def test_audit_path_in_the_spec_is_used(readings_spec, tmp_path):
     read_rows(spec, "importance_scores", lake=tmp_path / "lake", who="ana", why="check")
     assert len(audit_log(spec, tmp_path / "lake").records()) == 1
     assert (tmp_path / "elsewhere.sqlite").exists()
+
+
+def _failing_lf_set():
+    from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, labeling_function
+
+    @labeling_function(vectorized=False)
+    def parses_site(row):
+        return int(row.site) if row.site else ABSTAIN  # 'north' is not a number
+
+    return LabelingFunctionSet([parses_site], classes=["a", "b"])
+
+
+def test_a_failing_labeling_function_names_no_row_value_when_on():
+    from dcai_assets.core.labeling import LabelingFunctionError, apply_lfs
+    from dcai_assets.privacy import lf_errors_gated
+
+    frame = pd.DataFrame({"site": ["north", "south"], "tail": ["N123AB", "N9"]})
+    with pytest.raises(LabelingFunctionError) as off:
+        with lf_errors_gated(PrivacySpec(), "2024-01-10"):
+            apply_lfs(_failing_lf_set(), frame, partition="2024-01-10")
+    assert "N123AB" in str(off.value) or "north" in str(off.value)  # off: the row, to debug
+    with pytest.raises(LabelingFunctionError) as on:
+        with lf_errors_gated(ON, "2024-01-10"):
+            apply_lfs(_failing_lf_set(), frame, partition="2024-01-10")
+    message = str(on.value)
+    assert "N123AB" not in message and "north" not in message
+    assert "ValueError" in message and "2024-01-10" in message and WITHHELD in message
+    assert on.value.__cause__ is None and on.value.__suppress_context__
