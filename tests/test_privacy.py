@@ -155,13 +155,11 @@ def test_a_failing_labeling_function_names_no_row_value_when_on():
     from dcai_assets.privacy import lf_errors_gated
 
     frame = pd.DataFrame({"site": ["north", "south"], "tail": ["N123AB", "N9"]})
-    with pytest.raises(LabelingFunctionError) as off:
-        with lf_errors_gated(PrivacySpec(), "2024-01-10"):
-            apply_lfs(_failing_lf_set(), frame, partition="2024-01-10")
+    with pytest.raises(LabelingFunctionError) as off, lf_errors_gated(PrivacySpec(), "2024-01-10"):
+        apply_lfs(_failing_lf_set(), frame, partition="2024-01-10")
     assert "N123AB" in str(off.value) or "north" in str(off.value)  # off: the row, to debug
-    with pytest.raises(LabelingFunctionError) as on:
-        with lf_errors_gated(ON, "2024-01-10"):
-            apply_lfs(_failing_lf_set(), frame, partition="2024-01-10")
+    with pytest.raises(LabelingFunctionError) as on, lf_errors_gated(ON, "2024-01-10"):
+        apply_lfs(_failing_lf_set(), frame, partition="2024-01-10")
     message = str(on.value)
     assert "N123AB" not in message and "north" not in message
     assert "ValueError" in message and "2024-01-10" in message and WITHHELD in message

@@ -17,11 +17,28 @@ from dcai_assets.spec import PrivacySpec
 MIN_GROUP_SIZE = PrivacySpec().min_group_size  # the demo's setting: the default
 
 
-def distinctive_values(landing: Path) -> tuple[set[str], re.Pattern]:
+class RowKeys:
+    """Finds a row's key as a table row, a CSV line or a JSON list shows it: carrier, flight
+    number, then origin or tail number, for (carrier, flight, origin/tail) triples of the data
+    (an aggregate such as ``| carrier | EV | 1234 | 0.81 |`` is not one)."""
+
+    def __init__(self, data: pd.DataFrame) -> None:
+        self.triples = set(zip(data["carrier"], data["flight"], data["origin"], strict=True))
+        self.triples |= set(zip(data["carrier"], data["flight"], data["tailnum"], strict=True))
+        carriers = "|".join(sorted({re.escape(c) for c in data["carrier"] if c}))
+        sep = r"[\s|,'\"\]\[:;]{1,6}"
+        self.pattern = re.compile(
+            rf"(?<![A-Za-z0-9])({carriers}){sep}(\d{{1,4}}){sep}([A-Z0-9]{{3,6}})(?![A-Za-z0-9])"
+        )
+
+    def search(self, text: str) -> list[str]:
+        return [m.group(0) for m in self.pattern.finditer(text) if m.groups() in self.triples]
+
+
+def distinctive_values(landing: Path) -> tuple[set[str], RowKeys]:
     """Raw values no aggregate may contain, from every file that landed: every tail number,
     every exact departure hour, and every other text value held by fewer than ``MIN_GROUP_SIZE``
-    rows (e.g. an injected '1576 mi'); plus a pattern for a row's (carrier, flight number) key as
-    it appears in a table row, a CSV line or a JSON list."""
+    rows (e.g. an injected '1576 mi'); and a finder of rows' keys."""
     frames = []
     for path in sorted(landing.iterdir()):
         if path.suffix == ".csv":
@@ -39,10 +56,7 @@ def distinctive_values(landing: Path) -> tuple[set[str], re.Pattern]:
     for value, n in counts.items():
         if n < MIN_GROUP_SIZE and len(value) >= 4 and not _number(value):
             values.add(value)
-    pairs = {(c, f) for c, f in zip(data["carrier"], data["flight"], strict=True) if c and f}
-    carriers = "|".join(sorted({re.escape(c) for c, _ in pairs}))
-    key = re.compile(rf"(?<![A-Za-z0-9])({carriers})[\s|,'\"\]\[:;]{{1,6}}(\d{{1,4}})(?![0-9])")
-    return values, key
+    return values, RowKeys(data)
 
 
 def _number(text: str) -> bool:
@@ -107,14 +121,36 @@ def mlflow_texts(tracking_uri: str) -> dict[str, str]:
     return texts
 
 
-def leaks(texts: dict[str, str], values: set[str], key: re.Pattern) -> dict[str, list[str]]:
+TOKEN = re.compile(r"[A-Za-z0-9]+")
+STAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:Z|\+00:00)?")
+
+
+class ValueSearch:
+    """Which of ``values`` a text contains, as whole words: alphanumeric values by the text's
+    tokens, timestamps by the text's timestamps, the few others (e.g. '1576 mi') one by one."""
+
+    def __init__(self, values: set[str]) -> None:
+        self.tokens = {v for v in values if TOKEN.fullmatch(v)}
+        self.stamps = {v for v in values if STAMP.fullmatch(v)}
+        others = sorted(values - self.tokens - self.stamps)
+        self.others = [(v, re.compile(rf"(?<![A-Za-z0-9]){re.escape(v)}(?![A-Za-z0-9])")) for v in others]
+
+    def search(self, text: str) -> list[str]:
+        hits = set(TOKEN.findall(text)) & self.tokens
+        stamps = STAMP.findall(text)
+        hits |= (set(stamps) | {t[:19] for t in stamps}) & self.stamps
+        hits |= {v for v, p in self.others if p.search(text)}
+        return sorted(hits)
+
+
+def leaks(texts: dict[str, str], values: set[str], keys: RowKeys) -> dict[str, list[str]]:
     """Per text: the distinctive raw values and row keys found in it."""
+    search = ValueSearch(values)
     found: dict[str, list[str]] = {}
     for where, text in texts.items():
-        hits = [v for v in values if v in text]
-        hits += [m.group(0) for m in key.finditer(text)][:5]
+        hits = search.search(text)[:10] + keys.search(text)[:5]
         if hits:
-            found[where] = sorted(hits)[:10]
+            found[where] = hits
     return found
 
 
@@ -148,4 +184,4 @@ def test_the_same_search_finds_raw_values_in_an_ordinary_demo_run(demo_run):
     # Previews of raw data and quarantined rows, examples in findings, the review queue.
     assert any(where.endswith("events") for where in found), found.keys()
     assert any(re.search(r"N\d", " ".join(hits)) for hits in found.values())  # a tail number
-    assert any(key.search(" ".join(hits)) for hits in found.values())  # a (carrier, flight) key
+    assert any(key.search(" ".join(hits)) for hits in found.values())  # a row's key
