@@ -4,6 +4,7 @@ searches the ordinary demo run the same way and finds values (so the search can 
 
 from __future__ import annotations
 
+import base64
 import re
 import tempfile
 from collections import Counter
@@ -139,15 +140,25 @@ class ValueSearch:
         hits = set(TOKEN.findall(text)) & self.tokens
         stamps = STAMP.findall(text)
         hits |= (set(stamps) | {t[:19] for t in stamps}) & self.stamps
-        hits |= {v for v, p in self.others if p.search(text)}
+        hits |= {v for v, p in self.others if v in text and p.search(text)}
         return sorted(hits)
 
 
+DATA_URI = re.compile(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)")
+
+
+def with_images_decoded(text: str) -> str:
+    """``text`` followed by the SVG of every base64 image it embeds (a chart's labels are shown)."""
+    images = [base64.b64decode(m).decode("utf-8", errors="replace") for m in DATA_URI.findall(text)]
+    return "\n".join([text, *images])
+
+
 def leaks(texts: dict[str, str], values: set[str], keys: RowKeys) -> dict[str, list[str]]:
-    """Per text: the distinctive raw values and row keys found in it."""
+    """Per text (its embedded images decoded): the distinctive raw values and row keys in it."""
     search = ValueSearch(values)
     found: dict[str, list[str]] = {}
     for where, text in texts.items():
+        text = with_images_decoded(text)
         hits = search.search(text)[:10] + keys.search(text)[:5]
         if hits:
             found[where] = hits
