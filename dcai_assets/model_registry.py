@@ -20,6 +20,7 @@ import pandas as pd
 
 from dcai_assets.core.columns import LABEL, PARTITION
 from dcai_assets.core.evaluation import Evaluation, GateVerdict, evaluate, gate
+from dcai_assets.core.privacy import small_groups_suppressed
 from dcai_assets.core.registry_debris import (
     ABANDONED,
     FAILED,
@@ -36,7 +37,7 @@ from dcai_assets.core.registry_debris import (
     find_debris,
 )
 from dcai_assets.core.training import feature_window, final_estimator
-from dcai_assets.spec import TrainingSpec
+from dcai_assets.spec import PrivacySpec, TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
 PARTITION_COLUMN = PARTITION  # kept for the callers that import it from here
@@ -98,13 +99,15 @@ def register_and_gate(
     data_version: str,
     tags: dict[str, str],
     dataset: str,
+    privacy: PrivacySpec | None = None,
 ) -> Gated:
     """Log the run (params, metrics, model, datasets, lineage), register it as a new version tagged
     ``dcai.gate=pending`` with alias ``challenger``, gate it against the champion and write the
     reasons. Nothing moves ``champion`` here: :func:`promote` does, once the caller has stored what
     the retrain produced. If anything fails after the version is created, the version is deleted:
     nothing is left half-registered. A process killed in between leaves states
-    :func:`reconcile_registry` repairs at the next retrain."""
+    :func:`reconcile_registry` repairs at the next retrain. In no-human-access mode (``privacy``)
+    ``evaluation.csv`` leaves out slices and fairness groups of too few rows."""
     client = tracking.client
     experiment_id = tracking.experiment_id(experiment)
     tags = {**tags, **_run_tags(model_name, lineage, challenger, data_version)}
@@ -115,7 +118,9 @@ def register_and_gate(
     try:
         _log_run(tracking, run_id, pipeline, features, training, challenger, feature_importance)
         _log_inputs(tracking, run_id, train, evaluation_rows, features, dataset)
-        _log_artifacts(tracking, run_id, pipeline, train[features].head(200), training, lineage, challenger)
+        private = privacy is not None and privacy.no_human_access
+        shown = small_groups_suppressed(challenger, privacy.min_group_size) if private else challenger
+        _log_artifacts(tracking, run_id, pipeline, train[features].head(200), training, lineage, shown)
         tracking.ensure_registered_model(model_name)
         version = tracking.call(
             "create_model_version",

@@ -411,6 +411,40 @@ class WhatIfSpec:
         _require_int("WhatIfSpec", "random_repeats", self.random_repeats, 2)
 
 
+@dataclass(frozen=True)
+class PrivacySpec:
+    """No-human-access mode. With ``no_human_access``, no row-level value of a protected column
+    reaches Dagster metadata, a log line or an MLflow param, tag or artifact: only aggregates,
+    and any count over a group of fewer than ``min_group_size`` rows is suppressed (and said
+    so). ``protected_columns``: None protects every data column. Row-level outputs in the lake
+    are read through :func:`dcai_assets.privacy.read_rows`, which appends who, why, what and
+    when to an append-only audit table at ``audit_path`` (default: ``<lake>/_audit/access.sqlite``)."""
+
+    no_human_access: bool = False
+    min_group_size: int = 10
+    protected_columns: tuple[str, ...] | None = None
+    audit_path: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.no_human_access, bool):
+            raise ValueError(f"PrivacySpec.no_human_access: {self.no_human_access!r}; expected True or False")
+        _require_int("PrivacySpec", "min_group_size", self.min_group_size, 1)
+        columns = self.protected_columns
+        if columns is not None:
+            if isinstance(columns, str) or not all(isinstance(c, str) and c for c in columns):
+                raise ValueError(
+                    f"PrivacySpec.protected_columns: {columns!r}; expected a list of column names "
+                    "or None (every data column)"
+                )
+            object.__setattr__(self, "protected_columns", tuple(columns))
+
+    def protects(self, column: object) -> bool:
+        """Whether values of ``column`` are kept out of every UI surface (always False when off)."""
+        if not self.no_human_access:
+            return False
+        return self.protected_columns is None or str(column) in self.protected_columns
+
+
 Source = LandingDirectory | CallableSource
 Partitioning = TimeWindowPartitions | DynamicPartitions | StaticPartitions
 
@@ -453,6 +487,8 @@ class DatasetSpec:
     what_if:
         The what-if sweep (:class:`WhatIfSpec`): shares of the training window removed, and the
         random removals each is compared with.
+    privacy:
+        No-human-access mode (:class:`PrivacySpec`); off by default.
     """
 
     name: str
@@ -467,6 +503,7 @@ class DatasetSpec:
     description: str | None = None
     max_partitions_per_run: int = 30
     what_if: WhatIfSpec = field(default_factory=WhatIfSpec)
+    privacy: PrivacySpec = field(default_factory=lambda: PrivacySpec())
 
     def __post_init__(self) -> None:
         if (
@@ -479,6 +516,8 @@ class DatasetSpec:
             )
         if not isinstance(self.what_if, WhatIfSpec):
             raise TypeError(f"DatasetSpec.what_if: {type(self.what_if).__name__}; expected a WhatIfSpec")
+        if not isinstance(self.privacy, PrivacySpec):
+            raise TypeError(f"DatasetSpec.privacy: {self.privacy!r}; expected a PrivacySpec")
         if isinstance(self.reference, str):
             raise ValueError(
                 f"DatasetSpec.reference: {self.reference!r} is a single string; expected a list of "

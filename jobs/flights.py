@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dcai_assets import DatasetSpec, LandingDirectory
-from dcai_assets.spec import DailyPartitions
+from dcai_assets.spec import DailyPartitions, PrivacySpec
 from jobs.flights_data import reference_window
 from resources import landing_dir
 
@@ -30,4 +31,7 @@ FLIGHTS = DatasetSpec(
         "distance": {"min": 1},
     },
     owners=["team:data-platform"],
+    # DCAI_NO_HUMAN_ACCESS=1 runs the demo in no-human-access mode: aggregates only in the UI,
+    # logs and MLflow (docs/operations.md).
+    privacy=PrivacySpec(no_human_access=os.environ.get("DCAI_NO_HUMAN_ACCESS") == "1"),
 )

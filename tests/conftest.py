@@ -133,6 +133,7 @@ class ExampleCommand:
     module: str
     args: tuple[str, ...] = ()
     timeout: float = 600
+    env: tuple[tuple[str, str], ...] = ()  # extra environment variables
     done: threading.Event = field(default_factory=threading.Event)
     outcome: CommandRun | str | None = None
     process: subprocess.Popen | None = None
@@ -142,7 +143,7 @@ class ExampleCommand:
         home, data = root / "dagster_home", root / "data"
         home.mkdir(parents=True)
         shutil.copy(PROJECT / "resources" / "dagster.yaml", home / "dagster.yaml")
-        env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(data)}
+        env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(data), **dict(self.env)}
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module, *self.args],
@@ -185,6 +186,7 @@ class ExampleCommand:
 EXAMPLE_COMMANDS = {
     "airport_weather_run": ExampleCommand("jobs.airport_weather_demo", ("2013-04-01", "2013-06-01")),
     "demo_run": ExampleCommand("jobs.demo"),
+    "demo_private_run": ExampleCommand("jobs.demo", env=(("DCAI_NO_HUMAN_ACCESS", "1"),)),
     "seattle_weather_run": ExampleCommand("jobs.seattle_weather_demo", ("2012-01-01", "2012-06-01")),
 }
 _LANE_ROOTS: list[Path] = []
@@ -253,6 +255,13 @@ def airport_weather_run() -> CommandRun:
 def demo_run() -> CommandRun:
     """``python -m jobs.demo``: the demo's two rounds, 42 days."""
     return _example("demo_run")
+
+
+@pytest.fixture(scope="session")
+def demo_private_run() -> CommandRun:
+    """``python -m jobs.demo`` with the flights dataset in no-human-access mode
+    (``DCAI_NO_HUMAN_ACCESS=1``)."""
+    return _example("demo_private_run")
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ from dcai_assets.io.valuation_store import ValuationBlockStore
 from dcai_assets.model_registry import load_sklearn_model
 from dcai_assets.partitions import asset_key
 from dcai_assets.plots import bar_chart_svg, histogram_svg, svg_markdown
+from dcai_assets.privacy import examples_markdown
 from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
@@ -256,7 +257,17 @@ def _scores_metadata(
         if valuation.group
         else "KNN accuracy",
         "harmful_rows": int((scores["importance"] < 0).sum()),
-        "review_queue": dg.MetadataValue.md(flag + _queue_markdown(queue, keys)),
+        "review_queue": dg.MetadataValue.md(
+            flag
+            + examples_markdown(
+                scoring.spec.privacy,
+                queue,
+                rows=len(queue),
+                render=lambda q: _queue_markdown(q, keys),
+                group_by=[LABEL_SOURCE, "suggested_action"],
+                what="rows at the head of the review queue",
+            )
+        ),
         "review_queue_gold_rows": "ranked, marked as gold"
         if valuation.review_gold
         else (f"left out: {int(scored.gold_rows.sum())} hand-checked rows"),

@@ -32,6 +32,7 @@ from dcai_assets.core.labels import ChosenLabels, choose_labels, fit_on_partitio
 from dcai_assets.core.lf_analysis import lf_alerts, lf_summary, summary_markdown
 from dcai_assets.core.reading import frame_digest
 from dcai_assets.partitions import asset_key, partitions_def
+from dcai_assets.privacy import gated_counts, lf_errors_gated
 from dcai_assets.spec import DatasetSpec, LabelingSpec, partition_order
 
 LABEL_MODEL = "label_model"
@@ -108,7 +109,8 @@ def _fit_label_model(
     matrices, golds = [], []
     for p in usable:
         frame = validated[p]
-        matrices.append(apply_lfs(lf_set, frame, partition=p).matrix)
+        with lf_errors_gated(spec.privacy, p):
+            matrices.append(apply_lfs(lf_set, frame, partition=p).matrix)
         golds.append(_gold(frame, spec, labeling, p))
     n = sum(len(m) for m in matrices)
     if n == 0:
@@ -242,7 +244,8 @@ def _label(
     """One partition labeled: LF votes, the label model's probabilities, the chosen labels, and
     the two checks' verdicts."""
     lf_set = labeling.lfs
-    votes = apply_lfs(lf_set, validated, partition=partition)
+    with lf_errors_gated(spec.privacy, partition):
+        votes = apply_lfs(lf_set, validated, partition=partition)
     proba = model.predict_proba(votes.matrix)
     gold = _gold(validated, spec, labeling, partition)
     model_name = "majority_vote" if isinstance(model, MajorityVote) else "label_model"
@@ -256,7 +259,7 @@ def _label(
         "labeling_functions": dg.MetadataValue.md(summary_markdown(summary)),
         "alerts": dg.MetadataValue.md("\n".join(f"- {a}" for a in alerts) or "none"),
         "label_sources": dg.MetadataValue.json({k: int(v) for k, v in counts.items()}),
-        "labels": dg.MetadataValue.json({str(k): int(v) for k, v in out["label"].value_counts().items()}),
+        "labels": dg.MetadataValue.json(gated_counts(spec.privacy, out["label"].value_counts())),
         "labeled_fraction": chosen.labeled_fraction,
         "label_model_accuracy_vs_gold": chosen.model_vs_gold
         if chosen.model_vs_gold is not None

@@ -36,8 +36,9 @@ from dcai_assets.model_registry import (
 )
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
+from dcai_assets.privacy import gated_evaluation
 from dcai_assets.recovery import RUN_RECOVERY, RUN_RECOVERY_KEY, RunRecovery
-from dcai_assets.spec import DatasetSpec, LabelingSpec, TrainingSpec, partition_order
+from dcai_assets.spec import DatasetSpec, LabelingSpec, PrivacySpec, TrainingSpec, partition_order
 from dcai_assets.tracking import MlflowTracking
 
 TRAINED_MODEL = "trained_model"
@@ -309,10 +310,10 @@ class _Training:
             f"{_figure(challenger.overall.get(training.gate.metric))} on {len(rows):,} rows of "
             f"{feature_window(list(split.choice.holdout_partitions))} ({split.choice.judged_by})"
         )
-        if challenger.warnings:  # one log entry (each is an event the run writes), one line each
+        flagged = gated_evaluation(self.spec.privacy, challenger).warnings
+        if flagged:  # one log entry (each is an event the run writes), one line each
             log.warning(
-                f"evaluation: {len(challenger.warnings)} figure(s) flagged:\n"
-                + "\n".join(f"- {w}" for w in challenger.warnings)
+                f"evaluation: {len(flagged)} figure(s) flagged:\n" + "\n".join(f"- {w}" for w in flagged)
             )
         return pipeline, challenger, feature_importance, seconds
 
@@ -363,9 +364,12 @@ def _card_metadata(
     feature_importance: pd.Series,
     tracking_uri: str,
     gate_metric: str,
+    privacy: PrivacySpec,
 ) -> dict:
-    """The card's metadata in the UI: links, the gate, metrics tables, holdout, fairness."""
-    verdict, champion, choice = gated.verdict, gated.champion, split.choice
+    """The card's metadata in the UI: links, the gate, metrics tables, holdout, fairness (small
+    groups suppressed in no-human-access mode)."""
+    verdict, choice = gated.verdict, split.choice
+    challenger, champion = gated_evaluation(privacy, challenger), gated_evaluation(privacy, gated.champion)
     gate = (
         "**passes the gate**: promoted to champion once this card is stored (the observation that "
         "follows says whether it was)"
@@ -478,7 +482,7 @@ def build_trained_model_asset(
                 "dagster.run_id": context.run.run_id,
                 "dagster.asset_key": context.asset_key.to_user_string(),
             },
-            dataset=spec.name,
+            dataset=spec.name, privacy=spec.privacy,
         )  # fmt: skip
         with _abandoned_on_error(mlflow_tracking, gated, "the step failed before its model card was stored"):
             tracking_seconds = time.perf_counter() - started
@@ -487,7 +491,7 @@ def build_trained_model_asset(
             card = retrain.card(gated, split, challenger, lineage, positive_rule)
             metadata = _card_metadata(
                 card, gated, split, challenger, feature_importance, mlflow_tracking.tracking_uri,
-                training.gate.metric,
+                training.gate.metric, spec.privacy,
             )  # fmt: skip
             metadata |= {
                 "seconds_training": round(train_seconds, 2),

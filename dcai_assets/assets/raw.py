@@ -7,8 +7,9 @@ import pandas as pd
 
 from dcai_assets.assets.ranged import PartitionOutput, backfill_policy, emit_partitions, is_ranged
 from dcai_assets.core.reading import file_digest, find_partition_file, frame_digest, read_table_file
-from dcai_assets.metadata import column_schema, preview
+from dcai_assets.metadata import column_schema
 from dcai_assets.partitions import asset_key, partitions_def
+from dcai_assets.privacy import examples_metadata
 from dcai_assets.spec import (
     CallableSource,
     DatasetSpec,
@@ -94,6 +95,6 @@ def _read(
         "sha256": digest,
         "dagster/row_count": len(frame),
         "dagster/column_schema": column_schema(frame),
-        "preview": preview(frame),
+        "preview": examples_metadata(spec.privacy, frame),
     }
     return PartitionOutput(key, frame, digest[:16], metadata)

@@ -39,10 +39,11 @@ from dcai_assets.core.verdicts import (
     drift_verdict,
     markdown_table,
 )
-from dcai_assets.metadata import column_schema, preview
+from dcai_assets.metadata import column_schema
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
-from dcai_assets.spec import DatasetSpec, partition_order
+from dcai_assets.privacy import examples_metadata, gated_conformance, gated_drift
+from dcai_assets.spec import DatasetSpec, PrivacySpec, partition_order
 
 VALIDATED_DATA = "validated_data"
 QUARANTINED_ROWS = "quarantined_rows"
@@ -311,7 +312,7 @@ def _validate(
         )
     else:
         validated = _validated_output(spec, key, checked, accounting, gx_path)
-    quarantine = _quarantine_output(key, conf, verdicts, accounting, blocked_by, gx_path)
+    quarantine = _quarantine_output(key, conf, verdicts, accounting, blocked_by, gx_path, spec.privacy)
     return _Validation(validated, quarantine, _check_verdicts(key, verdicts))
 
 
@@ -336,13 +337,16 @@ def _check(
     if log:  # a ranged run says it once (each log line is an event written to the instance)
         context.log.info(f"partition {key}: running the GX suite on {conf.rows_in:,} rows")
     suite = run_suite(conf.coerced, schema, name=spec.name, span_days=span)
-    verdicts = column_verdicts(conf, suite, schema, schema_file, span_days=span)
+    verdicts = column_verdicts(
+        gated_conformance(spec.privacy, conf), suite, schema, schema_file, span_days=span
+    )
 
     ranks = artifacts.feature_importance_ranks(spec.name)
     drift_settings = {"false_alarm_rate": schema.drift_false_alarm_rate, "exclude": not_features(spec)}
-    ref_drift = drift_report(conf.valid, schema.columns, **drift_settings)
+    ref_drift = gated_drift(spec.privacy, drift_report(conf.valid, schema.columns, **drift_settings))
     prev_key, prev_profile = _previous_profile(context, spec, artifacts, key)
-    prev_drift = (
+    prev_drift = gated_drift(
+        spec.privacy,
         drift_report(
             conf.valid,
             schema.columns,
@@ -351,7 +355,7 @@ def _check(
             **drift_settings,
         )
         if prev_profile
-        else []
+        else [],
     )
     verdicts.append(
         drift_verdict(NO_DRIFT_FROM_REFERENCE, ref_drift, importance_ranks=ranks, regenerate=regenerate)
@@ -397,6 +401,7 @@ def _quarantine_output(
     accounting: str,
     blocked_by: list[str],
     gx_path: UPath,
+    privacy: PrivacySpec,
 ) -> PartitionOutput:
     """A partition's quarantined rows (written whether or not it is blocked), with their metadata."""
     return PartitionOutput(
@@ -413,7 +418,11 @@ def _quarantine_output(
             "checks": dg.MetadataValue.md(_summary_table(verdicts)),
             "gx_result": dg.MetadataValue.path(str(gx_path)),
             "by_column": dg.MetadataValue.json(quarantine_reason_counts(conf.quarantine)),
-            "preview": preview(conf.quarantine[[REASON_COLUMN, *conf.quarantine.columns[:-1]]]),
+            "preview": examples_metadata(
+                privacy,
+                conf.quarantine[[REASON_COLUMN, *conf.quarantine.columns[:-1]]],
+                what="quarantined rows",
+            ),
         },
     )
 

@@ -20,6 +20,7 @@ from dcai_assets.core.training import feature_window, fit_labeled
 from dcai_assets.core.what_if import WhatIfResult, harmful_order, lf_rows, sweep_sizes, what_if
 from dcai_assets.model_registry import evaluate_model, metric_name
 from dcai_assets.partitions import asset_key
+from dcai_assets.privacy import examples_metadata
 from dcai_assets.plots import bar_chart_svg, svg_markdown
 from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
 from dcai_assets.tracking import MlflowTracking
@@ -42,16 +43,14 @@ class WhatIfConfig(dg.Config):
     random_repeats: int | None = None
 
 
-def _examples(frame: pd.DataFrame, columns: list[str], limit: int = 10) -> str:
-    """The one place row-level values of removed rows leave this module (metadata here), so that
-    a no-human-access mode can withhold them: a markdown table of the first ``limit`` rows."""
-    head = frame.head(limit)
+def _examples(head: pd.DataFrame, columns: list[str]) -> str:
+    """Removed rows as a markdown table; only called through the privacy gate
+    (:func:`dcai_assets.privacy.examples_metadata`), which withholds rows in no-human-access mode."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, r in head.iterrows():
         cells = [f"{r[c]:+.2e}" if isinstance(r[c], float) else str(r[c]) for c in columns]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    more = f"\n\n{len(frame) - len(head)} more rows not shown" if len(frame) > len(head) else ""
-    return "\n".join(lines) + more
+    return "\n".join(lines)
 
 
 def _scored_values(train: pd.DataFrame, scores: pd.DataFrame) -> np.ndarray:
@@ -259,8 +258,9 @@ def _log_run(
 
 
 def _metadata(
-    result: WhatIfResult, card: ModelCard, run_id: str, removed: pd.DataFrame, keys: list[str]
+    result: WhatIfResult, card: ModelCard, run_id: str, removed: pd.DataFrame, spec: DatasetSpec
 ) -> dict:
+    keys = spec.key_columns
     table = result.table()
     headline = table[table["metric"] == result.metrics[0]].iloc[-1]  # the largest step
     out = {
@@ -275,8 +275,16 @@ def _metadata(
         "random_draws": len(result.steps[0].random),
         "before_after": dg.MetadataValue.md(result.markdown()),
         "curve": dg.MetadataValue.md(svg_markdown(_curve_svg(result), "what-if curve")),
-        "removed_rows_examples": dg.MetadataValue.md(
-            _examples(removed, [PARTITION, *keys, LABEL, LABEL_SOURCE, "importance"])
+        "removed_rows_examples": examples_metadata(
+            spec.privacy,
+            removed,
+            rows=10,
+            render=lambda head: (
+                _examples(head, [PARTITION, *keys, LABEL, LABEL_SOURCE, "importance"])
+                + (f"\n\n{len(removed) - len(head)} more rows not shown" if len(removed) > len(head) else "")
+            ),
+            group_by=[PARTITION, LABEL_SOURCE],
+            what="removed rows",
         ),
         "largest_step_rows": int(headline["removed_rows"]),
         "largest_step_verdict": headline["verdict"],
@@ -335,7 +343,7 @@ def build_what_if_asset(
         return dg.Output(
             table,
             data_version=dg.DataVersion(frame_digest(table)[:16]),
-            metadata=_metadata(result, card, run_id, removed, spec.key_columns),
+            metadata=_metadata(result, card, run_id, removed, spec),
         )
 
     return what_if_asset

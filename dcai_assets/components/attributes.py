@@ -118,6 +118,18 @@ class WhatIfModel(dg.Resolvable, dg.Model):
     random_repeats: int = _at_least(2, 5)
 
 
+class PrivacyModel(dg.Resolvable, dg.Model):
+    """No-human-access mode: aggregates only in the UI, logs and MLflow
+    (:class:`dcai_assets.spec.PrivacySpec`)."""
+
+    no_human_access: bool = False
+    min_group_size: int = _at_least(1, 10)
+    protected_columns: list[str] | None = Field(None, description="default: every data column")
+    audit_path: str | None = Field(
+        None, description="the audit table of row-level reads (default: <lake>/_audit/<name>/access.sqlite)"
+    )
+
+
 class AutomationModel(dg.Resolvable, dg.Model):
     """How the pipeline runs itself (:class:`dcai_assets.AutomationSpec`)."""
 

@@ -16,6 +16,7 @@ from dcai_assets.components.attributes import (
     LabelingModel,
     LandingSensorModel,
     PartitionsModel,
+    PrivacyModel,
     SourceModel,
     StorageModel,
     TrainingModel,
@@ -61,6 +62,7 @@ class DataCentricPipeline(dg.Component, dg.Model, dg.Resolvable):
     training: TrainingModel | None = None
     importance: ImportanceModel | None = None
     what_if: WhatIfModel = WhatIfModel()
+    privacy: PrivacyModel | None = None
     automation: AutomationModel | None = None
     landing_sensor: LandingSensorModel = LandingSensorModel()
     freshness: FreshnessByAssetModel | None = None

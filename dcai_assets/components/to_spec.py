@@ -35,6 +35,7 @@ from dcai_assets.spec import (
     LandingDirectory,
     MonthlyPartitions,
     Partitioning,
+    PrivacySpec,
     Source,
     StaticPartitions,
     TrainingSpec,
@@ -211,6 +212,14 @@ def to_specs(component: DataCentricPipeline, base_dir: Path) -> PipelineSpecs:
         schema_overrides=component.schema_overrides or {},
         owners=list(component.owners),
         what_if=to_what_if(component.what_if),
+        privacy=PrivacySpec()
+        if component.privacy is None
+        else PrivacySpec(
+            **component.privacy.model_dump(exclude={"audit_path"}),
+            audit_path=None
+            if component.privacy.audit_path is None
+            else resolve_path(component.privacy.audit_path, base_dir),
+        ),
     )
     sensor = component.landing_sensor
     return PipelineSpecs(
