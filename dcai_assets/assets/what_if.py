@@ -20,8 +20,8 @@ from dcai_assets.core.training import feature_window, fit_labeled
 from dcai_assets.core.what_if import WhatIfResult, harmful_order, lf_rows, sweep_sizes, what_if
 from dcai_assets.model_registry import evaluate_model, metric_name
 from dcai_assets.partitions import asset_key
-from dcai_assets.privacy import examples_metadata
 from dcai_assets.plots import bar_chart_svg, svg_markdown
+from dcai_assets.privacy import examples_metadata
 from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
