@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from dcai_assets.components.attributes import (
     AutomationModel,
     FreshnessByAssetModel,
+    HealthChecksModel,
     ImportanceModel,
     LabelingModel,
     LandingSensorModel,
@@ -59,6 +60,7 @@ class DataCentricPipeline(dg.Component, dg.Model, dg.Resolvable):
     labeling: LabelingModel | None = None
     training: TrainingModel | None = None
     importance: ImportanceModel | None = None
+    health_checks: HealthChecksModel | None = None
     automation: AutomationModel | None = None
     landing_sensor: LandingSensorModel = LandingSensorModel()
     freshness: FreshnessByAssetModel | None = None
