@@ -10,7 +10,7 @@ import pandas as pd
 from dcai_assets.assets.importance import IMPORTANCE_SCORES, _Scoring
 from dcai_assets.assets.labeled import LABELED_SET
 from dcai_assets.assets.model import TRAINED_MODEL
-from dcai_assets.core.columns import LABEL, LABEL_SOURCE, PARTITION
+from dcai_assets.core.columns import LABEL, LABEL_SOURCE, PARTITION, ROW
 from dcai_assets.core.health import (
     CHECK_NAMES,
     DUPLICATES,
@@ -57,6 +57,20 @@ def _markdown(frame: pd.DataFrame) -> str:
         cells = [f"{v:.3g}" if isinstance(v, float | np.floating) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _confidence(pipeline, train: pd.DataFrame, scores: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """The model's probability of its predicted class for each scored row, found by its partition
+    and original row index (``_partition``, ``_row``); a Failure if the scores are not of this
+    window (the scores are older than the model: re-score first)."""
+    window = pd.MultiIndex.from_arrays([train[PARTITION], train.index])
+    positions = window.get_indexer(pd.MultiIndex.from_arrays([scores[PARTITION], scores[ROW]]))
+    if (positions < 0).any() or len(scores) != len(train):
+        raise dg.Failure(
+            f"the importance scores hold {len(scores)} rows, {int((positions < 0).sum())} of them not in the "
+            f"model's window of {len(train)} training rows; expected the scores of this model: re-score it"
+        )
+    return pipeline.predict_proba(train.iloc[positions][features]).max(axis=1)
 
 
 def _result(finding: HealthFinding, key: dg.AssetKey, blocking: bool) -> dg.AssetCheckResult:
@@ -122,7 +136,8 @@ def build_health_checks(
         findings = data_health(
             split.train, held, inputs.X_train, inputs.X_val,
             pipeline.predict(held[features]).astype(str), pipeline.predict_proba(held[features]).max(axis=1),
-            importance_scores, features=features, classes=scoring.classes,
+            importance_scores, _confidence(pipeline, split.train, importance_scores, features),
+            features=features, classes=scoring.classes,
             show=[PARTITION, *spec.key_columns, LABEL, LABEL_SOURCE], k=importance.k,
             settings=spec.health_checks, seed=training.seed,
         )  # fmt: skip

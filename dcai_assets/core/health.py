@@ -308,58 +308,89 @@ def label_balance(
 RELABEL_MARKERS = ("mislabeled", "relabel")  # how the review queue's action names a label error
 
 
+def _expected_errors(
+    confidence: np.ndarray, holdout_correct: np.ndarray, holdout_confidence: np.ndarray, bins: int = 10
+) -> tuple[float, float]:
+    """How many of the rows of ``confidence`` the model would get wrong if their labels were as
+    clean as the holdout's: the holdout error rate among holdout rows of the same confidence
+    (deciles of the holdout's), summed; with its variance (the rows' own, and that of each
+    decile's rate estimated from its holdout rows)."""
+    edges = np.unique(np.quantile(holdout_confidence, np.linspace(0, 1, bins + 1)[1:-1]))
+    hold_bin, row_bin = np.digitize(holdout_confidence, edges), np.digitize(confidence, edges)
+    expected, variance = 0.0, 0.0
+    for b in np.unique(row_bin):
+        rows, held = int((row_bin == b).sum()), hold_bin == b
+        if not held.any():  # no holdout row that confident: the nearest decile's rate
+            nearest = np.argmin(np.abs(holdout_confidence - confidence[row_bin == b].mean()))
+            held = hold_bin == hold_bin[nearest]
+        rate = float(1.0 - holdout_correct[held].mean())
+        expected += rows * rate
+        variance += rows * rate * (1 - rate) + rows**2 * rate * (1 - rate) / held.sum()
+    return expected, variance
+
+
 def label_issues(
     scores: pd.DataFrame,
-    holdout_errors: int,
-    holdout_rows: int,
+    confidence: np.ndarray,
+    holdout_correct: np.ndarray,
+    holdout_confidence: np.ndarray,
     *,
     show: list[str],
     max_excess: float = 0.05,
     alpha: float = 0.01,
 ) -> HealthFinding:
     """The review queue's likely label errors (non-gold rows whose ``suggested_action`` says to
-    relabel) against the model's holdout error rate, which is what clean labels would show:
-    alarms when their share of the training rows exceeds the holdout error rate by at least
-    ``max_excess`` and by a one-sided Fisher exact test at ``alpha``."""
-    from scipy.stats import fisher_exact
+    relabel) against what clean labels would show: the model's holdout error rate at the same
+    confidence (``confidence``: the model's probability of its predicted class for each scored
+    row; the holdout's correctness and confidence likewise), so that harder training days do not
+    look like label errors. Alarms when their share of the training rows exceeds the expected
+    share by at least ``max_excess`` and by a one-sided z-test at ``alpha``."""
+    from scipy.stats import norm
 
     for column in ("suggested_action", LABEL_SOURCE):
         if column not in scores.columns:
             raise ValueError(
                 f"label_issues: the scores have no {column!r} column; expected the importance scores"
             )
-    action = scores["suggested_action"].fillna("").astype(str).str.lower()
-    likely = action.str.contains("|".join(RELABEL_MARKERS)) & (scores[LABEL_SOURCE] != GOLD)
-    n, count = len(scores), int(likely.sum())
-    if n == 0 or holdout_rows == 0:
-        summary = f"undetermined: {n} scored rows, {holdout_rows} holdout rows"
-        return HealthFinding(
-            LABEL_ISSUES, False, summary, {"training_rows": n, "holdout_rows": holdout_rows}, determined=False
+    confidence = np.asarray(confidence, dtype=float)
+    holdout_correct = np.asarray(holdout_correct, dtype=bool)
+    holdout_confidence = np.asarray(holdout_confidence, dtype=float)
+    if confidence.shape != (len(scores),) or holdout_correct.shape != holdout_confidence.shape:
+        raise ValueError(
+            f"label_issues: {len(scores)} scored rows but {confidence.shape} confidences, holdout "
+            f"correctness {holdout_correct.shape} and confidence {holdout_confidence.shape}; expected "
+            "one per row"
         )
-    share, error = count / n, holdout_errors / holdout_rows
-    p = float(
-        fisher_exact(
-            [[count, n - count], [holdout_errors, holdout_rows - holdout_errors]], alternative="greater"
-        )[1]
-    )
-    alarm = bool(p < alpha and share - error >= max_excess)
+    action = scores["suggested_action"].fillna("").astype(str).str.lower()
+    queued = (scores[LABEL_SOURCE] != GOLD).to_numpy()
+    likely = action.str.contains("|".join(RELABEL_MARKERS)).to_numpy() & queued
+    n, m, count = len(scores), len(holdout_correct), int(likely.sum())
+    if n == 0 or m < 10:
+        summary = f"undetermined: {n} scored rows, {m} holdout rows (need at least 10)"
+        counts = {"training_rows": n, "holdout_rows": m}
+        return HealthFinding(LABEL_ISSUES, False, summary, counts, determined=False)
+    expected, variance = _expected_errors(confidence[queued], holdout_correct, holdout_confidence)
+    excess = (count - expected) / n
+    p = float(norm.sf((count - expected) / np.sqrt(variance))) if variance > 0 else float(count <= expected)
+    alarm = bool(p < alpha and excess >= max_excess)
     summary = (
-        f"{count} of {n} training rows ({share:.2%}) are likely label errors in the review queue, "
-        f"against a holdout error rate of {error:.2%} ({holdout_errors} of {holdout_rows}); "
-        f"excess {share - error:+.2%}, one-sided Fisher p={p:.2g}"
+        f"{count} of {n} training rows ({count / n:.2%}) are likely label errors in the review queue, "
+        f"against {expected:.0f} expected from the model's holdout error rate at the same confidence "
+        f"({m - int(holdout_correct.sum())} errors in {m} holdout rows); excess {excess:+.2%} of the rows, "
+        f"one-sided p={p:.2g}"
     )
     counts = {
         "training_rows": n,
         "likely_label_errors": count,
-        "holdout_rows": holdout_rows,
-        "holdout_errors": holdout_errors,
-        "excess_share": share - error,
+        "expected_with_clean_labels": round(expected, 1),
+        "holdout_rows": m,
+        "holdout_errors": m - int(holdout_correct.sum()),
+        "excess_share": excess,
         "p_value": p,
     }
     sort = "review_rank" if "review_rank" in scores.columns else "suggested_action"
-    examples = scores.loc[likely].sort_values(sort)[
-        [c for c in [*show, "suggested_action"] if c in scores.columns]
-    ]
+    shown = [c for c in [*show, "suggested_action"] if c in scores.columns]
+    examples = scores.loc[likely].sort_values(sort)[shown]
     return HealthFinding(LABEL_ISSUES, alarm, summary, counts, examples=examples)
 
 
@@ -386,6 +417,7 @@ def data_health(
     holdout_predicted: np.ndarray,
     holdout_confidence: np.ndarray,
     scores: pd.DataFrame,
+    scores_confidence: np.ndarray,
     *,
     features: list[str],
     classes: list[str],
@@ -397,7 +429,8 @@ def data_health(
     """Every check, by name (:data:`CHECK_NAMES`), on a model's training rows and holdout (frames
     with ``label`` and ``_partition``; ``X_*`` as the model's preprocessing sees them), its
     predictions on the holdout and their probabilities, and its importance scores (the review
-    queue). ``show``: the columns that identify a row in the examples."""
+    queue) with the model's probability of its predicted class for each scored row. ``show``:
+    the columns that identify a row in the examples."""
     from dcai_assets.core.segments import feature_clusters, slices, weak_segments
 
     if len(train) != len(X_train) or len(holdout) != len(X_val) or len(holdout_predicted) != len(holdout):
@@ -435,8 +468,9 @@ def data_health(
         ),
         LABEL_ISSUES: label_issues(
             scores,
-            int((~correct).sum()),
-            len(correct),
+            scores_confidence,
+            correct,
+            holdout_confidence,
             show=show,
             max_excess=s.max_label_issue_excess,
             alpha=s.alpha,
