@@ -318,3 +318,23 @@ def test_integer_spec_fields_refuse_floats_bools_and_out_of_range_values(build, 
 
 def test_integer_spec_fields_accept_numpy_integers():
     assert ImportanceSpec(k=np.int64(3)).k == 3
+
+
+def test_health_checks_are_warn_only_by_default_and_refuse_unknown_or_misspelt_settings():
+    from dcai_assets.spec import HealthChecks
+
+    assert HealthChecks().blocking == ()
+    assert HealthChecks(blocking=["outliers", "weak_segments"]).blocking == ("outliers", "weak_segments")
+    with pytest.raises(ValueError, match=r"unknown checks \['leakage'\]"):
+        HealthChecks(blocking=["leakage"])
+    with pytest.raises(ValueError, match="expected a list of check names"):
+        HealthChecks(blocking="duplicates")
+    with pytest.raises(ValueError, match=r"HealthChecks.alpha: 0; expected a number in \(0, 1\]"):
+        HealthChecks(alpha=0)
+    with pytest.raises(ValueError, match=r"HealthChecks\.outlier_factor"):
+        HealthChecks(outlier_factor=0.5)
+    with pytest.raises(ValueError, match=r"HealthChecks\.min_slice_rows"):
+        HealthChecks(min_slice_rows=2.5)
+    with pytest.raises(TypeError, match=r"DatasetSpec\.health_checks: dict; expected HealthChecks"):
+        DatasetSpec(name="d", source=LandingDirectory("x"), partitioning=DailyPartitions(start="2024-01-01"),
+                    schema_path="s.yaml", health_checks={"blocking": []})  # fmt: skip
