@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from dcai_assets.core.columns import GOLD, LABEL, LABEL_SOURCE, PARTITION, ROW
+from dcai_assets.core.columns import (
+    GOLD,
+    LABEL,
+    LABEL_CONFIDENCE,
+    LABEL_SOURCE,
+    LF_PREFIX,
+    PARTITION,
+    PROBA_PREFIX,
+    ROW,
+)
 
 DUPLICATES = "duplicates"
 OUTLIERS = "outliers"
@@ -25,6 +34,7 @@ WEAK_SEGMENTS = "weak_segments"
 LABEL_ISSUES = "label_issues"
 CHECK_NAMES = (DUPLICATES, OUTLIERS, LABEL_BALANCE, WEAK_SEGMENTS, LABEL_ISSUES)
 
+_DERIVED = (PARTITION, ROW, LABEL, LABEL_SOURCE, LABEL_CONFIDENCE, "lf_set_version")  # not the data's own
 _MIN_TAIL_ROWS = 5  # holdout rows above the outlier threshold, at least, for a stable quantile
 
 
@@ -110,13 +120,20 @@ def duplicates(
     max_share: float = 0.0,
     radius: float = 0.0,
 ) -> HealthFinding:
-    """Copies of a row: identical in every column but the partition (not chance when the data
+    """Copies of a row: identical in every column it arrived with (the labeling's columns and the
+    partition left out, so a copy is found whatever label it was given; not chance when the data
     carries an id or a time), within the training window and between training and holdout (leakage:
     the model is evaluated on rows it learnt). Alarms when copies exceed ``max_share`` of the
     training rows, or of the holdout rows. Near-duplicates in the model's feature space (nearest
     neighbour within ``radius``, 0: the same features) are counted beside them: in a space of few
     distinct values they are common by chance, so they inform but never alarm."""
-    columns = [c for c in train.columns if c not in (PARTITION, ROW) and c in holdout.columns]
+    columns = [
+        c
+        for c in train.columns
+        if c in holdout.columns and c not in _DERIVED and not c.startswith((LF_PREFIX, PROBA_PREFIX))
+    ]
+    if not columns:
+        raise ValueError("duplicates: the training and holdout rows share no data column to compare")
     train_hash, hold_hash = _row_hashes(train, columns), _row_hashes(holdout, columns)
     within = pd.Series(train_hash).duplicated(keep=False).to_numpy()
     leaked = np.isin(hold_hash, train_hash)

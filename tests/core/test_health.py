@@ -16,6 +16,7 @@ from dcai_assets.core.health import (
     WEAK_SEGMENTS,
     HealthSettings,
     data_health,
+    duplicates,
     label_balance,
     label_issues,
     neighbour_graph,
@@ -244,3 +245,18 @@ def test_harder_training_rows_are_expected_to_be_wrong_more_often_not_label_issu
     found = label_issues(scores, confidence, holdout_correct, holdout_confidence, show=[])
     assert disagree.mean() > 1.0 - holdout_correct.mean() + 0.05  # a plain error rate would alarm
     assert not found.alarm and abs(found.counts["excess_share"]) < 0.03
+
+
+def test_a_copy_is_found_whatever_label_it_was_given_and_twins_alone_do_not_alarm():
+    train = pd.DataFrame({"id": [1, 2, 3, 4], "x": [0.0, 1.0, 2.0, 3.0], LABEL: ["a", "b", "a", "b"]})
+    train[PARTITION], train[LABEL_SOURCE] = "d1", "lf"
+    holdout = pd.DataFrame(
+        {"id": [2, 9], "x": [1.0, 3.0], LABEL: ["a", "b"], PARTITION: "d2", LABEL_SOURCE: "gold"}
+    )
+    graph = neighbour_graph(train[["x"]].to_numpy(), holdout[["x"]].to_numpy(), k=1)
+    found = duplicates(graph, train, holdout, show=["id", LABEL])
+    assert found.alarm and found.counts["holdout_copies_of_training_rows"] == 1
+    assert found.examples["id"].tolist() == [2]  # row 9 shares x with row 4: a twin, not a copy
+    assert found.counts["holdout_feature_twins"] == 2
+    clean = duplicates(graph, train, holdout.assign(id=[8, 9]), show=["id"])
+    assert not clean.alarm and clean.counts["holdout_feature_twins"] == 2
