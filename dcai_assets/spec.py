@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from dcai_assets.core.evaluation import PromotionGate
-from dcai_assets.core.health import CHECK_NAMES, HealthSettings
+from dcai_assets.core.findings import CHECK_NAMES
+from dcai_assets.core.health import HealthSettings
 from dcai_assets.core.labeling import LabelingFunctionSet
 from dcai_assets.core.partition_time import (
     TIME_KEY_FORMATS,

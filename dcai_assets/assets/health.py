@@ -11,7 +11,7 @@ from dcai_assets.assets.importance import IMPORTANCE_SCORES, _Scoring
 from dcai_assets.assets.labeled import LABELED_SET
 from dcai_assets.assets.model import TRAINED_MODEL
 from dcai_assets.core.columns import LABEL, LABEL_SOURCE, PARTITION, ROW
-from dcai_assets.core.health import (
+from dcai_assets.core.findings import (
     CHECK_NAMES,
     DUPLICATES,
     LABEL_BALANCE,
@@ -19,8 +19,8 @@ from dcai_assets.core.health import (
     OUTLIERS,
     WEAK_SEGMENTS,
     HealthFinding,
-    data_health,
 )
+from dcai_assets.core.health import data_health
 from dcai_assets.core.model_card import ModelCard
 from dcai_assets.partitions import asset_key
 from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec

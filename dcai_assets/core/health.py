@@ -11,7 +11,7 @@ few rows) says so and does not alarm."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -26,32 +26,18 @@ from dcai_assets.core.columns import (
     PROBA_PREFIX,
     ROW,
 )
-
-DUPLICATES = "duplicates"
-OUTLIERS = "outliers"
-LABEL_BALANCE = "label_balance"
-WEAK_SEGMENTS = "weak_segments"
-LABEL_ISSUES = "label_issues"
-CHECK_NAMES = (DUPLICATES, OUTLIERS, LABEL_BALANCE, WEAK_SEGMENTS, LABEL_ISSUES)
+from dcai_assets.core.findings import (
+    DUPLICATES,
+    LABEL_BALANCE,
+    LABEL_ISSUES,
+    OUTLIERS,
+    WEAK_SEGMENTS,
+    HealthFinding,
+)
+from dcai_assets.core.segments import feature_clusters, slices, weak_segments
 
 _DERIVED = (PARTITION, ROW, LABEL, LABEL_SOURCE, LABEL_CONFIDENCE, "lf_set_version")  # not the data's own
 _MIN_TAIL_ROWS = 5  # holdout rows above the outlier threshold, at least, for a stable quantile
-
-
-@dataclass(frozen=True)
-class HealthFinding:
-    """What one check found. ``alarm``: the defect is shown beyond chance (the check fails);
-    ``determined``: False when too few rows decide it (never alarms then). ``counts`` are the
-    figures behind the verdict, ``table`` an aggregate table (no row values), ``examples`` the
-    worst rows (row-level: shown only through the adapter's single examples function)."""
-
-    name: str
-    alarm: bool
-    summary: str
-    counts: dict[str, int | float]
-    table: pd.DataFrame = field(default_factory=pd.DataFrame)
-    examples: pd.DataFrame = field(default_factory=pd.DataFrame)
-    determined: bool = True
 
 
 @dataclass(frozen=True)
@@ -443,13 +429,11 @@ def data_health(
     settings: HealthSettings = HealthSettings(),
     seed: int = 0,
 ) -> dict[str, HealthFinding]:
-    """Every check, by name (:data:`CHECK_NAMES`), on a model's training rows and holdout (frames
-    with ``label`` and ``_partition``; ``X_*`` as the model's preprocessing sees them), its
-    predictions on the holdout and their probabilities, and its importance scores (the review
-    queue) with the model's probability of its predicted class for each scored row. ``show``:
-    the columns that identify a row in the examples."""
-    from dcai_assets.core.segments import feature_clusters, slices, weak_segments
-
+    """Every check, by name (``CHECK_NAMES`` of :mod:`dcai_assets.core.findings`), on a model's
+    training rows and holdout (frames with ``label`` and ``_partition``; ``X_*`` as the model's
+    preprocessing sees them), its predictions on the holdout and their probabilities, and its
+    importance scores (the review queue) with the model's probability of its predicted class
+    for each scored row. ``show``: the columns that identify a row in the examples."""
     if len(train) != len(X_train) or len(holdout) != len(X_val) or len(holdout_predicted) != len(holdout):
         raise ValueError(
             f"data_health: {len(train)} training rows but {len(X_train)} feature rows, {len(holdout)} "

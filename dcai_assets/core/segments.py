@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dcai_assets.core.health import WEAK_SEGMENTS, HealthFinding
+from dcai_assets.core.findings import WEAK_SEGMENTS, HealthFinding
 
 _MAX_VALUES = 12  # a numeric feature with at most this many distinct values is sliced by value
 
@@ -72,6 +72,31 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray, z: float = 1.96) -> tu
     return centre - half, centre + half
 
 
+def _slice_table(
+    correct: np.ndarray, confidence: np.ndarray, masks: dict[str, np.ndarray], min_rows: int
+) -> pd.DataFrame:
+    """One row per slice with ``min_rows`` rows in it and outside it: its counts, accuracy, the
+    rest's, the model's mean confidence, the shortfall and the one-sided Welch p-value."""
+    from scipy.stats import ttest_ind
+
+    n_all, right_all = len(correct), int(correct.sum())
+    residual = correct - confidence  # below 0 where the model promised more than it delivered
+    rows = []
+    for name, mask in masks.items():
+        n = int(mask.sum())
+        if n < min_rows or n_all - n < min_rows:
+            continue
+        right = int(correct[mask].sum())
+        inside, outside = residual[mask], residual[~mask]
+        shortfall = float(outside.mean() - inside.mean())
+        p = float(ttest_ind(inside, outside, equal_var=False, alternative="less").pvalue)
+        p = 1.0 if np.isnan(p) else p  # constant residuals on both sides: nothing to tell apart
+        rest_acc = (right_all - right) / (n_all - n)
+        rows.append((name, n, n - right, right / n, rest_acc, float(confidence[mask].mean()), shortfall, p))
+    columns = ["slice", "rows", "errors", "accuracy", "rest_accuracy", "confidence", "shortfall", "p_value"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def weak_segments(
     holdout: pd.DataFrame,
     correct: np.ndarray,
@@ -89,8 +114,6 @@ def weak_segments(
     table holds every slice tested, weakest first: rows, errors, accuracy and its 95% Wilson
     interval, the rest's accuracy, the gap, the model's mean confidence, the shortfall against it
     beyond the rest's, and the p-value (raw and Bonferroni-adjusted)."""
-    from scipy.stats import ttest_ind
-
     correct = np.asarray(correct, dtype=bool)
     confidence = np.asarray(confidence, dtype=float)
     if correct.shape != (len(holdout),) or confidence.shape != (len(holdout),):
@@ -104,22 +127,8 @@ def weak_segments(
         )
     n_all, right_all = len(correct), int(correct.sum())
     accuracy = right_all / n_all if n_all else np.nan
-    residual = correct - confidence  # below 0 where the model promised more than it delivered
-    rows = []
-    for name, mask in masks.items():
-        n = int(mask.sum())
-        if n < min_rows or n_all - n < min_rows:
-            continue
-        right = int(correct[mask].sum())
-        inside, outside = residual[mask], residual[~mask]
-        shortfall = float(outside.mean() - inside.mean())
-        p = float(ttest_ind(inside, outside, equal_var=False, alternative="less").pvalue)
-        p = 1.0 if np.isnan(p) else p  # constant residuals on both sides: nothing to tell apart
-        rest_acc = (right_all - right) / (n_all - n)
-        rows.append((name, n, n - right, right / n, rest_acc, float(confidence[mask].mean()), shortfall, p))
-    untested = len(masks) - len(rows)
-    columns = ["slice", "rows", "errors", "accuracy", "rest_accuracy", "confidence", "shortfall", "p_value"]
-    table = pd.DataFrame(rows, columns=columns)
+    table = _slice_table(correct, confidence, masks, min_rows)
+    untested = len(masks) - len(table)
     if table.empty:
         summary = (
             f"undetermined: no slice has at least {min_rows} holdout rows (and as many outside it); "

@@ -8,12 +8,8 @@ import pandas as pd
 import pytest
 
 from dcai_assets.core.columns import LABEL, LABEL_SOURCE, PARTITION
+from dcai_assets.core.findings import DUPLICATES, LABEL_BALANCE, LABEL_ISSUES, OUTLIERS, WEAK_SEGMENTS
 from dcai_assets.core.health import (
-    DUPLICATES,
-    LABEL_BALANCE,
-    LABEL_ISSUES,
-    OUTLIERS,
-    WEAK_SEGMENTS,
     HealthSettings,
     data_health,
     duplicates,
