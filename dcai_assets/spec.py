@@ -395,7 +395,8 @@ class HealthChecks(HealthSettings):
     training rows; a class below ``min_class_share`` of the training rows, or a holdout label mix
     ``max_label_shift`` (total variation) from the training window's; slices of at least
     ``min_slice_rows`` holdout rows falling ``min_accuracy_gap`` short of the model's confidence
-    beyond the rest; likely label errors ``max_label_issue_excess`` above the holdout error rate."""
+    beyond the rest; likely label errors ``max_label_issue_excess`` above what the holdout's error
+    rate at the same model confidence predicts."""
 
     blocking: Sequence[str] = ()
 
@@ -411,10 +412,11 @@ class HealthChecks(HealthSettings):
                 f"HealthChecks.blocking: unknown checks {unknown}; expected names among {list(CHECK_NAMES)}"
             )
         object.__setattr__(self, "blocking", tuple(self.blocking))
-        for name in ("alpha", "max_duplicate_share", "max_outlier_share", "min_class_share"):
+        for name in (
+            "alpha", "max_duplicate_share", "max_outlier_share", "min_class_share", "max_label_shift",
+            "min_accuracy_gap", "max_label_issue_excess",
+        ):  # fmt: skip
             _require_fraction(name, getattr(self, name), open_low=name == "alpha")
-        for name in ("max_label_shift", "min_accuracy_gap", "max_label_issue_excess"):
-            _require_fraction(name, getattr(self, name))
         factor = self.outlier_factor
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor >= 1:
             raise ValueError(f"HealthChecks.outlier_factor: {factor!r}; expected a number >= 1")
