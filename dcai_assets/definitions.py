@@ -4,6 +4,7 @@ from typing import Any
 
 import dagster as dg
 
+from dcai_assets.assets.health import build_health_checks
 from dcai_assets.assets.importance import IMPORTANCE_SCORES, build_importance_asset
 from dcai_assets.assets.labeled import (
     LABEL_MODEL,
@@ -129,7 +130,8 @@ def build_definitions(
     if automation is not None:
         assets = [_with_condition(a, spec, automation) for a in assets]
         sensors.append(_automation_sensor(spec, automation))
-    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors)
+    checks = [] if importance is None else [build_health_checks(spec, labeling, training, importance)]
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors)
 
 
 def _labeling_stage(spec: DatasetSpec, labeling: LabelingSpec, ingest: Any) -> tuple[list, list]:

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from dcai_assets.core.evaluation import PromotionGate
+from dcai_assets.core.findings import CHECK_NAMES
+from dcai_assets.core.health import HealthSettings
 from dcai_assets.core.labeling import LabelingFunctionSet
 from dcai_assets.core.partition_time import (
     TIME_KEY_FORMATS,
@@ -445,6 +447,52 @@ class PrivacySpec:
         return self.protected_columns is None or str(column) in self.protected_columns
 
 
+@dataclass(frozen=True)
+class HealthChecks(HealthSettings):
+    """The data health checks on the importance scores (docs/concepts.md, "Data health checks"):
+    each is warn-only unless named in ``blocking`` (then a failure is an ERROR that stops the
+    assets downstream of the scores). The thresholds: ``alpha`` for every test; copies allowed
+    up to ``max_duplicate_share`` (0: none); outliers beyond ``outlier_factor`` x the holdout's 99th
+    percentile of the K-th neighbour distance, alarming above ``max_outlier_share`` of the
+    training rows; a class below ``min_class_share`` of the training rows, or a holdout label mix
+    ``max_label_shift`` (total variation) from the training window's; slices of at least
+    ``min_slice_rows`` holdout rows falling ``min_accuracy_gap`` short of the model's confidence
+    beyond the rest; likely label errors ``max_label_issue_excess`` above what the holdout's error
+    rate at the same model confidence predicts."""
+
+    blocking: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.blocking, str) or not all(isinstance(b, str) for b in self.blocking):
+            raise ValueError(
+                f"HealthChecks.blocking: {self.blocking!r}; expected a list of check names "
+                f"{list(CHECK_NAMES)}"
+            )
+        unknown = sorted(set(self.blocking) - set(CHECK_NAMES))
+        if unknown:
+            raise ValueError(
+                f"HealthChecks.blocking: unknown checks {unknown}; expected names among {list(CHECK_NAMES)}"
+            )
+        object.__setattr__(self, "blocking", tuple(self.blocking))
+        for name in (
+            "alpha", "max_duplicate_share", "max_outlier_share", "min_class_share", "max_label_shift",
+            "min_accuracy_gap", "max_label_issue_excess",
+        ):  # fmt: skip
+            _require_fraction(name, getattr(self, name), open_low=name == "alpha")
+        factor = self.outlier_factor
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor >= 1:
+            raise ValueError(f"HealthChecks.outlier_factor: {factor!r}; expected a number >= 1")
+        _require_int("HealthChecks", "min_slice_rows", self.min_slice_rows, 1)
+
+
+def _require_fraction(name: str, value: object, *, open_low: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, int | float) and 0 <= value <= 1
+    if not ok or (open_low and value == 0):
+        raise ValueError(
+            f"HealthChecks.{name}: {value!r}; expected a number in {'(0' if open_low else '[0'}, 1]"
+        )
+
+
 Source = LandingDirectory | CallableSource
 Partitioning = TimeWindowPartitions | DynamicPartitions | StaticPartitions
 
@@ -480,6 +528,9 @@ class DatasetSpec:
         ``min_rows_per_day``, ``max_rows_per_day``, ``row_count_enforce``,
         ``max_quarantine_fraction``, ``drift_false_alarm_rate``). A declared set, ``min`` or
         ``max`` quarantines rows outside it; a declared row bound blocks the partition.
+    health_checks:
+        The data health checks on the importance scores and which of them block
+        (:class:`HealthChecks`; default: all warn-only).
     max_partitions_per_run:
         The most partitions one run of a backfill (or of a relabel that automation starts)
         ingests or labels; a 365-day backfill is ``ceil(365 / max_partitions_per_run)`` runs per
@@ -504,8 +555,13 @@ class DatasetSpec:
     max_partitions_per_run: int = 30
     what_if: WhatIfSpec = field(default_factory=WhatIfSpec)
     privacy: PrivacySpec = field(default_factory=lambda: PrivacySpec())
+    health_checks: HealthChecks = HealthChecks()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.health_checks, HealthChecks):
+            raise TypeError(
+                f"DatasetSpec.health_checks: {type(self.health_checks).__name__}; expected HealthChecks"
+            )
         if (
             isinstance(self.max_partitions_per_run, bool)
             or not isinstance(self.max_partitions_per_run, int)

@@ -341,3 +341,23 @@ def test_what_if_settings_default_to_the_sweep_and_are_part_of_the_dataset_spec(
             name="x", source=LandingDirectory(path="."), partitioning=DailyPartitions(start="2024-01-01"),
             schema_path="s.yaml", what_if={"fractions": [0.1]},
         )  # fmt: skip
+
+
+def test_health_checks_are_warn_only_by_default_and_refuse_unknown_or_misspelt_settings():
+    from dcai_assets.spec import HealthChecks
+
+    assert HealthChecks().blocking == ()
+    assert HealthChecks(blocking=["outliers", "weak_segments"]).blocking == ("outliers", "weak_segments")
+    with pytest.raises(ValueError, match=r"unknown checks \['leakage'\]"):
+        HealthChecks(blocking=["leakage"])
+    with pytest.raises(ValueError, match="expected a list of check names"):
+        HealthChecks(blocking="duplicates")
+    with pytest.raises(ValueError, match=r"HealthChecks.alpha: 0; expected a number in \(0, 1\]"):
+        HealthChecks(alpha=0)
+    with pytest.raises(ValueError, match=r"HealthChecks\.outlier_factor"):
+        HealthChecks(outlier_factor=0.5)
+    with pytest.raises(ValueError, match=r"HealthChecks\.min_slice_rows"):
+        HealthChecks(min_slice_rows=2.5)
+    with pytest.raises(TypeError, match=r"DatasetSpec\.health_checks: dict; expected HealthChecks"):
+        DatasetSpec(name="d", source=LandingDirectory("x"), partitioning=DailyPartitions(start="2024-01-01"),
+                    schema_path="s.yaml", health_checks={"blocking": []})  # fmt: skip

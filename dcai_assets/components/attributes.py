@@ -130,6 +130,21 @@ class PrivacyModel(dg.Resolvable, dg.Model):
     )
 
 
+class HealthChecksModel(dg.Resolvable, dg.Model):
+    """The data health checks on the importance scores (:class:`dcai_assets.spec.HealthChecks`)."""
+
+    blocking: list[str] = Field(default_factory=list, description="checks whose failure blocks")
+    alpha: float = _at_least(0, 0.01, 1)
+    max_duplicate_share: float = _at_least(0, 0.0, 1)
+    outlier_factor: float = _at_least(1, 3.0)
+    max_outlier_share: float = _at_least(0, 0.001, 1)
+    min_class_share: float = _at_least(0, 0.05, 1)
+    max_label_shift: float = _at_least(0, 0.25, 1)
+    min_slice_rows: int = _at_least(1, 30)
+    min_accuracy_gap: float = _at_least(0, 0.15, 1)
+    max_label_issue_excess: float = _at_least(0, 0.05, 1)
+
+
 class AutomationModel(dg.Resolvable, dg.Model):
     """How the pipeline runs itself (:class:`dcai_assets.AutomationSpec`)."""
 

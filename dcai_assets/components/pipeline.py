@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from dcai_assets.components.attributes import (
     AutomationModel,
     FreshnessByAssetModel,
+    HealthChecksModel,
     ImportanceModel,
     LabelingModel,
     LandingSensorModel,
@@ -63,6 +64,7 @@ class DataCentricPipeline(dg.Component, dg.Model, dg.Resolvable):
     importance: ImportanceModel | None = None
     what_if: WhatIfModel = WhatIfModel()
     privacy: PrivacyModel | None = None
+    health_checks: HealthChecksModel | None = None
     automation: AutomationModel | None = None
     landing_sensor: LandingSensorModel = LandingSensorModel()
     freshness: FreshnessByAssetModel | None = None

@@ -29,6 +29,7 @@ from dcai_assets.spec import (
     DailyPartitions,
     DatasetSpec,
     DynamicPartitions,
+    HealthChecks,
     HourlyPartitions,
     ImportanceSpec,
     LabelingSpec,
@@ -220,6 +221,7 @@ def to_specs(component: DataCentricPipeline, base_dir: Path) -> PipelineSpecs:
             if component.privacy.audit_path is None
             else resolve_path(component.privacy.audit_path, base_dir),
         ),
+        **({} if component.health_checks is None else {"health_checks": to_health(component.health_checks)}),
     )
     sensor = component.landing_sensor
     return PipelineSpecs(
@@ -233,6 +235,11 @@ def to_specs(component: DataCentricPipeline, base_dir: Path) -> PipelineSpecs:
         sensor_interval_seconds=sensor.interval_seconds,
         sensor_status=_STATUS[_choice(sensor.default_status, _STATUS, "landing_sensor.default_status")],
     )
+
+
+def to_health(model) -> HealthChecks:
+    """The :class:`HealthChecks` of a ``health_checks:`` block."""
+    return HealthChecks(**{**model.model_dump(), "blocking": tuple(model.blocking)})
 
 
 def parse_duration(text: str, field: str) -> timedelta:

@@ -122,7 +122,7 @@ def test_sharded_valuation_runs_a_step_per_shard_and_equals_the_unsharded_values
         steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
         prefix = "readings__importance_scores"
         once = {f"{prefix}.{prefix}_prepare", f"{prefix}.{prefix}_sum_shards"}
-        assert {f"{prefix}.{prefix}_shard_{i}" for i in range(3)} | once == steps
+        assert {f"{prefix}.{prefix}_shard_{i}" for i in range(3)} | once | {f"{prefix}_health"} == steps
         sharded = pd.read_parquet(scores_path).set_index("reading_id").loc[whole.index]
         assert (whole["importance"] != 0).mean() > 0.5  # a comparison of real values, not of zeros
         np.testing.assert_allclose(sharded["importance"], whole["importance"], rtol=0, atol=1e-12)

@@ -77,7 +77,7 @@ def test_the_demo_code_location_is_the_yaml_and_equals_the_python_build():
     from jobs.definitions import python_definitions
 
     python, from_yaml = summary(python_definitions()), summary(code_location)
-    assert len(python["assets"]) == 8 and len(python["checks"]) == 9  # the comparison is not vacuous
+    assert len(python["assets"]) == 8 and len(python["checks"]) == 14  # the comparison is not vacuous
     automated = {k for k, a in python["assets"].items() if a["automation_condition"] is not None}
     assert automated == {
         f"flights/{a}" for a in ["label_model", "labeled_set", "trained_model", "importance_scores"]
@@ -252,3 +252,23 @@ def test_the_second_example_is_its_yaml_and_equals_the_python_build():
     python, from_yaml = summary(python_definitions()), summary(code_location)
     assert len(python["assets"]) == 8 and python["checks"]  # the comparison is not vacuous
     assert from_yaml == python
+
+
+def test_a_health_checks_block_makes_the_named_checks_blocking_and_sets_thresholds(tmp_path):
+    document = yaml.safe_load(DEMO_YAML.read_text())
+    document["attributes"]["health_checks"] = {"blocking": ["duplicates"], "min_slice_rows": 50}
+    document["attributes"]["schema_path"] = str(PROJECT / "jobs" / "schemas" / "flights.yaml")
+    changed = tmp_path / "defs.yaml"
+    changed.write_text(yaml.safe_dump(document))
+    specs = load_specs(changed)
+    assert specs.dataset.health_checks.blocking == ("duplicates",)
+    assert specs.dataset.health_checks.min_slice_rows == 50
+    from dcai_assets.assets.health import build_health_checks
+
+    checks = build_health_checks(specs.dataset, specs.labeling, specs.training, specs.importance)
+    blocking = {spec.name: spec.blocking for spec in checks.check_specs}
+    assert blocking == {name: name == "duplicates" for name in blocking} and len(blocking) == 5
+    document["attributes"]["health_checks"] = {"blocking": ["leaks"]}
+    changed.write_text(yaml.safe_dump(document))
+    with pytest.raises(Exception, match=r"unknown checks \['leaks'\]"):
+        load_specs(changed)
