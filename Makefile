@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo example test test-slow test-full reliability reliability-slow ui mlflow-ui schema lineage benchmark clean
+.PHONY: demo example test test-slow test-full reliability ui mlflow-ui schema lineage benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11) on PATH; set PYTHON=..."; exit 1; }
@@ -66,11 +66,7 @@ test-full: test test-slow reliability
 ## faults (MLflow down, disk full) and the bad-input catalogue, on a real instance with the daemon.
 reliability: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	scripts/install-postgres.sh
-	$(TEST_TMP) $(PY) -m pytest -m "reliability and not slow_reliability" -p no:cacheprovider -s tests/reliability
-
-## The reliability scenarios too slow for CI's budget (kill -9 of the daemon and code server, faults).
-reliability-slow: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
-	$(TEST_TMP) $(PY) -m pytest -m reliability -p no:cacheprovider -s tests/reliability
+	$(TEST_TMP) $(PY) -m pytest -m reliability -n 2 --dist loadgroup -p no:cacheprovider tests/reliability
 
 ## Open the demo in the Dagster UI at http://127.0.0.1:3000 (sensors run while it is open).
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml

@@ -268,3 +268,22 @@ def demo_private_run() -> CommandRun:
 def seattle_weather_run() -> CommandRun:
     """``python -m jobs.seattle_weather_demo 2012-01-01 2012-06-01`` (six months)."""
     return _example("seattle_weather_run")
+
+
+# Figures the reliability scenarios print (lines starting "RELIABILITY:"), gathered from the
+# captured output of every test phase, also from pytest-xdist workers, and printed together at the
+# end of the run: `make reliability` shows them without `-s`.
+_FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, content in report.sections:
+        if "stdout" in name:
+            _FIGURES.extend(line for line in content.splitlines() if line.startswith("RELIABILITY:"))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in dict.fromkeys(_FIGURES):
+            terminalreporter.write_line(line)

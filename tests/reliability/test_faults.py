@@ -28,8 +28,8 @@ from tests.reliability.harness import (
     wait_until_more,
 )
 
-# Two days each (the fault, then the resumption): beyond CI's budget next to the kill scenarios.
-pytestmark = [pytest.mark.reliability, pytest.mark.slow_reliability]
+# The live demo of test_kill9.py (conftest.py), on the same xdist worker.
+pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group("live_demo")]
 
 
 def registry_state(pipeline: Pipeline) -> tuple[str, list[str]]:

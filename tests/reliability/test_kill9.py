@@ -28,7 +28,8 @@ from tests.reliability.harness import (
     wait_until_more,
 )
 
-pytestmark = pytest.mark.reliability
+# One live demo (conftest.py) for this module and test_faults.py: one xdist worker runs both.
+pytestmark = [pytest.mark.reliability, pytest.mark.xdist_group("live_demo")]
 
 # (what is killed, the step it is killed in, the asset whose new materialization means recovered)
 STAGES = [
@@ -88,7 +89,6 @@ def test_after_the_stage_kills_every_invariant_holds(pipeline, cascade):
     assert_invariants(pipeline)
 
 
-@pytest.mark.slow_reliability  # one more day, and a daemon restart (~40 s on a quiet machine)
 def test_kill9_of_the_code_server_and_then_the_daemon_mid_run_heals_without_a_person(pipeline):
     """The code server the daemon launches runs from is killed while a day validates, then the
     daemon itself while the day's model trains; a supervisor restarts the daemon (only the daemon:
