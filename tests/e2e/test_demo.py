@@ -122,7 +122,10 @@ def test_demo_definitions_load_with_every_asset_and_check():
         "flights/importance_scores",
         "flights/what_if",
     }
-    assert len(repo.asset_graph.asset_check_keys) == 9
+    checks = {(k.asset_key.to_user_string(), k.name) for k in repo.asset_graph.asset_check_keys}
+    health = {"duplicates", "outliers", "label_balance", "weak_segments", "label_issues"}
+    assert {name for key, name in checks if key == "flights/importance_scores"} == health
+    assert len(checks) == 14  # the validation and labeling checks, and the five health checks
     assert defs.resolve_sensor_def("flights_landing_sensor") is not None
     automation = defs.resolve_sensor_def("flights_automation")
     assert automation.default_status == dg.DefaultSensorStatus.RUNNING

@@ -18,7 +18,6 @@ from dcai_assets.core.health import (
     neighbour_graph,
     outliers,
 )
-from dcai_assets.core.review import suggested_actions
 from dcai_assets.core.segments import weak_segments
 from dcai_assets.core.valuation import preprocessed_features
 from jobs.flights_data import arrived_late, daily_frames
@@ -54,7 +53,9 @@ def health(train: pd.DataFrame, holdout: pd.DataFrame, settings: HealthSettings 
     labels = train[LABEL].to_numpy()
     scores = train[SHOW].assign(
         **{LABEL_SOURCE: train[LABEL_SOURCE]},
-        suggested_action=suggested_actions(np.zeros(len(train)), labels, predicted, train[LABEL_SOURCE]),
+        # The queue's action where the model disagrees with the label (``review.queue_reasons``
+        # says "relabel as X" there); the label-issues check counts those.
+        suggested_action=np.where(labels != predicted, np.char.add("relabel as ", predicted), ""),
     )
     return data_health(
         train, holdout, X_train, X_val, pipeline.predict(holdout[FEATURES]).astype(str),
