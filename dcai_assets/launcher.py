@@ -101,12 +101,18 @@ class WarmRunLauncher(DefaultRunLauncher):
             try:
                 _hand_over(process, run.run_id, self._instance.get_ref())
             except OSError:  # the worker died while it waited: start one for this run
+                self._retire(process)
                 process = self._spawn(key, server_id, run).process
                 recorded = WorkerProcess(socket.gethostname(), process.pid, process_start(process.pid))
                 self._instance.add_run_tags(run.run_id, recorded.as_tags())
                 _hand_over(process, run.run_id, self._instance.get_ref())
             self._started.append(process)
-            self._warm[key] = self._spawn(key, server_id, run)  # the next run's worker starts importing now
+            try:  # the next run's worker starts importing now
+                self._warm[key] = self._spawn(key, server_id, run)
+            except OSError as error:  # this run is launched: the next one starts its worker itself
+                self._instance.report_engine_event(
+                    f"Could not start the next run's warm worker: {error}", run, cls=self.__class__
+                )
         self._run_ids.add(run.run_id)
 
     def _take(self, key: str, server_id: str | None) -> _Worker | None:
