@@ -38,6 +38,13 @@ attributes:
   importance:
     k: 5
 
+  # health_checks:                 # five data health checks on the scores, warn-only by default
+  #   blocking: [duplicates]       # e.g. copies of training rows in the holdout fail the run
+  # what_if:                       # dcai-assets what-if: retrain without the most harmful rows
+  #   fractions: [0.005, 0.01, 0.02, 0.05]
+  # privacy:                       # no-human-access mode: only aggregates in the UI, logs, MLflow
+  #   no_human_access: true
+
   automation:
     default_status: stopped        # running: new partitions flow through every stage by themselves
 
