@@ -48,7 +48,7 @@ def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_version
     # Importance scores of the latest model's training rows, with the head of the review queue.
     assert "importance scores of the models:/flights_model/2 training rows" in out
     assert "| review | partition | carrier | flight | origin | sched_dep_time |" in out
-    assert "review queue, ranked by the better of two doubts" in out
+    assert "review queue, ranked by the probability that each label is wrong, from the signals" in out
     assert (data / "lake" / "flights" / "importance_scores.parquet").exists()
     every_run_names_its_trigger(demo_run.home)
     readme_lineage_commands_run_on_the_demo(data, env)
