@@ -57,7 +57,7 @@ test: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 test-slow: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	scripts/install-chromium.sh
 	scripts/install-postgres.sh
-	$(TEST_TMP) $(PY) -m pytest -m "slow and not reliability"
+	$(TEST_TMP) $(PY) -m pytest -m "slow and not reliability" -n 2 --dist loadfile
 
 ## What CI runs (.ci/run): the fast lane, the end-to-end tests, the reliability suite.
 test-full: test test-slow reliability
@@ -66,7 +66,7 @@ test-full: test test-slow reliability
 ## faults (MLflow down, disk full) and the bad-input catalogue, on a real instance with the daemon.
 reliability: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	scripts/install-postgres.sh
-	$(TEST_TMP) $(PY) -m pytest -m reliability -n 2 --dist loadgroup -p no:cacheprovider tests/reliability
+	$(TEST_TMP) $(PY) -m pytest -m reliability -n 2 --dist loadfile -p no:cacheprovider tests/reliability
 
 ## Open the demo in the Dagster UI at http://127.0.0.1:3000 (sensors run while it is open).
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml

@@ -62,7 +62,7 @@ def pipeline(tmp_path_factory) -> Iterator[Pipeline]:
             pipeline = Pipeline(live, lake, mlflow.uri, mlflow=mlflow, lake_is_small_disk=lake_is_small_disk)
             start = time.monotonic()
             pipeline.land(BOOTSTRAP_DAYS)
-            # The first fit of the label model is killed mid-step (test_kill9 reads the outcome):
+            # The first fit of the label model is killed mid-step (test_live_demo reads the outcome):
             # the one stage that otherwise runs only when the LFs change or at its nightly cron.
             run_id, pid = wait_for_step_start(pipeline, "label_model", timeout=BOOTSTRAP_TIMEOUT)
             kill9(pid)
