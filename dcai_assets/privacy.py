@@ -24,6 +24,7 @@ from dcai_assets.core.privacy import (
     aggregate_markdown,
     group_counts,
     small_groups_suppressed,
+    small_rows_dropped,
     without_examples,
     without_values,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "gated_counts",
     "gated_drift",
     "gated_evaluation",
+    "gated_groups",
     "lf_errors_gated",
     "read_rows",
 ]
@@ -102,6 +104,17 @@ def gated_counts(privacy: PrivacySpec, counts: Mapping[object, int]) -> dict[str
         "_suppressed_groups": kept.suppressed_groups,
         "_suppressed_rows": kept.suppressed_rows,
     }
+
+
+def gated_groups(
+    privacy: PrivacySpec, table: pd.DataFrame, size_column: str = "rows"
+) -> tuple[pd.DataFrame, str]:
+    """A per-group table for metadata (e.g. per partition): when on, the groups of fewer than
+    ``min_group_size`` rows (counted in ``size_column``) are left out, with a note saying how many
+    groups and rows; off, the table and "" unchanged."""
+    if not privacy.no_human_access:
+        return table, ""
+    return small_rows_dropped(table, size_column, privacy.min_group_size)
 
 
 def gated_conformance(privacy: PrivacySpec, conf):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from dcai_assets import build_definitions
-from dcai_assets.privacy import WITHHELD, audit_log, examples_markdown, gated_counts, read_rows
+from dcai_assets.privacy import WITHHELD, audit_log, examples_markdown, gated_counts, gated_groups, read_rows
 from dcai_assets.spec import PrivacySpec
 from tests.conftest import sensor_readings
 
@@ -60,6 +60,17 @@ def test_gated_counts_suppress_small_groups_only_when_on():
     counts = pd.Series({"a": 40, "b": 2})
     assert gated_counts(PrivacySpec(), counts) == {"a": 40, "b": 2}
     assert gated_counts(ON, counts) == {"a": 40, "_suppressed_groups": 1, "_suppressed_rows": 2}
+
+
+def test_gated_groups_drop_small_partitions_only_when_on():
+    table = pd.DataFrame(
+        {"partition": ["2024-01-01", "2024-01-02"], "rows": [40, 2], "mean_importance": [0.1, -0.7]}
+    )
+    off, off_note = gated_groups(PrivacySpec(), table)
+    assert off is table and off_note == ""
+    shown, note = gated_groups(ON, table)
+    assert shown["partition"].tolist() == ["2024-01-01"]
+    assert note == "1 group(s) with fewer than 10 rows suppressed (2 rows in all)"
 
 
 def _ingest_and_collect(spec, resources, landing) -> tuple[pd.DataFrame, str]:

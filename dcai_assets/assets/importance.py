@@ -39,8 +39,8 @@ from dcai_assets.io.valuation_store import ValuationBlockStore
 from dcai_assets.model_registry import load_sklearn_model
 from dcai_assets.partitions import asset_key
 from dcai_assets.plots import bar_chart_svg, histogram_svg, svg_markdown
-from dcai_assets.privacy import examples_markdown
-from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, TrainingSpec
+from dcai_assets.privacy import examples_markdown, gated_groups
+from dcai_assets.spec import DatasetSpec, ImportanceSpec, LabelingSpec, PrivacySpec, TrainingSpec
 from dcai_assets.tracking import MlflowTracking
 
 IMPORTANCE_SCORES = "importance_scores"
@@ -281,13 +281,15 @@ def _scores_metadata(
             + histogram_markdown(sorted_values)
         ),
         **_lf_review_metadata(review, flag),
-        "by_partition": dg.MetadataValue.md(
-            flag
-            + _table_markdown(
-                part_table.reset_index(), [PARTITION, "rows", "harmful", "harmful_share", "mean_importance"]
-            )
-        ),
+        "by_partition": dg.MetadataValue.md(flag + _partition_markdown(scoring.spec.privacy, part_table)),
     }
+
+
+def _partition_markdown(privacy: PrivacySpec, part_table: pd.DataFrame) -> str:
+    """The per-partition table; in no-human-access mode without partitions under the group minimum."""
+    shown, note = gated_groups(privacy, part_table.reset_index())
+    table = _table_markdown(shown, [PARTITION, "rows", "harmful", "harmful_share", "mean_importance"])
+    return table + (f"\n\n_{note}_" if note else "")
 
 
 def _asset_properties(spec: DatasetSpec, valuation: ImportanceSpec) -> dict:

@@ -63,6 +63,25 @@ def group_counts(counts: Mapping[object, int], min_group_size: int) -> GroupCoun
     return GroupCounts(shown, len(small), sum(small), k)
 
 
+def small_rows_dropped(
+    table: pd.DataFrame, size_column: str, min_group_size: int
+) -> tuple[pd.DataFrame, str]:
+    """``table`` (one row per group, its size in ``size_column``) without the groups of fewer than
+    ``min_group_size`` rows, and a note of what was left out ("" when nothing was).
+
+    >>> t = pd.DataFrame({"day": ["a", "b"], "rows": [12, 3], "mean": [0.1, -0.4]})
+    >>> kept, note = small_rows_dropped(t, "rows", 10)
+    >>> kept["day"].tolist(), note
+    (['a'], '1 group(s) with fewer than 10 rows suppressed (3 rows in all)')
+    """
+    k = _check_min_group_size(min_group_size)
+    if size_column not in table.columns:
+        raise ValueError(f"size_column: {size_column!r} is not a column of the table ({list(table.columns)})")
+    small = table[size_column] < k
+    counts = GroupCounts({}, int(small.sum()), int(table.loc[small, size_column].sum()), k)
+    return table.loc[~small], counts.note
+
+
 def aggregate_markdown(
     frame: pd.DataFrame, min_group_size: int, *, group_by: Iterable[str] = (), what: str = "rows"
 ) -> str:

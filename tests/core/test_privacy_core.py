@@ -18,6 +18,7 @@ from dcai_assets.core.privacy import (
     aggregate_markdown,
     group_counts,
     small_groups_suppressed,
+    small_rows_dropped,
     without_examples,
     without_values,
 )
@@ -33,6 +34,16 @@ def test_groups_under_the_minimum_are_suppressed_and_counted():
 
 def test_nothing_suppressed_says_nothing():
     assert group_counts({"a": 12}, 10).note == ""
+
+
+def test_table_rows_of_small_groups_are_dropped_and_counted():
+    table = pd.DataFrame({"day": ["a", "b", "c", "d"], "rows": [12, 3, 1, 10], "mean": [0.1, -0.4, 0.9, 0.0]})
+    kept, note = small_rows_dropped(table, "rows", 10)
+    assert kept["day"].tolist() == ["a", "d"]
+    assert note == "2 group(s) with fewer than 10 rows suppressed (4 rows in all)"
+    assert small_rows_dropped(table, "rows", 1)[1] == ""
+    with pytest.raises(ValueError, match="size_column: 'n'"):
+        small_rows_dropped(table, "n", 10)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "10"])
