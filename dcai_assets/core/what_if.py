@@ -21,7 +21,7 @@ Retrain = Callable[[pd.DataFrame], tuple[np.ndarray, Evaluation]]
 
 TABLE_COLUMNS = [
     "removed_rows", "share", "metric", "before", "after", "change", "random_mean", "random_sd",
-    "random_min", "random_max", "random_draws", "rows_fixed", "rows_broken", "verdict", "flag",
+    "random_min", "random_max", "random_draws", "rows_fixed", "rows_broken", "paired_p", "verdict", "flag",
     "before_ci_low", "before_ci_high", "after_ci_low", "after_ci_high",
 ]  # fmt: skip
 
@@ -108,14 +108,18 @@ class WhatIfResult:
             now = step.targeted.predictions == self.y_true
             fixed, broken = int((now & ~was).sum()), int((was & ~now).sum())
         row = self._random_summary(draws, step, flags)
-        verdict = ""
+        verdict, paired_p = "", math.nan
         if metric == self.metrics[0]:
             verdict = _verdict(after - before, draws - before, flags)
+            if fixed is not None and not math.isnan(after - before):
+                paired_p = mcnemar_p(fixed, broken)
+                verdict += "; " + _significance(fixed, broken, paired_p)
         return {
             "removed_rows": step.size, "share": share, "metric": metric, "before": before,
             "after": after, "change": after - before, **row, "rows_fixed": fixed,
-            "rows_broken": broken, "verdict": verdict, "flag": "; ".join(flags), "before_ci_low": math.nan,
-            "before_ci_high": math.nan, "after_ci_low": math.nan, "after_ci_high": math.nan,
+            "rows_broken": broken, "paired_p": paired_p, "verdict": verdict, "flag": "; ".join(flags),
+            "before_ci_low": math.nan, "before_ci_high": math.nan, "after_ci_low": math.nan,
+            "after_ci_high": math.nan,
         }  # fmt: skip
 
     def _gap_row(self, step: Step, share: float, name: str) -> dict:
@@ -133,7 +137,7 @@ class WhatIfResult:
         return {
             "removed_rows": step.size, "share": share, "metric": f"fairness: {name}", "before": before,
             "after": after, "change": after - before, **row, "rows_fixed": None, "rows_broken": None,
-            "verdict": "", "flag": "; ".join(flags), **_interval("before", before_gap),
+            "paired_p": math.nan, "verdict": "", "flag": "; ".join(flags), **_interval("before", before_gap),
             **_interval("after", after_gap),
         }  # fmt: skip
 
@@ -206,6 +210,31 @@ def _verdict(change: float, random_changes: np.ndarray, flags: list[str]) -> str
     if change < random_changes.min():
         return f"worse than all {len(random_changes)} random removals{tail}"
     return f"within the random removals' range{tail}"
+
+
+def mcnemar_p(fixed: int, broken: int) -> float:
+    """Exact two-sided McNemar p-value of a change in accuracy on the same holdout rows: under no
+    effect, each of the ``fixed + broken`` rows whose outcome changed is as likely fixed as broken
+    (a binomial with p = 1/2). 1.0 when no row changed.
+
+    >>> round(mcnemar_p(4, 1), 3), round(mcnemar_p(12, 1), 4), mcnemar_p(0, 0)
+    (0.375, 0.0034, 1.0)
+    """
+    for name, value in (("fixed", fixed), ("broken", broken)):
+        _check_int(name, value, 0)
+    n, low = fixed + broken, min(fixed, broken)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(low + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
+def _significance(fixed: int, broken: int, p: float, alpha: float = 0.05) -> str:
+    """Whether the rows fixed and broken could be chance, in words."""
+    if fixed + broken == 0:
+        return "no holdout prediction changed"
+    judged = f"significant at {alpha}" if p < alpha else "not significant: could be chance"
+    return f"{fixed} fixed vs {broken} broken, McNemar p = {p:.2g} ({judged})"
 
 
 def _figure(value, low=math.nan, high=math.nan) -> str:
@@ -421,6 +450,6 @@ def what_if(
 
 
 __all__ = [
-    "Outcome", "Retrain", "Step", "WhatIfResult", "harmful_order", "lf_rows", "sweep_sizes",
+    "Outcome", "Retrain", "Step", "WhatIfResult", "harmful_order", "lf_rows", "mcnemar_p", "sweep_sizes",
     "table_markdown", "what_if",
 ]  # fmt: skip

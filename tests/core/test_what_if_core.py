@@ -12,7 +12,7 @@ import pytest
 from dcai_assets.core.evaluation import evaluate
 from dcai_assets.core.knn_shapley import knn_shapley
 from dcai_assets.core.training import TrainingError, fit_pipeline
-from dcai_assets.core.what_if import harmful_order, lf_rows, sweep_sizes, what_if
+from dcai_assets.core.what_if import harmful_order, lf_rows, mcnemar_p, sweep_sizes, what_if
 
 CLASSES = ["a", "b"]
 
@@ -81,8 +81,9 @@ def test_removing_the_lowest_valued_rows_beats_every_random_removal_of_as_many(p
         row = table.loc[(size, "accuracy")]
         assert row["after"] > row["before"] + 0.03  # 1-NN recovers most of the flips' damage
         assert row["after"] > row["random_max"]
-        assert row["verdict"] == "better than all 5 random removals"
+        assert row["verdict"].startswith("better than all 5 random removals; ")
         assert row["rows_fixed"] > 3 * row["rows_broken"]
+        assert row["paired_p"] < 0.05 and "(significant at 0.05)" in row["verdict"]
         assert row["random_draws"] == 5 and row["random_sd"] > 0
         assert row["flag"] == ""
     # the baseline is what an unmodified retrain scores, and the table shows it unchanged per step
@@ -243,3 +244,40 @@ def test_the_columns_the_docs_name_for_the_what_if_table_exist():
     named = re.findall(r"`([a-z_]+)`", row.split("; metadata:")[0])
     assert {"before", "after", "random_mean", "flag"} <= set(named)
     assert not set(named) - set(TABLE_COLUMNS)
+
+
+def test_mcnemar_p_is_the_exact_two_sided_binomial_of_rows_fixed_against_rows_broken():
+    assert mcnemar_p(4, 1) == 0.375  # 2 * (1 + 5) / 32
+    assert mcnemar_p(1, 4) == mcnemar_p(4, 1)
+    assert mcnemar_p(12, 1) == pytest.approx(2 * 14 / 2**13)
+    assert mcnemar_p(0, 0) == 1.0 and mcnemar_p(5, 5) == 1.0
+    with pytest.raises(ValueError, match="fixed"):
+        mcnemar_p(-1, 2)
+
+
+def test_a_gain_of_a_few_rows_better_than_every_random_draw_is_called_chance():
+    """Three net rows of 140, as on the demo's flights: better than every random removal (which
+    changed no prediction of that stable model) and still not evidence of a better model."""
+    y = np.array(["a"] * 70 + ["b"] * 70)
+    was = y.copy()
+    was[60:70] = "b"  # 10 wrong before
+    now = was.copy()
+    now[60:64] = "a"  # 4 fixed
+    now[0] = "b"  # 1 broken
+    holdout = pd.DataFrame({"p": ["h"] * 140})
+    outcomes = iter([was, now, was, was])  # before, the targeted removal, two random draws
+
+    def retrain(rows):
+        predicted = next(outcomes)
+        return predicted, evaluate(pd.Series(y), predicted, holdout, ["a", "b"], partition_column="p")
+
+    table = what_if(
+        pd.DataFrame({"x": range(10)}), y, retrain, order=np.arange(10), sizes=[2], random_repeats=2
+    ).table()
+    row = table[table["metric"] == "accuracy"].iloc[0]
+    assert (row["rows_fixed"], row["rows_broken"]) == (4, 1)
+    assert row["paired_p"] == 0.375
+    assert row["verdict"] == (
+        "better than all 2 random removals; 4 fixed vs 1 broken, McNemar p = 0.38 "
+        "(not significant: could be chance)"
+    )

@@ -53,6 +53,7 @@ def test_demo_catches_each_injected_fault_labels_the_rest_and_trains_two_version
     every_run_names_its_trigger(demo_run.home)
     readme_lineage_commands_run_on_the_demo(data, env)
     readme_importance_columns_exist(data / "lake" / "flights" / "importance_scores.parquet")
+    what_if_runs_on_the_demo(env)
 
 
 def every_run_names_its_trigger(home: Path) -> None:
@@ -90,6 +91,35 @@ def readme_lineage_commands_run_on_the_demo(data: Path, env: dict) -> None:
         done = subprocess.run([str(exe), *args], cwd=PROJECT, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"README command `{command}`: {done.stdout}{done.stderr}"
         assert done.stdout.strip(), f"README command `{command}` printed nothing"
+
+
+def what_if_runs_on_the_demo(env: dict) -> None:
+    """`dcai-assets what-if` on the demo's own model and scores (real flights, not synthetic rows):
+    before and after, the random baseline from the same run, the paired test, the MLflow run."""
+    exe = Path(sys.executable).with_name("dcai-assets")
+    args = [
+        str(exe),
+        "what-if",
+        "jobs.definitions",
+        "flights",
+        "--fractions",
+        "0.05",
+        "--random-repeats",
+        "2",
+    ]
+    done = subprocess.run(args, cwd=PROJECT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "what-if of models:/flights_model/2" in out
+    assert "random baseline: 2 draws of as many rows per step" in out
+    row = next(line for line in out.splitlines() if line.startswith("| ") and "| accuracy |" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    removed, _, before, after, change, random, fixed_broken, verdict = cells[:8]
+    assert removed.endswith("(5.0%)")
+    assert abs(float(after) - float(before) - float(change)) < 1e-3
+    assert "±" in random and " / " in fixed_broken
+    assert "random removals" in verdict and "McNemar p = " in verdict
+    assert "nothing registered, no alias moved." in out
 
 
 def readme_importance_columns_exist(path: Path) -> None:
