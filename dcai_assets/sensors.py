@@ -1,7 +1,10 @@
 """The landing sensor: registers new partitions and requests one ingest run per new or changed
 file (run key = file name + content hash). A bad file is reported and skipped, never fatal. What it
-has handled is kept in the landing state store (``landing_state``), not in its cursor."""
+has handled is kept in the landing state store (``landing_state``), not in its cursor. When the
+schema file changed since its last tick, it also re-runs every partition whose validation failed
+(blocked), once per schema version: a schema fix heals the days it unblocks without a person."""
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -10,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from dcai_assets.assets.validated import schema_version
 from dcai_assets.core.reading import file_digest
 from dcai_assets.errors import DataInputError
 from dcai_assets.landing_state import LandingTick, store_for
@@ -164,6 +168,10 @@ def build_landing_sensor(
         for problem in problems:  # reported once; the other files go on
             context.log.error(f"skipped: {problem}")
         cursor = store.save(tick, context.cursor)
+        version = schema_version(spec)
+        if not tick.first:
+            requests += _blocked_reruns(context, spec, pdef, tick, _cursor_schema(context.cursor), version)
+        cursor = _with_schema(cursor, version)
         if not requests and not problems and not new_keys:
             return dg.SensorResult(skip_reason="no new or changed partitions", cursor=cursor)
         if isinstance(pdef, dg.DynamicPartitionsDefinition):
@@ -176,10 +184,10 @@ def build_landing_sensor(
             r.with_replaced_attrs(
                 job_name=target,
                 tags={
-                    **r.tags,
                     TRIGGER_TAG: f"file {r.tags[FILE_TAG]} landed"
                     if FILE_TAG in r.tags
                     else f"partition {r.partition_key} listed",
+                    **r.tags,  # a re-run of a blocked partition says so in its own trigger
                 },
             )
             for r in requests
@@ -187,6 +195,76 @@ def build_landing_sensor(
         return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=add, cursor=cursor)
 
     return landing_sensor
+
+
+SCHEMA_KEY = "schema"  # in the cursor: the schema version the handled partitions were validated under
+
+
+def _cursor_schema(cursor: str | None) -> str | None:
+    """The schema version a cursor records (None for a first tick or a cursor from before)."""
+    data = json.loads(cursor) if cursor else None
+    return data.get(SCHEMA_KEY) if isinstance(data, dict) else None
+
+
+def _with_schema(cursor: str, version: str) -> str:
+    data = json.loads(cursor)
+    if data.get(SCHEMA_KEY) == version:
+        return cursor
+    return json.dumps({**data, SCHEMA_KEY: version})
+
+
+def blocked_partitions(
+    instance: dg.DagsterInstance, key: dg.AssetKey, pdef: dg.PartitionsDefinition, keys: Sequence[str]
+) -> list[str]:
+    """The ``keys`` whose latest materialization of ``key`` failed (a blocking check stopped it,
+    as the partition bar shows), in order."""
+    if not keys:
+        return []
+    status = instance.get_status_by_partition(key, list(keys), pdef) or {}
+    return [k for k in keys if status.get(k) == dg.AssetPartitionStatus.FAILED]
+
+
+def _blocked_reruns(
+    context: dg.SensorEvaluationContext,
+    spec: DatasetSpec,
+    pdef: dg.PartitionsDefinition,
+    tick: LandingTick,
+    before: str | None,
+    version: str,
+) -> list[dg.RunRequest]:
+    """After a schema change (``before`` -> ``version``), one run per blocked partition the sensor
+    has handled, keyed by the new version so that each runs once; none when the schema is the
+    same or the cursor does not say which it was."""
+    from dcai_assets.assets.validated import VALIDATED_DATA
+    from dcai_assets.automation import TRIGGER_TAG
+    from dcai_assets.partitions import asset_key
+
+    if before is None or before == version:
+        return []
+    if isinstance(spec.source, CallableSource):
+        files = {key: None for key in tick.state["keys"]}
+    else:
+        files = {Path(name).stem: name for name in tick.state["files"]}
+    existing = set(pdef.get_partition_keys(dynamic_partitions_store=context.instance))
+    known = [k for k in files if k in existing]
+    blocked = blocked_partitions(context.instance, asset_key(spec, VALIDATED_DATA), pdef, known)
+    if not blocked:
+        context.log.info(f"schema changed ({before} -> {version}): no blocked partition to re-run")
+        return []
+    context.log.info(
+        f"schema changed ({before} -> {version}): re-running {len(blocked)} blocked partition(s): "
+        + ", ".join(blocked[:10])
+        + (f" and {len(blocked) - 10} more" if len(blocked) > 10 else "")
+    )
+    trigger = f"schema changed ({before} -> {version}): re-validating the blocked partition"
+    return [
+        dg.RunRequest(
+            partition_key=key,
+            run_key=f"{spec.name}:{key}:schema-{version}",
+            tags={TRIGGER_TAG: trigger, **({FILE_TAG: files[key]} if files[key] else {})},
+        )
+        for key in blocked
+    ]
 
 
 def _log_state(context: dg.SensorEvaluationContext, tick: LandingTick, path: Any) -> None:

@@ -341,3 +341,56 @@ def test_a_cursor_the_sensor_did_not_write_is_refused_by_name(tmp_path):
 
     with pytest.raises(ValueError, match=r"landing sensor cursor 'not json'.*reset the cursor"):
         LandingStateStore(tmp_path / "state.sqlite").open("not json")
+
+
+def test_a_schema_change_re_runs_each_blocked_day_once_and_no_other(readings_spec, landing, resources):
+    """A null burst blocks a day; the schema is then relaxed to accept it (as an operator would
+    after deciding the nulls are fine): the next tick re-runs that day, and only that day, once,
+    saying why; the day then validates, and later ticks request nothing more."""
+    import yaml
+
+    write_day(landing, "2024-01-10")
+    bad = sensor_readings("2024-01-11")
+    bad.loc[:79, "humidity"] = None
+    bad.to_csv(landing / "2024-01-11.csv", index=False)
+    validated = dg.AssetKey(["readings", "validated_data"])
+
+    def run(spec, instance, request) -> bool:
+        defs = dg.Definitions.merge(build_definitions(spec), dg.Definitions(resources=resources))
+        job = defs.resolve_job_def(request.job_name)
+        return job.execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False
+        ).success
+
+    with dg.instance_for_test() as instance:
+        first = tick(readings_spec, instance)
+        assert [run(readings_spec, instance, r) for r in first.run_requests] == [True, False]
+        quiet = tick(readings_spec, instance, first.cursor)
+        assert quiet.run_requests == []  # same schema: a blocked day waits for a fix
+
+        schema = yaml.safe_load(readings_spec.schema_path.read_text())
+        humidity = next(c for c in schema["columns"] if c["name"] == "humidity")
+        humidity.update(nullable=True, max_null_fraction=0.5)
+        readings_spec.schema_path.write_text(yaml.safe_dump(schema, sort_keys=False))
+        fixed = tick(readings_spec, instance, quiet.cursor)  # reloaded definitions: the new schema
+        assert [r.partition_key for r in fixed.run_requests] == ["2024-01-11"]
+        request = fixed.run_requests[0]
+        assert request.tags["dcai/trigger"].startswith("schema changed (")
+        assert request.tags["dcai/trigger"].endswith("re-validating the blocked partition")
+        assert request.tags["dcai/file"] == "2024-01-11.csv"
+        assert run(readings_spec, instance, request)
+        status = instance.get_status_by_partition(
+            validated,
+            ["2024-01-10", "2024-01-11"],
+            dg.DailyPartitionsDefinition("2024-01-01", end_date="2024-03-01"),
+        )
+        assert set(status.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
+        assert tick(readings_spec, instance, fixed.cursor).run_requests == []
+
+
+def test_the_first_tick_records_the_schema_and_re_runs_nothing(readings_spec, landing):
+    write_day(landing, "2024-01-10")
+    with dg.instance_for_test() as instance:
+        first = tick(readings_spec, instance)
+        assert json.loads(first.cursor)["schema"]
+        assert [r.partition_key for r in first.run_requests] == ["2024-01-10"]
