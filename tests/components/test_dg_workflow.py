@@ -239,3 +239,56 @@ def test_dg_check_defs_at_the_repository_root_checks_the_demo_yaml_and_loads_the
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "All component YAML validated successfully." in done.stdout
     assert "All definitions loaded successfully." in done.stdout
+
+
+def test_dg_dev_serves_the_pipeline_in_the_ui_on_127_0_0_1(pipeline, project):
+    """The README's last step: `dg dev` starts the UI (webserver and daemon) on 127.0.0.1, and the
+    UI's GraphQL lists the scaffolded pipeline's assets with their checks."""
+    import json
+    import signal
+    import urllib.request
+
+    from jobs.live_instance import free_port, wait_for
+
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "dg"), "dev", "--port", str(port)],
+        cwd=project.root,
+        env=project.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # dg dev starts the webserver and the daemon: stop them together
+    )
+    query = (
+        "{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }"
+    )
+
+    def served() -> dict | None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/graphql",
+            data=json.dumps({"query": query}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            assert process.poll() is None, (
+                f"dg dev exited with {process.returncode}: {process.stderr.read()[-3000:]}"
+            )
+            return None
+
+    try:
+        answer = wait_for("dg dev to serve the UI on 127.0.0.1", served, timeout=240, every=2)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    nodes = answer["data"]["assetNodes"]
+    keys = {"/".join(n["assetKey"]["path"]) for n in nodes}
+    assert {f"orders/{a}" for a in ASSETS} <= keys
+    checks = {c["name"] for n in nodes for c in (n["assetChecksOrError"].get("checks") or [])}
+    assert "columns_match_schema" in checks
