@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from tests.e2e.test_no_human_access import distinctive_values, everything_shown, leaks
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -164,3 +166,13 @@ def test_demo_definitions_load_with_every_asset_and_check():
         for k in repo.asset_graph.get_all_asset_keys()
     }
     assert all(conditions[name] is not None for name in ("label_model", "labeled_set", "trained_model"))
+
+
+def test_the_leak_search_finds_raw_values_in_an_ordinary_demo_run(demo_run):
+    """The control of test_no_human_access.py: the same search on the ordinary demo finds values."""
+    values, key = distinctive_values(demo_run.data / "landing" / "flights")
+    found = leaks(everything_shown(demo_run), values, key)
+    # Previews of raw data and quarantined rows, examples in findings, the review queue.
+    assert any(where.endswith("events") for where in found), found.keys()
+    assert any(re.search(r"N\d", " ".join(hits)) for hits in found.values())  # a tail number
+    assert any(key.search(" ".join(hits)) for hits in found.values())  # a row's key
