@@ -53,7 +53,7 @@ from dcai_assets.core.columns import GOLD, LABEL, LABEL_SOURCE, lf_column, proba
 from dcai_assets.core.knn_shapley import knn_shapley
 from dcai_assets.core.label_model import fit_label_model
 from dcai_assets.core.labeling import ABSTAIN, LabelingFunctionSet, apply_lfs, gold_indices
-from dcai_assets.core.review import review_order
+from dcai_assets.core.review import harm_weight, review_ranks
 from dcai_assets.core.training import fit_pipeline
 from dcai_assets.core.valuation import label_doubts, lf_review
 
@@ -97,6 +97,7 @@ class Setting:
     clean: np.ndarray  # the same with every known truth set (what the fixes set)
     wrong: np.ndarray  # per training row: a non-gold label that is not the truth
     candidates: np.ndarray  # training rows (positions) that are non-gold with a known truth
+    gold_rows: np.ndarray  # per training row: a gold label (not in the queue)
     values: np.ndarray  # KNN-Shapley of the training rows against the valuation part
     doubts: object  # label_doubts(...) as the importance asset computes it
     accuracy: object  # labels -> accuracy on the evaluation part after a retrain
@@ -105,6 +106,7 @@ class Setting:
     valuation_rows: int
     evaluation_rows: int
     started: float
+    harm_weight: float = np.nan  # the weight of the row value in the queue's order
 
 
 def split_holdout(
@@ -202,7 +204,8 @@ def prepare(
     )  # fmt: skip
     return Setting(
         example=example.name, kind=label_of(kind, gold_share), seed=seed, lab=lab, clean=clean,
-        wrong=wrong, candidates=candidates, values=values, doubts=doubts, accuracy=accuracy,
+        wrong=wrong, candidates=candidates, gold_rows=is_gold[t], values=values, doubts=doubts,
+        accuracy=accuracy,
         accuracy_noisy=acc_noisy, accuracy_clean=accuracy(clean), valuation_rows=int(valuation.sum()),
         evaluation_rows=int(evaluation.sum()), started=started,
     )  # fmt: skip
@@ -219,8 +222,13 @@ def single_orders(s: Setting) -> dict[str, np.ndarray]:
     against = ((v != ABSTAIN) & (v != lab[:, None])).sum(axis=1) / np.maximum(voted, 1)
     lm_own = evidence.label_model[rows, lab]
     c, values = s.candidates, s.values
+    # The queue as the importance asset ranks it (non-gold rows, the row value's weight chosen
+    # over them), restricted to the candidates.
+    weight = harm_weight(values[~s.gold_rows], doubt[~s.gold_rows])
+    ranks = review_ranks(values, doubt, exclude=s.gold_rows, weight=weight)
+    s.harm_weight = weight
     return {
-        "review queue": c[review_order(values[c], doubt[c])],
+        "review queue": c[np.argsort(ranks[c], kind="stable")],
         "row value": c[np.argsort(values[c], kind="stable")],
         "model confidence": c[np.argsort(own[c], kind="stable")],
         "gold-only model": c[np.argsort(gold_own[c], kind="stable")],
@@ -245,7 +253,8 @@ def measure(s: Setting, orders: dict[str, np.ndarray]) -> Scenario:
         example=s.example, kind=s.kind, seed=s.seed, rows=len(s.lab), candidates=len(c),
         wrong=int(s.wrong.sum()), valuation_rows=s.valuation_rows, evaluation_rows=s.evaluation_rows,
         accuracy_noisy=s.accuracy_noisy, accuracy_clean=s.accuracy_clean, precision=precision,
-        accuracy=accuracy, weights=s.doubts.combination.describe(), seconds=time.perf_counter() - s.started,
+        accuracy=accuracy, weights=f"{s.doubts.combination.describe()}; row value weight {s.harm_weight:g}",
+        seconds=time.perf_counter() - s.started,
     )  # fmt: skip
 
 
