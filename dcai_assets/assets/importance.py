@@ -271,7 +271,7 @@ def _scores_metadata(
         "review_queue_gold_rows": "ranked, marked as gold"
         if valuation.review_gold
         else (f"left out: {int(scored.gold_rows.sum())} hand-checked rows"),
-        "review_queue_ranks_by": scored.doubts.describe(),
+        "review_queue_ranks_by": scored.ranks_by(),
         "histogram": dg.MetadataValue.md(
             flag
             + svg_markdown(

@@ -18,8 +18,9 @@ both "a class other than the true one" and need no planted example. The row's su
 is the softmax over classes of the weighted signals (:meth:`LabelDoubt.support`); its doubt is
 1 - the support of its label. The row value (KNN-Shapley) is not a weight here: a gold row's value
 is that of its gold label only, so the value of a wrong label cannot be fitted on gold rows; the
-review order uses it to break ties and to flag harmful rows whose label looks right
-(:func:`dcai_assets.core.review.review_order`).
+review order uses it to put the most harmful first among rows about equally doubted, as far as
+that costs at most a point of expected precision (:func:`dcai_assets.core.review.harm_weight`),
+and to flag harmful rows whose label looks right (:func:`dcai_assets.core.review.review_order`).
 """
 
 from __future__ import annotations

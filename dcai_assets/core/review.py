@@ -152,29 +152,96 @@ def given_label_probability(model, X: pd.DataFrame, labels: Sequence[str]) -> np
     return np.where(index >= 0, proba[np.arange(len(index)), np.maximum(index, 0)], 0.0)
 
 
-def review_order(importance: np.ndarray, doubt: np.ndarray | None = None) -> np.ndarray:
-    """The order in which to inspect training rows, most suspicious first.
+HARM_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+"""The weights of the row value tried by :func:`harm_weight`, smallest first."""
+QUEUE_DEPTHS = (0.01, 0.02, 0.05, 0.1, 0.2)
+"""The shares of the queue at which :func:`harm_weight` compares expected precisions."""
+_CLIP = 1e-6  # doubts are clipped to [_CLIP, 1 - _CLIP] before the logit, as the signals are
 
-    ``doubt`` is each row's probability that its label is wrong, from every signal combined
-    (:func:`dcai_assets.core.label_doubt.fit_label_doubt`); the row value (``importance``) breaks
-    ties, lowest first. Without ``doubt``, this is the importance order."""
+
+def _scores(importance: np.ndarray, doubt: np.ndarray, weight: float) -> np.ndarray:
+    """logit(doubt) - weight x importance / (median |importance|): higher is inspected first."""
+    d = np.clip(doubt, _CLIP, 1 - _CLIP)
+    scale = float(np.median(np.abs(importance))) if len(importance) else 0.0
+    if not scale > 0:
+        scale = float(np.abs(importance).mean()) if len(importance) else 0.0
+    harm = importance / scale if scale > 0 else np.zeros_like(importance)
+    return np.log(d / (1 - d)) - weight * harm
+
+
+def _expected_precision(doubt: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The mean doubt of the first rows of ``order`` at each of :data:`QUEUE_DEPTHS` (one row at
+    least): the share of wrong labels expected there, the doubts being calibrated on gold rows."""
+    n = len(doubt)
+    return np.array([doubt[order[: max(1, int(depth * n))]].mean() for depth in QUEUE_DEPTHS])
+
+
+def harm_weight(importance: np.ndarray, doubt: np.ndarray, *, tolerance: float = 0.01) -> float:
+    """How much the row value may reorder the doubted rows: the largest of :data:`HARM_WEIGHTS`
+    whose order (:func:`review_order`) keeps the expected precision (the mean doubt of its first
+    rows) within ``tolerance`` of that of the doubt order, at every depth of :data:`QUEUE_DEPTHS`.
+
+    No truth is used: the doubts are probabilities fitted on gold rows. Where many rows are
+    about equally doubted (many random mistakes), the most harmful of them come first; where the
+    doubts fall off quickly, the row value barely moves them."""
+    importance, doubt = _checked(importance, doubt)
+    if len(doubt) == 0:
+        return 0.0
+    best = _expected_precision(doubt, np.argsort(-doubt, kind="stable"))
+    chosen = 0.0
+    for weight in HARM_WEIGHTS:
+        order = np.lexsort((importance, -_scores(importance, doubt, weight)))
+        if (_expected_precision(doubt, order) >= best - tolerance).all():
+            chosen = weight
+    return chosen
+
+
+def _checked(importance, doubt) -> tuple[np.ndarray, np.ndarray]:
     importance = np.asarray(importance, dtype=float)
-    if doubt is None:
-        return np.argsort(importance, kind="stable")
     doubt = np.asarray(doubt, dtype=float)
     if doubt.shape != importance.shape:
         raise ValueError(f"doubt: {len(doubt)} rows; expected {len(importance)}, one per row of importance")
     if not (np.isfinite(doubt).all() and np.isfinite(importance).all()):
         raise ValueError("importance and doubt: NaN or infinite values; expected finite numbers")
-    return np.lexsort((importance, -doubt))
+    return importance, doubt
+
+
+def review_order(
+    importance: np.ndarray,
+    doubt: np.ndarray | None = None,
+    *,
+    weight: float | None = None,
+    tolerance: float = 0.01,
+) -> np.ndarray:
+    """The order in which to inspect training rows, most worth inspecting first.
+
+    ``doubt`` is each row's probability that its label is wrong, from every signal combined
+    (:func:`dcai_assets.core.label_doubt.fit_label_doubt`); ``importance`` its row value
+    (negative: it hurts the model on the holdout). Rows are ranked by logit(doubt) - ``weight`` x
+    importance / median |importance|: the doubt first, and among rows about equally doubted the
+    most harmful first, since fixing a wrong label that hurts the model gains the most accuracy.
+    ``weight`` None: chosen by :func:`harm_weight` (the row value may cost at most ``tolerance``
+    of expected precision). Remaining ties go by importance, lowest first. Without ``doubt``, this
+    is the importance order."""
+    importance = np.asarray(importance, dtype=float)
+    if doubt is None:
+        return np.argsort(importance, kind="stable")
+    importance, doubt = _checked(importance, doubt)
+    if weight is None:
+        weight = harm_weight(importance, doubt, tolerance=tolerance)
+    return np.lexsort((importance, -_scores(importance, doubt, weight)))
 
 
 def review_ranks(
-    importance: np.ndarray, doubt: np.ndarray | None = None, *, exclude: np.ndarray | None = None
+    importance: np.ndarray,
+    doubt: np.ndarray | None = None,
+    *,
+    exclude: np.ndarray | None = None,
+    weight: float | None = None,
 ) -> np.ndarray:
     """Each row's place in the review queue (1 = inspect first, as ``review_order`` ranks them),
     NaN for the rows ``exclude`` marks (gold rows: hand-checked already), which are neither
-    ranked nor compared with."""
+    ranked nor compared with (nor used to choose the ``weight`` of the row value)."""
     importance = np.asarray(importance, dtype=float)
     n = len(importance)
     keep = np.ones(n, dtype=bool) if exclude is None else ~np.asarray(exclude, dtype=bool)
@@ -183,7 +250,7 @@ def review_ranks(
     ranks = np.full(n, np.nan)
     rows = np.flatnonzero(keep)
     picked = None if doubt is None else np.asarray(doubt, dtype=float)[keep]
-    ranks[rows[review_order(importance[keep], picked)]] = np.arange(1, len(rows) + 1)
+    ranks[rows[review_order(importance[keep], picked, weight=weight)]] = np.arange(1, len(rows) + 1)
     return ranks
 
 

@@ -19,6 +19,7 @@ from dcai_assets.core.label_doubt import LabelDoubt, LabelEvidence, class_indice
 from dcai_assets.core.labeling import ABSTAIN
 from dcai_assets.core.review import (
     LabelingFunctionReview,
+    harm_weight,
     per_labeling_function,
     queue_reasons,
     review_ranks,
@@ -211,13 +212,27 @@ class LabelDoubts:
     combination: LabelDoubt
     notes: list[str] = field(default_factory=list)
 
-    def describe(self) -> str:
-        """How the queue ranks, for the asset's metadata."""
+    def describe(self, harm_weight: float | None = None) -> str:
+        """How the queue ranks, for the asset's metadata; ``harm_weight``: the weight of the row
+        value in the order (:func:`dcai_assets.core.review.harm_weight`), None if not known."""
         text = (
             "the probability that each label is wrong, from the signals "
             f"{', '.join(self.combination.signals)} combined by a conditional logit "
-            f"({self.combination.describe()}); ties by row value, lowest first"
+            f"({self.combination.describe()})"
         )
+        if harm_weight is None:
+            text += "; among rows about equally doubted, the most harmful (lowest row value) first"
+        elif harm_weight > 0:
+            text += (
+                f"; ranked by logit(doubt) - {harm_weight:g} x row value / median |row value|, so that among "
+                "rows about equally doubted the most harmful come first (the largest weight costing at "
+                "most 1 point of expected precision at 1-20% of the queue)"
+            )
+        else:
+            text += (
+                "; ties by row value, lowest first (any weight of the row value would cost more than "
+                "1 point of expected precision)"
+            )
         return text + "".join(f". Without {note}" for note in self.notes)
 
 
@@ -302,6 +317,13 @@ class RowScores:
     table: pd.DataFrame
     gold_rows: np.ndarray
     doubts: LabelDoubts | None
+    harm_weight: float | None = None
+
+    def ranks_by(self) -> str:
+        """How the queue ranks, for the asset's metadata."""
+        if self.doubts is None:
+            return "row value, lowest first"
+        return self.doubts.describe(self.harm_weight)
 
 
 def score_rows(
@@ -348,11 +370,13 @@ def score_rows(
     )  # fmt: skip
     for column in reasons.columns:
         scores[column] = reasons[column].to_numpy()
-    exclude = None if review_gold else gold_rows  # gold is hand-checked already
-    ranks = review_ranks(row_values, reasons["doubt"].to_numpy(), exclude=exclude)
+    exclude = gold_rows if not review_gold else np.zeros(len(train), dtype=bool)  # gold: checked already
+    values, doubt = np.asarray(row_values, dtype=float), reasons["doubt"].to_numpy()
+    weight = harm_weight(values[~exclude], doubt[~exclude])
+    ranks = review_ranks(values, doubt, exclude=exclude, weight=weight)
     scores["review_rank"] = pd.array(ranks, dtype="Int64")
     scores = scores.sort_values("review_rank", na_position="last", kind="stable")
-    return RowScores(scores, gold_rows, doubts)
+    return RowScores(scores, gold_rows, doubts, weight)
 
 
 def lf_review(

@@ -8,7 +8,9 @@ from sklearn.linear_model import LogisticRegression
 
 from dcai_assets.core.label_doubt import LabelEvidence, fit_label_doubt
 from dcai_assets.core.review import (
+    HARM_WEIGHTS,
     given_label_probability,
+    harm_weight,
     per_labeling_function,
     queue_reasons,
     review_order,
@@ -27,6 +29,44 @@ def test_the_most_doubted_labels_come_first_and_ties_go_by_importance():
     importance = np.array([0.3, -0.2, 0.1, -0.5])
     doubt = np.array([0.9, 0.1, 0.9, 0.1])
     assert review_order(importance, doubt).tolist() == [2, 0, 3, 1]
+
+
+def test_among_rows_about_equally_doubted_the_most_harmful_come_first():
+    """Many random mistakes, all about surely wrong: the row value picks the harmful ones first,
+    at no cost in expected precision; a weight of 0 keeps the doubt order (ties by value)."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    doubt = np.where(np.arange(n) < 300, 0.99 + 0.009 * rng.random(n), 0.05 * rng.random(n))
+    importance = rng.normal(size=n)
+    weight = harm_weight(importance, doubt)
+    assert weight >= 1  # the surely wrong rows fill every depth up to 20%: the value may reorder them
+    first = review_order(importance, doubt)[:50]
+    assert (doubt[first] > 0.9).all()
+    sure = np.flatnonzero(doubt > 0.9)
+    assert importance[first].mean() < np.sort(importance[sure])[:100].mean() + 0.3  # among the most harmful
+    plain = review_order(importance, doubt, weight=0.0)
+    assert plain.tolist() == np.lexsort((importance, -np.clip(doubt, 1e-6, 1 - 1e-6))).tolist()
+
+
+def test_where_the_doubts_fall_off_the_row_value_barely_moves_them():
+    """Doubts spread from 1 down to 0: any sizeable weight would put less doubted rows first and
+    cost expected precision, so the weight stays small and the first rows stay the most doubted."""
+    n = 1000
+    doubt = np.linspace(1, 0, n)
+    importance = -np.random.default_rng(1).permuted(np.linspace(-1, 1, n))  # unrelated to the doubt
+    weight = harm_weight(importance, doubt, tolerance=0.01)
+    assert weight < 1
+    first = review_order(importance, doubt)[:50]
+    best = np.sort(doubt)[::-1][:50].mean()
+    assert doubt[first].mean() >= best - 0.01
+    assert harm_weight(importance, doubt, tolerance=1.0) == max(HARM_WEIGHTS)  # no limit: all the way
+
+
+def test_the_harm_weight_refuses_nan_and_is_zero_without_rows():
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        harm_weight(np.array([0.1, np.nan]), np.array([0.5, 0.5]))
+    assert harm_weight(np.zeros(0), np.zeros(0)) == 0.0
+    assert review_order(np.zeros(3), np.array([0.2, 0.9, 0.5])).tolist() == [1, 2, 0]  # no values: doubt
 
 
 def test_the_order_refuses_nan_and_a_doubt_of_another_length():
