@@ -4,9 +4,6 @@ champion and the drift ranks as they were, and gives the new version a verdict."
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +17,7 @@ from dcai_assets import MlflowTracking
 from dcai_assets.core.registry_debris import FINAL_VERDICTS
 from dcai_assets.io.parquet import PandasParquetIOManager
 from tests.assets.test_model import MODEL, definitions, failure_message, land_and_label, retrain
+from tests.disk import full_disk
 from tests.production.servers import MlflowServer
 
 MODEL_NAME = "readings_model"
@@ -40,28 +38,6 @@ def small_lake(tmp_path: Path) -> Iterator[Path]:
         yield lake
     finally:
         subprocess.run(["umount", "-l", str(lake)], capture_output=True)
-
-
-@contextlib.contextmanager
-def full(directory: Path) -> Iterator[None]:
-    """Fill ``directory``'s file system until the kernel says ENOSPC; free it on exit."""
-    ballast = directory / "ballast.bin"
-    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (1 << 20, 4096, 1):
-            while True:
-                try:
-                    os.write(fd, b"\0" * size)
-                except OSError as e:
-                    if e.errno != errno.ENOSPC:
-                        raise
-                    break
-    finally:
-        os.close(fd)
-    try:
-        yield
-    finally:
-        ballast.unlink()
 
 
 def champion(client: MlflowClient) -> str:
@@ -87,7 +63,7 @@ def test_a_full_lake_fails_the_retrain_and_the_champion_does_not_move(
         ranks_before = ranks.read_bytes()
         card_before = (small_lake / "readings" / "trained_model.parquet").read_bytes()
 
-        with full(small_lake):
+        with full_disk(small_lake):
             result = retrain(defs, instance)  # same inputs: its gate passes, so it would be promoted
         assert not result.success
         message = failure_message(result)

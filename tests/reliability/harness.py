@@ -264,6 +264,18 @@ def wait_until_more(pipeline: Pipeline, name: str, than: int, timeout: float) ->
     return time.monotonic() - start
 
 
+def new_day_to_model_and_scores(pipeline: Pipeline) -> float:
+    """Land one new day and wait until it has become a new model and new importance scores, by
+    itself; the seconds it took."""
+    models = pipeline.materializations("trained_model")
+    scores = pipeline.materializations("importance_scores")
+    start = time.monotonic()
+    pipeline.land(1)
+    wait_until_more(pipeline, "trained_model", models, RECOVERY_TIMEOUT)
+    wait_until_more(pipeline, "importance_scores", scores, RECOVERY_TIMEOUT)
+    return time.monotonic() - start
+
+
 def not_stuck(pipeline: Pipeline) -> None:
     """Fail at once, saying why, if an earlier scenario left the pipeline stuck for good."""
     if pipeline.stuck:

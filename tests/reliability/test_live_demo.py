@@ -16,16 +16,13 @@ itself once the fault clears."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
 import time
-from pathlib import Path
 
 import dagster as dg
 import pytest
 from mlflow import MlflowClient
 
+from tests.disk import full_disk
 from tests.reliability.harness import (
     MODEL,
     RECOVERY_TIMEOUT,
@@ -34,6 +31,7 @@ from tests.reliability.harness import (
     failure_message,
     invariant_violations,
     kill9,
+    new_day_to_model_and_scores,
     not_stuck,
     process,
     restart_daemon,
@@ -139,16 +137,8 @@ def test_kill9_of_the_code_server_and_then_the_daemon_mid_run_heals_without_a_pe
 def test_after_the_kills_a_new_day_still_becomes_a_new_model_and_new_scores_by_itself(pipeline):
     """Catching up on its own: no manual step after all the kills above."""
     not_stuck(pipeline)
-    models = pipeline.materializations("trained_model")
-    scores = pipeline.materializations("importance_scores")
-    start = time.monotonic()
-    pipeline.land(1)
-    wait_until_more(pipeline, "trained_model", models, RECOVERY_TIMEOUT)
-    wait_until_more(pipeline, "importance_scores", scores, RECOVERY_TIMEOUT)
-    print(
-        "RELIABILITY: after every kill, a new day to new model and importance: "
-        f"{time.monotonic() - start:.1f} s"
-    )
+    seconds = new_day_to_model_and_scores(pipeline)
+    print(f"RELIABILITY: after every kill, a new day to new model and importance: {seconds:.1f} s")
     assert_invariants(pipeline)
 
 
@@ -171,16 +161,8 @@ def failed_train_run(pipeline: Pipeline, run_id: str) -> dg.DagsterRun:
 
 def resumes(pipeline: Pipeline, fault: str) -> None:
     """A new day after the fault cleared becomes a new model and importance scores by itself."""
-    models = pipeline.materializations("trained_model")
-    scores = pipeline.materializations("importance_scores")
-    start = time.monotonic()
-    pipeline.land(1)
-    wait_until_more(pipeline, "trained_model", models, RECOVERY_TIMEOUT)
-    wait_until_more(pipeline, "importance_scores", scores, RECOVERY_TIMEOUT)
-    print(
-        f"RELIABILITY: {fault} cleared: a new day to new model and importance in "
-        f"{time.monotonic() - start:.1f} s"
-    )
+    seconds = new_day_to_model_and_scores(pipeline)
+    print(f"RELIABILITY: {fault} cleared: a new day to new model and importance in {seconds:.1f} s")
     wait_settled(pipeline, RECOVERY_TIMEOUT)
     problems = invariant_violations(pipeline)
     assert not problems, f"after {fault} cleared:\n" + "\n".join(problems)
@@ -203,28 +185,6 @@ def test_mlflow_down_mid_retrain_fails_clearly_changes_nothing_and_resumes_when_
     assert "MLflow tracking at" in message and pipeline.tracking_uri in message, message
     assert registry_state(pipeline) == (champion, versions)  # nothing registered, champion unchanged
     resumes(pipeline, "MLflow down")
-
-
-@contextlib.contextmanager
-def full_disk(directory: Path):
-    """Fill ``directory``'s file system until the kernel says ENOSPC; free it on exit."""
-    ballast = directory / "ballast.bin"  # visible, yet not Parquet: the lake check ignores it
-    fd = os.open(ballast, os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (1 << 20, 4096):  # megabytes, then the last pages
-            while True:
-                try:
-                    os.write(fd, b"\0" * size)
-                except OSError as e:
-                    if e.errno != errno.ENOSPC:
-                        raise
-                    break
-    finally:
-        os.close(fd)
-    try:
-        yield
-    finally:
-        ballast.unlink()
 
 
 def test_lake_disk_full_mid_retrain_fails_clearly_changes_nothing_and_resumes_when_freed(pipeline):
