@@ -10,9 +10,10 @@ review queue stood in for (as ``tests/core/test_health_core.py`` does) before an
 Timed, each in a fresh process (so that its peak memory is its own), the fastest of ``--repeats``
 runs taken in turn: the valuation (one :func:`knn_shapley` call on the same training rows, holdout
 and K: the peer), :func:`neighbour_graph` alone, and :func:`data_health` whole (the graph, k-means
-clusters and the five checks). Peak memory: the process's high-water mark above what it held once
-its inputs were loaded. The findings the graph decides (training rows with a feature twin, outliers)
-are printed beside the times, so that runs of two versions of the code can be compared.
+clusters and the five checks). Peak memory: the process's resident high-water mark, beside what it
+held before the timed call (inputs loaded, kernels compiled, scikit-learn imported). The findings
+the graph decides (training rows with a feature twin, outliers) are printed beside the times, so
+that runs of two versions of the code can be compared.
 """
 
 from __future__ import annotations
@@ -90,8 +91,7 @@ def child(path: Path, what: str) -> dict:
     rng = np.random.default_rng(0)
     compile_kernels()
     neighbour_graph(rng.normal(size=(50, 3)), rng.normal(size=(5, 3)), K)  # imports scikit-learn
-    base = _maxrss_mb()
-    out: dict = {}
+    out: dict = {"base_mb": _maxrss_mb()}
     started = time.perf_counter()
     if what == "valuation":
         knn_shapley(
@@ -109,7 +109,12 @@ def child(path: Path, what: str) -> dict:
         out["outliers"] = found[OUTLIERS].counts["outliers"]
         out["alarms"] = sorted(name for name, f in found.items() if f.alarm)
     out["seconds"] = time.perf_counter() - started
-    out["peak_mb"] = _maxrss_mb() - base
+    out["peak_mb"] = _maxrss_mb()
+    if what == "graph":  # which search the graph used (after the timing; older code: brute force)
+        from dcai_assets.core import health
+
+        choose = getattr(health, "_tree_if_pruning", None)
+        out["search"] = "brute" if choose is None or choose(d["X_train"], K + 1) is None else "k-d tree"
     return out
 
 
@@ -142,7 +147,7 @@ def main() -> int:
     print(f"dcai_assets from {Path(dcai_assets.__file__).parent.parent.name}; load average {_load()}")
     header = (
         f"{'train':>8} {'holdout':>7} {'health s':>9} {'graph s':>8} {'valuation s':>11} {'ratio':>6} "
-        f"{'peak MB h/g/v':>16} {'twins':>6} {'outliers':>8}  load average"
+        f"{'peak MB h/g/v (before)':>22} {'twins':>6} {'outliers':>8} {'search':>8}  load average"
     )
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -158,18 +163,20 @@ def main() -> int:
                         best[what] = result
                     loads.append(_load())
             h, g, v = (best[w] for w in ("health", "graph", "valuation"))
-            peaks = f"{h['peak_mb']:.0f}/{g['peak_mb']:.0f}/{v['peak_mb']:.0f}"
+            base = min(r["base_mb"] for r in best.values())
+            peaks = f"{h['peak_mb']:.0f}/{g['peak_mb']:.0f}/{v['peak_mb']:.0f} ({base:.0f})"
             line = (
                 f"{n:>8,} {m:>7,} {h['seconds']:>9.2f} {g['seconds']:>8.2f} {v['seconds']:>11.2f} "
-                f"{h['seconds'] / v['seconds']:>6.2f} {peaks:>16} {h['twins']:>6,} {h['outliers']:>8,}  "
-                f"{loads[0]} .. {loads[-1]}"
+                f"{h['seconds'] / v['seconds']:>6.2f} {peaks:>22} {h['twins']:>6,} {h['outliers']:>8,} "
+                f"{g['search']:>8}  {loads[0]} .. {loads[-1]}"
             )
             lines.append(line)
             print(f"{n:,} x {m:,} x {cols} features: health alarms {h['alarms']}", flush=True)
             print(header, *lines, sep="\n", flush=True)
     print(
         f"ratio: health / valuation, each the fastest of {args.repeats} runs in turn; "
-        "peak: high-water memory above the loaded inputs (health/graph/valuation)"
+        "peak: each process's resident high-water mark (health/graph/valuation), "
+        "in brackets what it held before the timed call"
     )
     return 0
 
