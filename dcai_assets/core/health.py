@@ -67,11 +67,12 @@ def neighbour_graph(X_train: np.ndarray, X_val: np.ndarray, k: int) -> Neighbour
     mismatch or non-finite features.
 
     The search is exact either way; how it is done depends on the data (:func:`_tree_if_pruning`):
-    a k-d tree where it prunes (one-hot columns and a few numbers, as tabular models have: about
-    N log N), every pair otherwise (N^2, scikit-learn's brute force). Distances are square roots
-    of sums of squared differences either way (brute force finds the neighbours through the norm
-    expansion, whose rounding put rows with the same features up to 3e-8 apart on the demo, and
-    :func:`_exact` measures them again), so rows with the same features are at distance 0."""
+    a k-d tree where it prunes (one-hot columns and a few numbers, as tabular models have: far
+    below N^2, benchmarks/RESULTS.md), every pair otherwise (N^2, scikit-learn's brute force).
+    Distances are square roots of sums of squared differences either way (brute force finds the
+    neighbours through the norm expansion, whose rounding put rows with the same features up to
+    3e-8 apart on the demo, and :func:`_exact` measures them again), so rows with the same
+    features are at distance 0."""
     from sklearn.neighbors import NearestNeighbors
 
     X_train = np.asarray(X_train, dtype=np.float64)
@@ -140,7 +141,8 @@ def _tree_query(tree, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    threads = max(1, min(len(os.sched_getaffinity(0)), -(-len(X) // 1024)))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, min(cores, -(-len(X) // 1024)))
     if threads == 1:
         return tree.query(X, k=k)
     parts = np.array_split(np.arange(len(X)), threads)
