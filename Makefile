@@ -93,6 +93,7 @@ benchmark: $(VENV)/.installed
 	$(PY) benchmarks/retrain.py
 	$(PY) benchmarks/knn_shapley_speed.py
 	$(PY) benchmarks/valuation_growth.py
+	$(PY) benchmarks/health_checks.py
 	$(PY) benchmarks/data_debugging.py
 	$(PY) benchmarks/careless_lf.py
 	$(PY) benchmarks/automation_latency.py

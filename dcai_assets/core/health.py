@@ -57,10 +57,22 @@ class NeighbourGraph:
         return self.train_distances.shape[1]
 
 
+_PROBE_ROWS = 128  # training rows a k-d tree is tried on before the search
+_TREE_BELOW = 0.05  # the tree searches when its probe computed fewer distances per row than this share
+
+
 def neighbour_graph(X_train: np.ndarray, X_val: np.ndarray, k: int) -> NeighbourGraph:
     """The K-nearest-neighbour graph of :class:`NeighbourGraph` (K capped at the training rows
     minus one). ValueError for fewer than two training rows, no holdout rows, a feature-count
-    mismatch or non-finite features."""
+    mismatch or non-finite features.
+
+    The search is exact either way; how it is done depends on the data (:func:`_tree_if_pruning`):
+    a k-d tree where it prunes (one-hot columns and a few numbers, as tabular models have: far
+    below N^2, benchmarks/RESULTS.md), every pair otherwise (N^2, scikit-learn's brute force).
+    Distances are square roots of sums of squared differences either way (brute force finds the
+    neighbours through the norm expansion, whose rounding put rows with the same features up to
+    3e-8 apart on the demo, and :func:`_exact` measures them again), so rows with the same
+    features are at distance 0."""
     from sklearn.neighbors import NearestNeighbors
 
     X_train = np.asarray(X_train, dtype=np.float64)
@@ -80,8 +92,14 @@ def neighbour_graph(X_train: np.ndarray, X_val: np.ndarray, k: int) -> Neighbour
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"neighbour_graph: k={k!r}; expected an integer >= 1")
     k = int(min(k, len(X_train) - 1))
-    index = NearestNeighbors(n_neighbors=k + 1).fit(X_train)
-    dist, ind = index.kneighbors(X_train, n_neighbors=k + 1)
+    tree = _tree_if_pruning(X_train, k + 1)
+    if tree is None:
+        index = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(X_train)
+        dist, ind = _exact(X_train, X_train, index.kneighbors(X_train, n_neighbors=k + 1)[1])
+        hold_d, hold_i = _exact(X_val, X_train, index.kneighbors(X_val, n_neighbors=k)[1])
+    else:
+        dist, ind = _tree_query(tree, X_train, k + 1)
+        hold_d, hold_i = _tree_query(tree, X_val, k)
     # Leave each row itself out: it is usually first, but an exact twin may come first instead.
     own = ind == np.arange(len(X_train))[:, None]
     drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
@@ -89,8 +107,48 @@ def neighbour_graph(X_train: np.ndarray, X_val: np.ndarray, k: int) -> Neighbour
     keep[np.arange(len(X_train)), drop] = False
     train_d = dist[keep].reshape(len(X_train), k)
     train_i = ind[keep].reshape(len(X_train), k)
-    hold_d, hold_i = index.kneighbors(X_val, n_neighbors=k)
     return NeighbourGraph(train_d, train_i, hold_d, hold_i)
+
+
+def _exact(Q: np.ndarray, X: np.ndarray, ind: np.ndarray, rows: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+    """The distances from each row of ``Q`` to the training rows ``ind`` found for it, as sums of
+    squared differences, and both sorted by them (ties in the order found)."""
+    dist = np.empty(ind.shape)
+    for start in range(0, len(Q), rows):
+        part = slice(start, start + rows)
+        dist[part] = np.sqrt(((Q[part, None, :] - X[ind[part]]) ** 2).sum(axis=2))
+    order = np.argsort(dist, axis=1, kind="stable")
+    return np.take_along_axis(dist, order, axis=1), np.take_along_axis(ind, order, axis=1)
+
+
+def _tree_if_pruning(X_train: np.ndarray, k: int):
+    """A k-d tree of the training rows if it prunes the search: its queries for ``k`` neighbours
+    of ``_PROBE_ROWS`` training rows (seeded, so the choice is the data's) computed fewer than
+    ``_TREE_BELOW`` x N distances each; None otherwise (dense many-dimensional features: brute
+    force, whose distances cost a matrix product, is then faster)."""
+    from sklearn.neighbors import KDTree
+
+    n = len(X_train)
+    tree = KDTree(X_train)
+    probe = np.random.default_rng(0).choice(n, size=min(n, _PROBE_ROWS), replace=False)
+    tree.reset_n_calls()
+    tree.query(X_train[probe], k=k)
+    return tree if tree.get_n_calls() < _TREE_BELOW * n * len(probe) else None
+
+
+def _tree_query(tree, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``tree.query(X, k)`` on every core: slices of ``X`` in threads (the query releases the GIL)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, min(cores, -(-len(X) // 1024)))
+    if threads == 1:
+        return tree.query(X, k=k)
+    parts = np.array_split(np.arange(len(X)), threads)
+    with ThreadPoolExecutor(threads) as pool:
+        found = list(pool.map(lambda rows: tree.query(X[rows], k=k), parts))
+    return np.vstack([d for d, _ in found]), np.vstack([i for _, i in found])
 
 
 def _row_hashes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dcai_assets.core import health as health_core
 from dcai_assets.core.columns import LABEL, LABEL_SOURCE, PARTITION
 from dcai_assets.core.findings import DUPLICATES, LABEL_BALANCE, LABEL_ISSUES, OUTLIERS, WEAK_SEGMENTS
 from dcai_assets.core.health import (
@@ -66,7 +67,7 @@ def health(train: pd.DataFrame, holdout: pd.DataFrame, settings: HealthSettings 
 
 
 @pytest.fixture(scope="module")
-def seeded(flights):
+def seeded_frames(flights):
     """The flights with every defect seeded: 1% of the training rows with one number a hundred
     times too large (a unit slip), 15% of the other training labels flipped at random, labels
     inverted in the holdout for one carrier (a group whose outcome follows another rule than the
@@ -87,7 +88,13 @@ def seeded(flights):
     holdout = pd.concat(
         [holdout, copied.assign(**{PARTITION: holdout[PARTITION].iloc[-1]})], ignore_index=True
     )
-    return copied, train.iloc[far], health(train, holdout)
+    return copied, train.iloc[far], train, holdout
+
+
+@pytest.fixture(scope="module")
+def seeded(seeded_frames):
+    copied, far, train, holdout = seeded_frames
+    return copied, far, health(train, holdout)
 
 
 def test_clean_flights_raise_no_alarm(flights):
@@ -257,3 +264,48 @@ def test_a_copy_is_found_whatever_label_it_was_given_and_twins_alone_do_not_alar
     assert found.counts["holdout_feature_twins"] == 2
     clean = duplicates(graph, train, holdout.assign(id=[8, 9]), show=["id"])
     assert not clean.alarm and clean.counts["holdout_feature_twins"] == 2
+
+
+# --- the neighbour search: a k-d tree where it prunes, brute force otherwise -------------------
+
+
+def test_the_seeded_defects_are_found_alike_by_the_tree_and_by_brute_force(seeded_frames, monkeypatch):
+    """The k-d tree (chosen on the demo's features from a few tens of thousands of rows; on these
+    5,000 rows brute force is) and brute force (the only search before the tree) find the same
+    copies, twins and outliers, the same outlier rows, and every check the same verdict."""
+    _, _, train, holdout = seeded_frames
+    found = {}
+    for search, share in (("tree", 1.0), ("brute", 0.0)):
+        monkeypatch.setattr(health_core, "_TREE_BELOW", share)
+        found[search] = health(train, holdout)
+    tree, brute = found["tree"], found["brute"]
+    assert {n: f.alarm for n, f in brute.items()} == {n: f.alarm for n, f in tree.items()}
+    assert tree[DUPLICATES].alarm and tree[OUTLIERS].alarm
+    for name in (DUPLICATES, OUTLIERS):
+        assert brute[name].counts == pytest.approx(tree[name].counts, rel=1e-9), name
+    kth = "largest_kth_distance"
+    assert brute[OUTLIERS].table[kth].to_numpy() == pytest.approx(tree[OUTLIERS].table[kth].to_numpy())
+    assert brute[OUTLIERS].examples.index.tolist() == tree[OUTLIERS].examples.index.tolist()
+
+
+def test_neighbour_graph_uses_the_tree_on_few_dimensions_and_brute_force_on_many():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(4)
+    for rows, dims, tree in ((20_000, 3, True), (3000, 40, False)):
+        X, V = rng.normal(size=(rows, dims)), rng.normal(size=(300, dims))
+        assert (health_core._tree_if_pruning(X, 6) is not None) == tree
+        graph = neighbour_graph(X, V, k=5)
+        index = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(X)
+        assert graph.train_distances == pytest.approx(index.kneighbors(X)[0][:, 1:], rel=1e-9, abs=1e-12)
+        assert graph.holdout_distances == pytest.approx(index.kneighbors(V, 5)[0], rel=1e-9, abs=1e-12)
+
+
+def test_rows_with_the_same_features_are_twins_at_distance_exactly_zero():
+    rng = np.random.default_rng(5)
+    numbers = rng.normal(size=(4000, 3)).round(1)  # few distinct values: many twins by chance
+    one_hot = np.eye(8)[rng.integers(0, 8, 4000)]
+    X = np.hstack([numbers, one_hot])
+    _, inverse, counts = np.unique(X, axis=0, return_inverse=True, return_counts=True)
+    graph = neighbour_graph(X, X[:100] + 0.01, k=5)
+    assert ((graph.train_distances[:, 0] == 0) == (counts[inverse.ravel()] > 1)).all()
