@@ -1,7 +1,9 @@
 """Hidden temporary files of interrupted writes: how they are named, and sweeping the stale ones.
 
-A writer puts ``.<name>.tmp`` beside its target and renames it over the target once complete, so
-a reader never sees half a file. A write killed before the rename (SIGKILL, out of memory, a lost
+A writer puts ``.<name>.<writer>.tmp`` beside its target (``<writer>``: its process id and a random
+token, so that two writers of the same target, e.g. two retrains racing, never write into one
+file) and renames it over the target once complete, so a reader never sees half a file and the
+last complete write wins. A write killed before the rename (SIGKILL, out of memory, a lost
 machine) leaves that hidden file behind, and nothing else would ever remove it. Before writing
 into a directory, writers sweep the hidden temporary files there that nobody has written to for
 ``max_age_seconds``: long past any write in progress. Visible files are never touched.
@@ -9,7 +11,9 @@ into a directory, writers sweep the hidden temporary files there that nobody has
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 
 from upath import UPath
 
@@ -19,8 +23,9 @@ MIN_TMP_MAX_AGE_SECONDS = 60  # below this a slow write in progress could be tak
 
 
 def tmp_path(path: UPath) -> UPath:
-    """Where a write of ``path`` goes before its rename: ``.<name>.tmp`` beside it."""
-    return path.with_name(f".{path.name}{TMP_SUFFIX}")
+    """Where a write of ``path`` goes before its rename: ``.<name>.<pid>-<token>.tmp`` beside it,
+    a name no other write shares."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}{TMP_SUFFIX}")
 
 
 def is_tmp_name(name: str) -> bool:

@@ -90,3 +90,26 @@ def test_a_tmp_file_whose_age_cannot_be_read_is_kept():
     (directory / ".a.parquet.tmp").write_bytes(b"half")
     assert sweep_stale_tmp(directory, 60, now=time.time() + 10 * HOURS) == []
     assert (directory / ".a.parquet.tmp").exists()
+
+
+def test_writers_of_the_same_target_never_share_a_temporary_file(tmp_path):
+    """Two retrains racing write the same unpartitioned asset at once. With one shared temporary
+    name, one writer's rename took the other's file away (FileNotFoundError in a CI run of the
+    racing scenario) and interleaved writes could be renamed into place. Each write now has its
+    own; every write completes, the target holds one whole write, and no temporary file is left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dcai_assets.io.parquet import PandasParquetIOManager
+    from dcai_assets.io.tmp_files import is_tmp_name
+    from dcai_assets.io.tmp_files import tmp_path as temporary
+
+    target = UPath(tmp_path / "lake" / "readings" / "trained_model.parquet")
+    assert temporary(target) != temporary(target) and is_tmp_name(temporary(target).name)
+    target.parent.mkdir(parents=True)
+    manager = PandasParquetIOManager(UPath(tmp_path / "lake"))
+    frames = [pd.DataFrame({"writer": [w] * 20_000, "x": range(20_000)}) for w in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda f: manager.dump_to_path(None, f, target), frames * 3))
+    written = pd.read_parquet(target)
+    assert len(written) == 20_000 and written["writer"].nunique() == 1
+    assert [p.name for p in target.parent.iterdir()] == ["trained_model.parquet"]
