@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         "definitions",
         help="<module>[:<attribute>] holding the Definitions (e.g. jobs.definitions), or a defs.yaml",
     )
-    what_if.add_argument("dataset", help="the dataset's name (its asset-key prefix), e.g. flights")
+    what_if.add_argument("dataset", help="the dataset's name (its asset-key prefix), e.g. orders")
     pick = what_if.add_mutually_exclusive_group()
     pick.add_argument("--rows", type=int, help="remove this many of the most harmful rows (one step)")
     pick.add_argument(
