@@ -71,9 +71,12 @@ def neighbour_graph(X_train: np.ndarray, X_val: np.ndarray, k: int) -> Neighbour
     below N^2, benchmarks/RESULTS.md), every pair otherwise (N^2, scikit-learn's brute force).
     Distances are square roots of sums of squared differences either way (brute force finds the
     neighbours through the norm expansion, whose rounding put rows with the same features up to
-    3e-8 apart on the demo, and :func:`_exact` measures them again), so rows with the same
-    features are at distance 0."""
+    3e-8 apart, and :func:`_exact` measures them again), so rows with the same
+    features are at distance 0. Features are centred first (:func:`middle_values`), so a large
+    common offset (timestamps, ids) changes no neighbour."""
     from sklearn.neighbors import NearestNeighbors
+
+    from dcai_assets.core.knn_shapley import middle_values
 
     X_train = np.asarray(X_train, dtype=np.float64)
     X_val = np.asarray(X_val, dtype=np.float64)
@@ -92,6 +95,8 @@ def neighbour_graph(X_train: np.ndarray, X_val: np.ndarray, k: int) -> Neighbour
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"neighbour_graph: k={k!r}; expected an integer >= 1")
     k = int(min(k, len(X_train) - 1))
+    shift = middle_values(X_train)  # distances are the same; a large offset no longer costs digits
+    X_train, X_val = X_train - shift, X_val - shift
     tree = _tree_if_pruning(X_train, k + 1)
     if tree is None:
         index = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(X_train)

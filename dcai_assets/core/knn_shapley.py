@@ -187,6 +187,14 @@ def group_balanced_weights(groups: np.ndarray) -> np.ndarray:
     return 1.0 / (len(uniques) * counts[inverse])
 
 
+def middle_values(X: np.ndarray) -> np.ndarray:
+    """Per column, a training value near its middle: the median of an evenly spaced sample of up
+    to 1,001 rows (robust to outliers; a value of the data, so integer features stay integers).
+    Subtracting it before a norm-expansion distance keeps the digits a large offset would take."""
+    sample = X[np.unique(np.linspace(0, X.shape[0] - 1, min(X.shape[0], 1001)).astype(np.int64))]
+    return np.ascontiguousarray(np.partition(sample, (len(sample) - 1) // 2, axis=0)[(len(sample) - 1) // 2])
+
+
 def _centred(X: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(X - c).T, its columns' squared norms, and V - c, for c a training row's worth of values
     near the middle of each feature: distances through |v|^2 + |x|^2 - 2 v.x lose the digits a
@@ -194,8 +202,7 @@ def _centred(X: np.ndarray, V: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     Each c_j is a training value (the middle of a sample of rows, robust to outliers), so
     integer-valued features stay integers and equal distances stay equal. Refuses features whose
     squares overflow or underflow float64 once centred."""
-    sample = X[np.unique(np.linspace(0, X.shape[0] - 1, min(X.shape[0], 1001)).astype(np.int64))]
-    shift = np.ascontiguousarray(np.partition(sample, (len(sample) - 1) // 2, axis=0)[(len(sample) - 1) // 2])
+    shift = middle_values(X)
     kernels = _kernels()
     XT = kernels._transposed(X, shift)
     Vc = np.ascontiguousarray(V - shift)

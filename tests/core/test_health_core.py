@@ -309,3 +309,19 @@ def test_rows_with_the_same_features_are_twins_at_distance_exactly_zero():
     _, inverse, counts = np.unique(X, axis=0, return_inverse=True, return_counts=True)
     graph = neighbour_graph(X, X[:100] + 0.01, k=5)
     assert ((graph.train_distances[:, 0] == 0) == (counts[inverse.ravel()] > 1)).all()
+
+
+@pytest.mark.parametrize("dims", [3, 40])  # the k-d tree and brute force
+def test_a_huge_common_offset_changes_no_neighbour(dims):
+    """Timestamps or ids as features: 1e9 added to a column would cost the norm expansion its
+    digits (neighbours picked by rounding); the graph centres the features first."""
+    rng = np.random.default_rng(6)
+    X, V = rng.normal(size=(3000, dims)), rng.normal(size=(200, dims))
+    plain = neighbour_graph(X, V, k=5)
+    offset = np.zeros(dims)
+    offset[0] = 1e9
+    shifted = neighbour_graph(X + offset, V + offset, k=5)
+    assert (shifted.train_indices == plain.train_indices).all()
+    assert (shifted.holdout_indices == plain.holdout_indices).all()
+    # 1e9 + x keeps x to about 1e-7 (float64's step there): the distances can be no closer
+    assert shifted.holdout_distances == pytest.approx(plain.holdout_distances, abs=1e-6)
