@@ -28,6 +28,10 @@ class AutomationSpec:
     nothing upstream changed. ``sensor_interval_seconds``: how often the automation sensor
     evaluates (the daemon wakes at most every 5 s). ``max_retries``: retries of a run whose
     process crashed (tracking calls retry inside the run; a failed blocking check never does).
+    ``heal_after_seconds``: a run that failed for a passing reason (a full disk, an unreachable
+    tracking server or database) is re-run this long after it failed, then after twice as long
+    at each further failure (up to an hour), at most ``heal_attempts`` times; None: never
+    (:mod:`dcai_assets.healing`).
     """
 
     lookback_days: int | None = None
@@ -36,12 +40,20 @@ class AutomationSpec:
     sensor_interval_seconds: int = 5
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED
     max_retries: int = 2
+    heal_after_seconds: float | None = 300.0
+    heal_attempts: int = 6
 
     def __post_init__(self) -> None:
         if self.lookback_days is not None and self.lookback_days < 1:
             raise ValueError(f"AutomationSpec.lookback_days: {self.lookback_days}; expected >= 1 or None")
         if self.max_retries < 0:
             raise ValueError(f"AutomationSpec.max_retries: {self.max_retries}; expected >= 0")
+        if self.heal_after_seconds is not None and self.heal_after_seconds < 0:
+            raise ValueError(
+                f"AutomationSpec.heal_after_seconds: {self.heal_after_seconds}; expected >= 0 or None (never)"
+            )
+        if self.heal_attempts < 1:
+            raise ValueError(f"AutomationSpec.heal_attempts: {self.heal_attempts}; expected >= 1")
 
 
 def _pending_partition() -> AC:

@@ -24,6 +24,7 @@ from dcai_assets.automation import (
     partition_condition,
     rescore_condition,
 )
+from dcai_assets.healing import build_healing_sensor
 from dcai_assets.partitions import asset_key
 from dcai_assets.sensors import LandingRoute, build_landing_sensor
 from dcai_assets.spec import DatasetSpec, DynamicPartitions, ImportanceSpec, LabelingSpec, TrainingSpec
@@ -130,6 +131,8 @@ def build_definitions(
     if automation is not None:
         assets = [_with_condition(a, spec, automation) for a in assets]
         sensors.append(_automation_sensor(spec, automation))
+        if automation.heal_after_seconds is not None:
+            sensors.append(build_healing_sensor(spec, automation, run_tags=_retry_tags(automation)))
     checks = [] if importance is None else [build_health_checks(spec, labeling, training, importance)]
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors)
 
@@ -210,13 +213,19 @@ def _automation_sensor(
         minimum_interval_seconds=automation.sensor_interval_seconds,
         default_status=automation.default_status,
         run_tags={
-            "dagster/max_retries": str(automation.max_retries),
-            "dagster/retry_on_asset_or_op_failure": "false",  # a failed check stays failed
+            **_retry_tags(automation),
             # The daemon's runs cannot carry which partitions changed; the evaluation says.
             TRIGGER_TAG: "automation condition: see the sensor's evaluation for what changed",
         },
         description=f"Runs the {spec.name} stages whose automation conditions hold.",
     )
+
+
+def _retry_tags(automation: AutomationSpec) -> dict[str, str]:
+    return {
+        "dagster/max_retries": str(automation.max_retries),
+        "dagster/retry_on_asset_or_op_failure": "false",  # a failed check stays failed
+    }
 
 
 def _landing_routes(

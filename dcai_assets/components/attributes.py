@@ -154,6 +154,8 @@ class AutomationModel(dg.Resolvable, dg.Model):
     sensor_interval_seconds: int = _at_least(1, 5)
     default_status: Literal["running", "stopped"] = "stopped"
     max_retries: int = _at_least(0, 2)
+    heal_after_seconds: float | None = _at_least(0, 300.0)
+    heal_attempts: int = _at_least(1, 6)
 
 
 class LandingSensorModel(dg.Resolvable, dg.Model):

@@ -1,0 +1,230 @@
+"""Healing: a run that failed for a passing reason (the lake's disk full, the tracking server or
+the database unreachable) is re-run by itself once the cause may have gone, with a growing wait
+between attempts, without anyone stepping in and without waiting for the next file to land.
+
+What counts as passing (:func:`passing_cause`): an OS error of a full disk, a quota or an I/O
+fault, a lost or refused connection, a timeout, the tracking server not answering. Everything
+else (bad input, a bug, a failed blocking check, which is no error at all) is left failed: a
+re-run would fail the same way. A run whose process died is Dagster's to retry (run retries).
+
+The state is in the runs themselves: a healing run carries the failed run it heals
+(``dcai/heals``) and its attempt (``dcai/heal_attempt``), so a restarted daemon loses nothing.
+Assets the failed run did materialize, and assets materialized by any run since it started
+(the next day's retrain, say), are not re-run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from dcai_assets.automation import TRIGGER_TAG, AutomationSpec
+from dcai_assets.spec import DatasetSpec
+
+HEALS_TAG = "dcai/heals"
+"""Run tag of a healing run: the id of the failed run it heals."""
+ATTEMPT_TAG = "dcai/heal_attempt"
+"""Run tag of a healing run: its attempt, 1 for the first."""
+HORIZON_SECONDS = 2 * 24 * 3600  # failed runs older than this are left alone
+LONGEST_WAIT_SECONDS = 3600.0  # the wait doubles after each attempt up to this
+
+_PASSING_CLASSES = frozenset(
+    {
+        "TrackingUnavailableError",  # dcai_assets.tracking: MLflow did not answer
+        "ConnectionError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "ConnectionAbortedError",
+        "BrokenPipeError",
+        "TimeoutError",
+        "OperationalError",  # SQLAlchemy / psycopg2: the database could not be reached
+    }
+)
+_PASSING_ERRNOS = ("[Errno 28]", "[Errno 122]", "[Errno 5]")  # ENOSPC, EDQUOT, EIO
+_NEVER = frozenset({"DataInputError", "SchemaError", "DagsterTypeCheckDidNotPass"})
+
+
+@dataclass(frozen=True)
+class ErrorLink:
+    """One exception of a failure's chain: its class name and message."""
+
+    cls_name: str
+    message: str
+
+
+def error_chain(error) -> list[ErrorLink]:
+    """A Dagster ``SerializableErrorInfo`` and its causes and contexts, outermost first."""
+    links, todo, seen = [], [error], set()
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        links.append(ErrorLink(str(e.cls_name or ""), str(e.message or "")))
+        todo += [getattr(e, "cause", None), getattr(e, "context", None)]
+    return links
+
+
+def passing_cause(chain: Sequence[ErrorLink]) -> str | None:
+    """The message of the passing cause in a failure's chain, None if the failure would recur
+    (bad input anywhere in the chain settles it: never re-run)."""
+    if any(link.cls_name in _NEVER for link in chain):
+        return None
+    for link in chain:
+        if link.cls_name in _PASSING_CLASSES:
+            return link.message.strip().splitlines()[0] if link.message.strip() else link.cls_name
+        if any(code in link.message for code in _PASSING_ERRNOS):
+            return next(line for line in link.message.splitlines() if any(c in line for c in _PASSING_ERRNOS))
+    return None
+
+
+def wait_before(attempt: int, first_wait: float, longest_wait: float) -> float:
+    """Seconds to wait after a failure before healing attempt ``attempt`` (1 = the first): the
+    first wait, doubled at each attempt, at most ``longest_wait``."""
+    if attempt < 1:
+        raise ValueError(f"attempt: {attempt}; expected >= 1")
+    return min(first_wait * 2 ** (attempt - 1), longest_wait)
+
+
+def healing_sensor_name(spec: DatasetSpec) -> str:
+    return f"{spec.name}_healing_sensor"
+
+
+def build_healing_sensor(
+    spec: DatasetSpec,
+    automation: AutomationSpec,
+    *,
+    run_tags: dict[str, str] | None = None,
+) -> dg.SensorDefinition:
+    """The sensor that re-runs ``spec``'s runs that failed for a passing reason (see the module)."""
+    first = automation.heal_after_seconds or 0.0
+
+    @dg.sensor(
+        name=healing_sensor_name(spec),
+        target=dg.AssetSelection.key_prefixes(spec.name),
+        minimum_interval_seconds=int(max(5, min(60, first))),
+        default_status=automation.default_status,
+        description=f"Re-runs {spec.name} runs that failed for a passing reason (a full disk, an "
+        "unreachable server), waiting longer after each attempt.",
+    )
+    def healing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        now = time.time()
+        requests, notes = [], []
+        for record in _failed_roots(context.instance, spec, now):
+            request, note = _heal(context.instance, record, automation, now, run_tags or {})
+            if request is not None:
+                requests.append(request)
+            if note:
+                notes.append(note)
+        for note in notes:
+            context.log.info(note)
+        if not requests:
+            return dg.SensorResult(
+                skip_reason="no failed run to heal now"
+                + (f" ({len(notes)} waiting or given up)" if notes else "")
+            )
+        return dg.SensorResult(run_requests=requests)
+
+    return healing_sensor
+
+
+def _failed_roots(instance: dg.DagsterInstance, spec: DatasetSpec, now: float) -> list:
+    """Records of the pipeline's failed runs within the horizon that are not healing runs."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.FAILURE], updated_after=_datetime(now - HORIZON_SECONDS)
+        ),
+        limit=500,
+    )
+    out = []
+    for r in records:
+        if HEALS_TAG in r.dagster_run.tags:
+            continue
+        planned = _planned(instance, r.dagster_run.run_id)
+        if planned and all(key.path[0] == spec.name for key, _ in planned):
+            out.append(r)
+    return out
+
+
+def _heal(instance, root, automation: AutomationSpec, now: float, run_tags: dict[str, str]):
+    """The healing request for the failed run ``root`` that is due now, or None; and a note."""
+    if automation.heal_after_seconds is None:
+        return None, None
+    run = root.dagster_run
+    chain = sorted(
+        instance.get_run_records(filters=dg.RunsFilter(tags={HEALS_TAG: run.run_id})),
+        key=lambda r: int(r.dagster_run.tags.get(ATTEMPT_TAG, "0")),
+    )
+    if any(
+        not r.dagster_run.is_finished or r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in chain
+    ):
+        return None, None  # healed, or a healing run is on its way
+    last = chain[-1] if chain else root
+    cause = passing_cause(error_chain(_step_error(instance, last.dagster_run.run_id)))
+    if cause is None:
+        return None, None
+    attempt, attempts = len(chain) + 1, automation.heal_attempts
+    if attempt > attempts:
+        return None, f"run {run.run_id} failed ({cause}); gave up after {attempts} healing runs"
+    started = root.start_time or root.create_timestamp.timestamp()
+    pending = [
+        (k, p) for k, p in _planned(instance, run.run_id) if not _materialized_since(instance, k, p, started)
+    ]
+    if not pending:
+        return None, None  # every asset was materialized since, by this run or another
+    ended = last.end_time or last.update_timestamp.timestamp()
+    due = ended + wait_before(attempt, automation.heal_after_seconds, LONGEST_WAIT_SECONDS)
+    if now < due:
+        return None, f"run {run.run_id} failed ({cause}); healing attempt {attempt} in {due - now:.0f} s"
+    # One partition per run: a partition's assets first; what depends on them (the model, the
+    # scores) follows by automation once they are materialized.
+    partition = next((p for _, p in pending if p is not None), None)
+    keys = sorted({k for k, p in pending if p == partition}, key=lambda k: k.to_user_string())
+    tags = {
+        **run_tags,
+        TRIGGER_TAG: f"healing: attempt {attempt} of {attempts} for run {run.run_id[:8]}, failed: {cause}",
+        HEALS_TAG: run.run_id,
+        ATTEMPT_TAG: str(attempt),
+    }
+    request = dg.RunRequest(
+        run_key=f"heal:{run.run_id}:{attempt}", asset_selection=keys, partition_key=partition, tags=tags
+    )
+    return request, None
+
+
+def _step_error(instance: dg.DagsterInstance, run_id: str):
+    """The error of a run's first failed step, None if no step failed (a crashed process)."""
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        event = record.dagster_event
+        if event is not None and event.step_failure_data is not None:
+            return event.step_failure_data.error
+    return None
+
+
+def _planned(instance: dg.DagsterInstance, run_id: str) -> list[tuple[dg.AssetKey, str | None]]:
+    """What a run set out to materialize: (asset key, partition or None)."""
+    out = []
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED):
+        data = record.dagster_event.event_specific_data
+        out.append((data.asset_key, data.partition))
+    return out
+
+
+def _materialized_since(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None, since: float
+) -> bool:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=key, asset_partitions=[partition] if partition else None, after_timestamp=since
+        ),
+        limit=1,
+    ).records
+    return bool(records)
+
+
+def _datetime(timestamp: float):
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
