@@ -7,8 +7,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from dcai_assets import AutomationSpec, LabelingSpec, MlflowTracking, PromotionGate, TrainingSpec
-from dcai_assets.definitions import build_definitions
+from dcai_assets import AutomationSpec, MlflowTracking
 from dcai_assets.healing import (
     ATTEMPT_TAG,
     HEALS_TAG,
@@ -16,8 +15,8 @@ from dcai_assets.healing import (
     passing_cause,
     wait_before,
 )
-from tests.assets.test_labeled import LFS
-from tests.assets.test_model import FEATURES, MODEL, failing_pipeline, land_and_label, logistic_pipeline
+from tests.assets.test_model import MODEL, failing_pipeline, land_and_label, logistic_pipeline
+from tests.assets.test_model import definitions as model_definitions
 from tests.disk import full_disk
 from tests.test_model_registry_promotion_order import small_lake  # noqa: F401  (a fixture)
 
@@ -28,19 +27,8 @@ UNREACHABLE = MlflowTracking(
 
 
 def definitions(spec, resources, tracking, *, heal_after: float | None = 0.0, pipeline=logistic_pipeline):
-    training = TrainingSpec(
-        pipeline=pipeline,
-        features=FEATURES,
-        holdout_partitions=1,
-        slices=["site"],
-        sensitive="site",
-        gate=PromotionGate(min_rows=30, max_drop=0.02),
-    )
     automation = AutomationSpec(heal_after_seconds=heal_after, heal_attempts=2)
-    return dg.Definitions.merge(
-        build_definitions(spec, labeling=LabelingSpec(lfs=LFS), training=training, automation=automation),
-        dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
-    )
+    return model_definitions(spec, resources, tracking, pipeline=pipeline, automation=automation)
 
 
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest]:

@@ -59,7 +59,7 @@ def failing_pipeline():
     return Pipeline([("classifier", LogisticRegression())])  # cannot fit the text column `site`
 
 
-def definitions(spec, resources, tracking, pipeline=logistic_pipeline, gate=None):
+def definitions(spec, resources, tracking, pipeline=logistic_pipeline, gate=None, automation=None):
     training = TrainingSpec(
         pipeline=pipeline,
         features=FEATURES,
@@ -69,7 +69,7 @@ def definitions(spec, resources, tracking, pipeline=logistic_pipeline, gate=None
         gate=gate or PromotionGate(min_rows=30, max_drop=0.02),
     )
     return dg.Definitions.merge(
-        build_definitions(spec, labeling=LabelingSpec(lfs=LFS), training=training),
+        build_definitions(spec, labeling=LabelingSpec(lfs=LFS), training=training, automation=automation),
         dg.Definitions(resources={**resources, "mlflow_tracking": tracking}),
     )
 
