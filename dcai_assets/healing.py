@@ -28,7 +28,8 @@ HEALS_TAG = "dcai/heals"
 ATTEMPT_TAG = "dcai/heal_attempt"
 """Run tag of a healing run: its attempt, 1 for the first."""
 HORIZON_SECONDS = 2 * 24 * 3600  # failed runs older than this are left alone
-LONGEST_WAIT_SECONDS = 3600.0  # the wait doubles after each attempt up to this
+LONGEST_WAIT_SECONDS = 3600.0
+GAVE_UP = "gave up"  # the wait doubles after each attempt up to this
 
 _PASSING_CLASSES = frozenset(
     {
@@ -111,20 +112,22 @@ def build_healing_sensor(
     )
     def healing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         now = time.time()
-        requests, notes = [], []
+        requests, waiting, given_up = [], [], 0
         for record in _failed_roots(context.instance, spec, now):
             request, note = _heal(context.instance, record, automation, now, run_tags or {})
             if request is not None:
                 requests.append(request)
-            if note:
-                notes.append(note)
-        for note in notes:
+            elif note == GAVE_UP:
+                given_up += 1  # said once per tick in the skip reason, not logged every tick
+            elif note:
+                waiting.append(note)
+        for note in waiting:
             context.log.info(note)
         if not requests:
-            return dg.SensorResult(
-                skip_reason="no failed run to heal now"
-                + (f" ({len(notes)} waiting or given up)" if notes else "")
-            )
+            reason = "no failed run to heal now"
+            if waiting or given_up:
+                reason += f" ({len(waiting)} waiting, {given_up} given up after their last attempt)"
+            return dg.SensorResult(skip_reason=reason)
         return dg.SensorResult(run_requests=requests)
 
     return healing_sensor
@@ -167,7 +170,7 @@ def _heal(instance, root, automation: AutomationSpec, now: float, run_tags: dict
         return None, None
     attempt, attempts = len(chain) + 1, automation.heal_attempts
     if attempt > attempts:
-        return None, f"run {run.run_id} failed ({cause}); gave up after {attempts} healing runs"
+        return None, GAVE_UP
     started = root.start_time or root.create_timestamp.timestamp()
     pending = [
         (k, p) for k, p in _planned(instance, run.run_id) if not _materialized_since(instance, k, p, started)

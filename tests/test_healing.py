@@ -31,11 +31,13 @@ def definitions(spec, resources, tracking, *, heal_after: float | None = 0.0, pi
     return model_definitions(spec, resources, tracking, pipeline=pipeline, automation=automation)
 
 
-def tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+def evaluate(defs: dg.Definitions, instance: dg.DagsterInstance):
     sensor = defs.get_sensor_def(healing_sensor_name_of(defs))
-    return list(
-        sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs)).run_requests
-    )
+    return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+
+
+def tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+    return list(evaluate(defs, instance).run_requests)
 
 
 def healing_sensor_name_of(defs: dg.Definitions) -> str:
@@ -93,12 +95,14 @@ def test_healing_waits_longer_after_each_failed_attempt_and_gives_up_after_the_l
         land_and_label(definitions(readings_spec, resources, tracking), instance, landing, DAYS)
         down = definitions(readings_spec, resources, UNREACHABLE)
         failed_retrain(down, instance)
-        assert tick(definitions(readings_spec, resources, tracking, heal_after=3600), instance) == []
+        later = evaluate(definitions(readings_spec, resources, tracking, heal_after=3600), instance)
+        assert not later.run_requests and "(1 waiting, 0 given up" in later.skip_message, later.skip_message
         for attempt in (1, 2):  # the server still down: each healing run fails the same way
             (request,) = tick(down, instance)
             assert request.tags[ATTEMPT_TAG] == str(attempt)
             assert not run(down, instance, request).success
-        assert tick(down, instance) == []  # heal_attempts=2: given up, the failure stays
+        done = evaluate(down, instance)  # heal_attempts=2: given up, the failure stays
+        assert not done.run_requests and "(0 waiting, 1 given up" in done.skip_message, done.skip_message
 
 
 def test_a_partition_failed_on_a_full_disk_is_healed_when_there_is_room_again(
