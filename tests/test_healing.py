@@ -26,6 +26,14 @@ UNREACHABLE = MlflowTracking(
 )
 
 
+@pytest.fixture(autouse=True)
+def unreachable_fails_fast(monkeypatch):
+    """MLflow's own HTTP retries (with their backoff) left out: the tracking resource's bounded
+    retries still run, against a port where nothing listens."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+
+
 def definitions(spec, resources, tracking, *, heal_after: float | None = 0.0, pipeline=logistic_pipeline):
     automation = AutomationSpec(heal_after_seconds=heal_after, heal_attempts=2)
     return model_definitions(spec, resources, tracking, pipeline=pipeline, automation=automation)
