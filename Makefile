@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with only Python and pip: `make demo` and `make test`.
 # Test lanes: `make test` (fast), `make test-slow` (end to end), `make reliability`; CI runs all three
-# (`make test-full`), each test once.
+# (`make test-full`: the fast lane, then the other two as one pytest run, `make full-lane`), each test once.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= true
 export GX_ANALYTICS_ENABLED ?= false
 
-.PHONY: demo example test test-slow test-full reliability ui mlflow-ui schema lineage benchmark clean
+.PHONY: demo example test test-slow test-full full-lane reliability ui mlflow-ui schema lineage benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (Python 3.11) on PATH; set PYTHON=..."; exit 1; }
@@ -57,16 +57,28 @@ test: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 test-slow: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	scripts/install-chromium.sh
 	scripts/install-postgres.sh
-	$(TEST_TMP) $(PY) -m pytest -m "slow and not reliability" -n 2 --dist loadfile
+	$(TEST_TMP) $(PY) -m pytest -m "slow and not reliability" $(LONGEST_FIRST)
 
-## What CI runs (.ci/run): the fast lane, the end-to-end tests, the reliability suite.
-test-full: test test-slow reliability
+## What CI runs (.ci/run): the fast lane, then the end-to-end tests and the reliability suite.
+test-full: test full-lane
+
+# The full lane's modules each run on one of two pytest-xdist workers (`--dist loadfile`), in the
+# order tests/conftest.py gives them, longest first (`--no-loadscope-reorder`: not by test count),
+# so that no long module starts last while the other worker has nothing left to do.
+LONGEST_FIRST = -n 2 --dist loadfile --no-loadscope-reorder
+
+## `make test-slow` and `make reliability` as one pytest run (what CI runs after `make test`): the
+## two workers share out both lanes' modules, so neither waits alone at the end of a lane.
+full-lane: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
+	scripts/install-chromium.sh
+	scripts/install-postgres.sh
+	$(TEST_TMP) $(PY) -m pytest -m "slow or reliability" $(LONGEST_FIRST) -p no:cacheprovider
 
 ## The reliability suite: kill -9 mid-run, 1,000 files at once, a year's backfill,
 ## faults (MLflow down, disk full) and the bad-input catalogue, on a real instance with the daemon.
 reliability: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
 	scripts/install-postgres.sh
-	$(TEST_TMP) $(PY) -m pytest -m reliability -n 2 --dist loadfile -p no:cacheprovider tests/reliability
+	$(TEST_TMP) $(PY) -m pytest -m reliability $(LONGEST_FIRST) -p no:cacheprovider tests/reliability
 
 ## Open the demo in the Dagster UI at http://127.0.0.1:3000 (sensors run while it is open).
 ui: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml
