@@ -14,6 +14,7 @@ Assets the failed run did materialize, and assets materialized by any run since 
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ HEALS_TAG = "dcai/heals"
 ATTEMPT_TAG = "dcai/heal_attempt"
 """Run tag of a healing run: its attempt, 1 for the first."""
 HORIZON_SECONDS = 2 * 24 * 3600  # failed runs older than this are left alone
-LONGEST_WAIT_SECONDS = 3600.0
-GAVE_UP = "gave up"  # the wait doubles after each attempt up to this
+LONGEST_WAIT_SECONDS = 3600.0  # the wait doubles after each attempt up to this
+GAVE_UP = "gave up"
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")  # a backfill's run
 
 _PASSING_CLASSES = frozenset(
     {
@@ -113,8 +115,8 @@ def build_healing_sensor(
     def healing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         now = time.time()
         requests, waiting, given_up = [], [], 0
-        for record in _failed_roots(context.instance, spec, now):
-            request, note = _heal(context.instance, record, automation, now, run_tags or {})
+        for record, planned in _failed_roots(context.instance, spec, now):
+            request, note = _heal(context.instance, record, planned, automation, now, run_tags or {})
             if request is not None:
                 requests.append(request)
             elif note == GAVE_UP:
@@ -134,7 +136,8 @@ def build_healing_sensor(
 
 
 def _failed_roots(instance: dg.DagsterInstance, spec: DatasetSpec, now: float) -> list:
-    """Records of the pipeline's failed runs within the horizon that are not healing runs."""
+    """The pipeline's failed runs within the horizon that are not healing runs, each with what it
+    planned: (run record, [(asset key, partition or None)])."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.FAILURE], updated_after=_datetime(now - HORIZON_SECONDS)
@@ -147,11 +150,11 @@ def _failed_roots(instance: dg.DagsterInstance, spec: DatasetSpec, now: float) -
             continue
         planned = _planned(instance, r.dagster_run.run_id)
         if planned and all(key.path[0] == spec.name for key, _ in planned):
-            out.append(r)
+            out.append((r, planned))
     return out
 
 
-def _heal(instance, root, automation: AutomationSpec, now: float, run_tags: dict[str, str]):
+def _heal(instance, root, planned, automation: AutomationSpec, now: float, run_tags: dict[str, str]):
     """The healing request for the failed run ``root`` that is due now, or None; and a note."""
     if automation.heal_after_seconds is None:
         return None, None
@@ -172,28 +175,29 @@ def _heal(instance, root, automation: AutomationSpec, now: float, run_tags: dict
     if attempt > attempts:
         return None, GAVE_UP
     started = root.start_time or root.create_timestamp.timestamp()
-    pending = [
-        (k, p) for k, p in _planned(instance, run.run_id) if not _materialized_since(instance, k, p, started)
-    ]
+    pending = [(k, p) for k, p in planned if not _materialized_since(instance, k, p, started)]
     if not pending:
         return None, None  # every asset was materialized since, by this run or another
     ended = last.end_time or last.update_timestamp.timestamp()
     due = ended + wait_before(attempt, automation.heal_after_seconds, LONGEST_WAIT_SECONDS)
     if now < due:
         return None, f"run {run.run_id} failed ({cause}); healing attempt {attempt} in {due - now:.0f} s"
-    # One partition per run: a partition's assets first; what depends on them (the model, the
-    # scores) follows by automation once they are materialized.
-    partition = next((p for _, p in pending if p is not None), None)
-    keys = sorted({k for k, p in pending if p == partition}, key=lambda k: k.to_user_string())
     tags = {
         **run_tags,
         TRIGGER_TAG: f"healing: attempt {attempt} of {attempts} for run {run.run_id[:8]}, failed: {cause}",
         HEALS_TAG: run.run_id,
         ATTEMPT_TAG: str(attempt),
     }
-    request = dg.RunRequest(
-        run_key=f"heal:{run.run_id}:{attempt}", asset_selection=keys, partition_key=partition, tags=tags
-    )
+    key = f"heal:{run.run_id}:{attempt}"
+    ranged = {t: run.tags[t] for t in RANGE_TAGS if t in run.tags}
+    if ranged:  # a backfill's run over a range of partitions: the same range again
+        keys = sorted({k for k, p in pending if p is not None}, key=lambda k: k.to_user_string())
+        return dg.RunRequest(run_key=key, asset_selection=keys, tags={**tags, **ranged}), None
+    # One partition per run: a partition's assets first; what depends on them (the model, the
+    # scores) follows by automation once they are materialized.
+    partition = next((p for _, p in pending if p is not None), None)
+    keys = sorted({k for k, p in pending if p == partition}, key=lambda k: k.to_user_string())
+    request = dg.RunRequest(run_key=key, asset_selection=keys, partition_key=partition, tags=tags)
     return request, None
 
 
@@ -227,7 +231,5 @@ def _materialized_since(
     return bool(records)
 
 
-def _datetime(timestamp: float):
-    import datetime as dt
-
+def _datetime(timestamp: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)

@@ -17,6 +17,7 @@ from dcai_assets.healing import (
 )
 from tests.assets.test_model import MODEL, failing_pipeline, land_and_label, logistic_pipeline
 from tests.assets.test_model import definitions as model_definitions
+from tests.conftest import sensor_readings
 from tests.disk import full_disk
 from tests.test_model_registry_promotion_order import small_lake  # noqa: F401  (a fixture)
 
@@ -123,8 +124,6 @@ def test_a_partition_failed_on_a_full_disk_is_healed_when_there_is_room_again(
     defs = definitions(readings_spec, resources, tracking)
     with dg.instance_for_test() as instance:
         land_and_label(defs, instance, landing, DAYS[:2])
-        from tests.conftest import sensor_readings
-
         sensor_readings(DAYS[2]).to_csv(landing / f"{DAYS[2]}.csv", index=False)
         ingest = defs.resolve_job_def("readings_ingest")
         with full_disk(small_lake):
@@ -135,6 +134,20 @@ def test_a_partition_failed_on_a_full_disk_is_healed_when_there_is_room_again(
         assert "No space left on device" in request.tags["dcai/trigger"], request.tags
         assert run(defs, instance, request).success
         assert DAYS[2] in instance.get_materialized_partitions(dg.AssetKey(["readings", "validated_data"]))
+        assert tick(defs, instance) == []
+
+        # A run over a range of partitions (a backfill's) is healed as the same range.
+        ranged = {
+            "dagster/asset_partition_range_start": DAYS[0],
+            "dagster/asset_partition_range_end": DAYS[2],
+        }
+        with full_disk(small_lake):
+            backfill = ingest.execute_in_process(instance=instance, tags=ranged, raise_on_error=False)
+            assert not backfill.success
+        (request,) = tick(defs, instance)
+        assert request.partition_key is None and request.tags[HEALS_TAG] == backfill.run_id
+        assert {k: request.tags[k] for k in ranged} == ranged
+        assert run(defs, instance, request).success
         assert tick(defs, instance) == []
 
 
