@@ -76,6 +76,26 @@ def _clip(text: str) -> str:
     return text if len(text) <= _CLIP else f"{text[:40]}... ({len(text):,} characters)"
 
 
+MISSING_MARKERS = frozenset(
+    {"", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "<NA>", "#N/A", "#NA"}
+)
+"""Text that means a missing value in a number, date or bool column (a CSV's columns are read as
+text). In a text column it is text: ``NA`` may be Namibia, ``None`` a valid answer."""
+
+
+def missing_markers_as_null(values: pd.Series) -> pd.Series:
+    """``values`` with the text of :data:`MISSING_MARKERS` (surrounding spaces ignored) as null;
+    a column that holds no text is returned as it is."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return values
+    try:
+        text = values.str.strip()  # null where a value is not text
+    except AttributeError:  # an object column holding no text at all
+        return values
+    marker = text.isin(MISSING_MARKERS).to_numpy()
+    return values.mask(marker) if marker.any() else values
+
+
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _EXACT_FLOAT = 2.0**53  # beyond this a float64 no longer holds every integer
 
@@ -171,6 +191,8 @@ def _cast_int64(values: pd.Series, present: np.ndarray) -> _Cast:
 
 
 def _cast(values: pd.Series, column: ColumnSchema) -> _Cast:
+    if column.dtype != "string":
+        values = missing_markers_as_null(values)
     present = values.notna().to_numpy()
     if column.dtype == "int64":
         return _cast_int64(values, present)

@@ -1,5 +1,9 @@
 """Read one partition file (CSV or Parquet) exactly as it is, or fail with an error that names
-the file, partition, line, column and what was expected."""
+the file, partition, line, column and what was expected.
+
+A CSV's columns are read as the text in the file: only an empty cell is missing. The schema
+parses the text (:mod:`dcai_assets.core.conformance`), so an id ``000123`` keeps its zeros, the
+text ``NA`` (a country code) stays text, and a 17-digit id is never rounded through a float."""
 
 from __future__ import annotations
 
@@ -54,7 +58,8 @@ def find_partition_file(directory: str | Path, key: str, suffixes: tuple[str, ..
 
 
 def read_table_file(path: str | Path, partition: str | None = None) -> pd.DataFrame:
-    """Parse a CSV (strict UTF-8) or Parquet file into a DataFrame, as read: no cleaning."""
+    """Parse a CSV (strict UTF-8) or Parquet file into a DataFrame, as read: no cleaning. A CSV's
+    columns are text (empty cells missing); a Parquet file's keep their types."""
     path = Path(path)
     data = path.read_bytes()
     if not data.strip():
@@ -100,7 +105,9 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
         with warnings.catch_warnings():
             # More fields than header names would silently drop or shift data: make it an error.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), low_memory=False, index_col=False)
+            frame = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], index_col=False
+            )
     except pd.errors.ParserWarning as e:
         raise DataInputError(
             f"rows have more fields than the header has names ({str(e).strip()})",
@@ -132,7 +139,6 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
                 file=name,
                 partition=partition,
             )
-    frame = _keep_long_integers_as_text(frame, text)
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
     if unnamed:
         raise DataInputError(
@@ -142,23 +148,6 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
             partition=partition,
             column=str(unnamed[0]),
         )
-    return frame
-
-
-def _keep_long_integers_as_text(frame: pd.DataFrame, text: str) -> pd.DataFrame:
-    """A column of integers with an empty cell is parsed as float64, which rounds integers beyond
-    2**53 (a 17-digit id): such columns are re-read as the text in the file."""
-    lossy = [
-        c
-        for c in frame.columns
-        if frame[c].dtype == "float64" and (frame[c].abs() >= 2.0**53).to_numpy().any()
-    ]
-    if not lossy:
-        return frame
-    as_text = pd.read_csv(io.StringIO(text), dtype=str, index_col=False)  # rare: read again
-    for c in lossy:
-        if as_text[c].dropna().str.strip().str.fullmatch(r"[+-]?\d+").all():
-            frame[c] = as_text[c]
     return frame
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dcai_assets.core.conformance import coerce_column, missing_markers_as_null
 from dcai_assets.core.drift import column_drift, partition_profile
 from dcai_assets.core.schema import (
     _N_BINS,
@@ -26,7 +27,9 @@ _OVERRIDABLE = {f.name for f in fields(ColumnSchema)} - {"name", "reference"}
 
 
 def infer_dtype(series: pd.Series) -> DType:
-    """The schema dtype a pandas column maps to."""
+    """The schema dtype a column maps to: its pandas dtype, or for text (a CSV's columns) what
+    every value parses as. Digits with a leading zero (``000123``) are text, an id; integers with
+    a missing value are ``float64``, as pandas reads them, unless a float could not hold them."""
     if pd.api.types.is_bool_dtype(series):
         return "bool"
     if pd.api.types.is_integer_dtype(series):
@@ -35,12 +38,54 @@ def infer_dtype(series: pd.Series) -> DType:
         return "float64"
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
-    non_null = series.dropna()
-    if len(non_null):
-        parsed = pd.to_datetime(non_null.head(1000), errors="coerce", utc=True, format="ISO8601")
-        if parsed.notna().all() and non_null.head(1000).astype(str).str.len().min() >= 8:
+    values = missing_markers_as_null(series)
+    text = values.dropna()
+    if len(text) and all(isinstance(v, str) for v in text):
+        parsed = _dtype_of_text(text.str.strip(), gaps=len(text) < len(series))
+        if parsed is not None:
+            return parsed
+    if len(text):
+        parsed = pd.to_datetime(text.head(1000), errors="coerce", utc=True, format="ISO8601")
+        if parsed.notna().all() and text.head(1000).astype(str).str.len().min() >= 8:
             return "datetime"
     return "string"
+
+
+def _dtype_of_text(text: pd.Series, gaps: bool) -> DType | None:
+    """``int64``, ``float64`` or ``bool`` if every value of ``text`` parses as one, else None."""
+    if text.str.fullmatch(r"[+-]?\d+").all():
+        if text.str.fullmatch(r"[+-]?0\d+").any():
+            return None  # zero-padded: an id or a code, kept as text
+        magnitude = text.str.lstrip("+-").map(int)
+        if (magnitude > 2**63 - 1).any():
+            return None
+        if not gaps:
+            return "int64"
+        return None if (magnitude >= 2**53).any() else "float64"  # a float would round them
+    if pd.to_numeric(text, errors="coerce").notna().all():
+        return "float64"
+    if not gaps and text.str.lower().isin(("true", "false")).all():
+        return "bool"
+    return None
+
+
+def _typed(frames: list[pd.DataFrame], dtypes: Mapping[Any, DType]) -> list[pd.DataFrame]:
+    """The frames with their text number and bool columns parsed as ``dtypes`` says."""
+    parse = {
+        name: ColumnSchema(name=str(name), dtype=dtype)
+        for name, dtype in dtypes.items()
+        if dtype in ("int64", "float64", "bool")
+    }
+    out = []
+    for frame in frames:
+        frame = frame.copy()
+        for name, column in parse.items():
+            if name in frame.columns and not (
+                frame[name].dtype.kind in "iufb" or pd.api.types.is_bool_dtype(frame[name])
+            ):
+                frame[name] = coerce_column(frame[name], column)[0]
+        out.append(frame)
+    return out
 
 
 def reference_profile(series: pd.Series, column: ColumnSchema, max_categories: int) -> ReferenceProfile:
@@ -121,6 +166,8 @@ def infer_schema(
     if not reference:
         raise ValueError("infer_schema: the reference window is empty; expected at least one partition")
     frames = list(reference.values())
+    whole = pd.concat(frames, ignore_index=True)
+    frames = _typed(frames, {name: infer_dtype(whole[name]) for name in whole.columns})
     whole = pd.concat(frames, ignore_index=True)
     overrides = dict(overrides or {})
     table_overrides = dict(overrides.pop(TABLE, {}) or {})

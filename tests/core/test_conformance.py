@@ -283,6 +283,30 @@ def test_a_nan_string_in_a_float_column_is_a_null_not_a_number():
     assert result.nulls["distance"].count == 1
 
 
+@pytest.mark.parametrize("marker", ["NA", " NA ", "null", "N/A", "None", ""])
+def test_a_missing_marker_is_a_null_in_a_number_column_and_text_in_a_text_column(marker):
+    result, _ = conform_rows(dep_delay=marker, distance=marker, tail=marker)
+
+    assert result.rows_quarantined == 0
+    assert pd.isna(result.valid.loc[1, "dep_delay"]) and pd.isna(result.valid.loc[1, "distance"])
+    assert result.nulls["dep_delay"].examples == [(1, marker)]  # shown as found in the file
+    if marker:  # a CSV's empty cell is read as missing; any other text is the value
+        assert result.valid.loc[1, "tail"] == marker
+        assert "tail" not in result.nulls
+
+
+def test_a_missing_marker_in_a_non_nullable_number_column_is_quarantined_as_a_null():
+    raw = pd.DataFrame({"flight_id": ["1", "NA"], "dep_delay": ["5", "6"]})
+    schema = TableSchema(
+        columns=[ColumnSchema("flight_id", "int64", nullable=False), ColumnSchema("dep_delay", "int64")]
+    )
+
+    result = conform(raw, schema)
+
+    assert result.quarantine.index.tolist() == [1]
+    assert ("null", "flight_id") in {(p.rule, p.column) for p in result.problems}
+
+
 @pytest.mark.parametrize("value", [FORTY_DIGITS, 12345678901234567890, "00042"])
 def test_a_long_number_in_a_text_column_keeps_every_digit(value):
     result, _ = conform_rows(tail=value)

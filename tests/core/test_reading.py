@@ -171,20 +171,29 @@ def test_frame_digest_is_stable_for_equal_frames_and_changes_with_a_value():
 
 
 def test_an_id_too_long_for_a_float_keeps_every_digit_when_the_column_has_a_gap(tmp_path):
-    # With an empty cell pandas would parse the column as float64 and round 17-digit ids.
+    # Read as numbers, a column with an empty cell would be float64 and round 17-digit ids.
     path = write(tmp_path / "2024-01-03.csv", b"id,n\n12345678901234567,1\n,2\n98765432109876543,3\n")
 
     frame = read_table_file(path, partition="2024-01-03")
 
     assert frame["id"].tolist()[::2] == ["12345678901234567", "98765432109876543"]
     assert pd.isna(frame["id"].iloc[1])
-    assert frame["n"].dtype == "int64"  # ordinary numbers are still parsed
+    assert frame["n"].tolist() == ["1", "2", "3"]  # the schema parses the text
 
 
-def test_large_floats_are_still_read_as_numbers(tmp_path):
-    path = write(tmp_path / "2024-01-04.csv", b"x\n1e300\n\n2.5e20\n")
+def test_every_csv_cell_is_read_as_the_text_in_the_file_and_only_an_empty_cell_is_missing(tmp_path):
+    path = write(
+        tmp_path / "2024-01-04.csv",
+        b"id,country,x,flag\n000123,NA,1e300,True\n000124,,2.50,\n000125,null,NaN,false\n",
+    )
 
-    assert read_table_file(path, partition="2024-01-04")["x"].dtype == "float64"
+    frame = read_table_file(path, partition="2024-01-04")
+
+    assert frame["id"].tolist() == ["000123", "000124", "000125"]  # zeros kept
+    assert frame["country"].iloc[[0, 2]].tolist() == ["NA", "null"]  # text, not missing
+    assert pd.isna(frame["country"].iloc[1])  # the empty cell
+    assert frame["x"].tolist() == ["1e300", "2.50", "NaN"]
+    assert frame["flag"].iloc[[0, 2]].tolist() == ["True", "false"]
 
 
 def test_a_semicolon_separated_file_is_refused_naming_the_delimiter(tmp_path):
@@ -202,4 +211,4 @@ def test_a_semicolon_separated_file_is_refused_naming_the_delimiter(tmp_path):
 def test_a_one_column_file_is_still_read(tmp_path):
     path = write(tmp_path / "2024-01-07.csv", b"id\n1\n2\n")
 
-    assert read_table_file(path, partition="2024-01-07")["id"].tolist() == [1, 2]
+    assert read_table_file(path, partition="2024-01-07")["id"].tolist() == ["1", "2"]

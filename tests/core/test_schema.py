@@ -57,6 +57,45 @@ def test_dtypes_are_inferred_from_the_window(schema):
     assert schema.key == ["trip_id"]
 
 
+def as_csv_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as ``read_table_file`` reads it from a CSV: every cell text, empty cells missing."""
+    return frame.astype(object).where(frame.notna(), np.nan).map(lambda v: v if pd.isna(v) else str(v))
+
+
+def test_a_csv_window_read_as_text_gives_the_same_schema_as_typed_frames(reference, schema):
+    from_text = infer_schema({k: as_csv_text(f) for k, f in reference.items()}, key=["trip_id"])
+
+    assert from_text.to_yaml() == schema.to_yaml()
+
+
+def test_text_columns_are_typed_by_what_every_value_parses_as():
+    rows = {
+        "station": ["000123", "000124", "010000"],  # zero-padded: an id, kept as text
+        "count": ["1", "2", "30"],
+        "count_with_gap": ["1", "NA", "30"],  # a missing value: float64, as pandas reads it
+        "reading": ["1.5", "-2", "1e3"],
+        "long_id": ["12345678901234567", None, "98765432109876543"],  # a float would round it
+        "flag": ["True", "false", "TRUE"],
+        "country": ["NA", "FR", "NA"],  # Namibia: text, not missing
+    }
+    schema = infer_schema({"2024-01-01": pd.DataFrame(rows)})
+    columns = {c.name: c for c in schema.columns}
+
+    assert {name: c.dtype for name, c in columns.items()} == {
+        "station": "string",
+        "count": "int64",
+        "count_with_gap": "float64",
+        "reading": "float64",
+        "long_id": "string",
+        "flag": "bool",
+        "country": "string",
+    }
+    assert (columns["count"].min, columns["count"].max) == (0.0, 38.0)  # learnt from the numbers
+    assert columns["count_with_gap"].nullable and not columns["country"].nullable
+    assert columns["country"].allowed_values == ["FR", "NA"]
+    assert columns["station"].allowed_values == ["000123", "000124", "010000"]
+
+
 def test_nullability_and_null_fraction_come_from_the_worst_partition(schema):
     tip = schema.column("tip")
     zone = schema.column("zone")

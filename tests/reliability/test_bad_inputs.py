@@ -151,7 +151,6 @@ class FileCase:
     quarantined: int | None = None  # rows expected in quarantine, when known
     suffix: str = ".csv"
     check_valid: Callable[[pd.DataFrame], None] | None = None
-    xfail: str | None = None  # a known defect, left for a bigger change
 
 
 def edit(day: str, change: Callable[[pd.DataFrame], pd.DataFrame], rows: int = 200) -> bytes:
@@ -361,10 +360,6 @@ def _keeps_na_text(valid: pd.DataFrame) -> None:
     assert "NA" in valid["site"].tolist()
 
 
-READ_AS_TEXT = (
-    "CSV columns are typed by pandas before the schema is applied; reading every column as text "
-    "and parsing it by the schema is the fix (schema inference would then parse text too)"
-)
 FILE_CASES += [
     FileCase(
         "numeric-text-ids-with-leading-zeros",
@@ -373,7 +368,6 @@ FILE_CASES += [
         200,
         quarantined=0,
         check_valid=_keeps_zero_padding,
-        xfail=READ_AS_TEXT + ": '000001' is read as the integer 1 and stored as '1'",
     ),
     FileCase(
         "text-NA-read-as-null",
@@ -381,19 +375,11 @@ FILE_CASES += [
         (),
         200,
         check_valid=_keeps_na_text,
-        xfail=READ_AS_TEXT + ": the text 'NA' (a country code) is read as a missing value",
     ),
 ]
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=c.xfail)) if c.xfail else c
-        for c in FILE_CASES
-    ],
-    ids=[c.id for c in FILE_CASES],
-)
+@pytest.mark.parametrize("case", FILE_CASES, ids=[c.id for c in FILE_CASES])
 def test_a_bad_file_is_named_and_loses_no_row(world, case: FileCase):
     day = (date(2024, 1, 10) + timedelta(days=FILE_CASES.index(case))).isoformat()
     name = f"{day}{case.suffix}"
