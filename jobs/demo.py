@@ -32,6 +32,7 @@ from dcai_assets.job_names import (
 )
 from dcai_assets.partitions import asset_key
 from jobs.definitions import defs
+from jobs.example_run import console_config
 from jobs.flights import FLIGHTS
 from jobs.flights_data import arrived_late
 from jobs.flights_labeling import CLASSES
@@ -66,7 +67,11 @@ def ingest(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> tuple
         # request these files again (run key). The sensor's tags say which file landed.
         tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR}
         result = job.execute_in_process(
-            instance=instance, partition_key=request.partition_key, tags=tags, raise_on_error=False
+            instance=instance,
+            run_config=console_config(),
+            partition_key=request.partition_key,
+            tags=tags,
+            raise_on_error=False,
         )
         if not result.success:
             errors = {e.step_failure_data.error.cls_name for e in result.get_step_failure_events()}
@@ -85,7 +90,7 @@ def label(instance: dg.DagsterInstance, landed: list[str]) -> list[str]:
     usable, _ = partitions_passing_blocking_checks(instance, FLIGHTS, validated)
     print(f"fitting the label model on {len(usable)} validated partitions")
     defs.resolve_job_def(label_model_job_name(FLIGHTS)).execute_in_process(
-        instance=instance, tags=automation_run_tags(AUTOMATION, _changed(landed))
+        instance=instance, run_config=console_config(), tags=automation_run_tags(AUTOMATION, _changed(landed))
     )
     job = defs.resolve_job_def(labeling_job_name(FLIGHTS))
     failed = []
@@ -93,6 +98,7 @@ def label(instance: dg.DagsterInstance, landed: list[str]) -> list[str]:
         trigger = partitions_changed([partition]) if partition in landed else "label model refitted"
         if not job.execute_in_process(
             instance=instance,
+            run_config=console_config(),
             partition_key=partition,
             tags=automation_run_tags(AUTOMATION, trigger),
             raise_on_error=False,
@@ -110,7 +116,9 @@ def train(instance: dg.DagsterInstance, landed: list[str]) -> list[str]:
         tags = automation_run_tags(AUTOMATION, trigger)
         if (
             not defs.resolve_job_def(job)
-            .execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+            .execute_in_process(
+                instance=instance, run_config=console_config(), tags=tags, raise_on_error=False
+            )
             .success
         ):
             return [asset]

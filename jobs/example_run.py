@@ -5,6 +5,7 @@ print what each stage reported. Only public names of `dcai_assets` are used."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,14 @@ from dcai_assets.job_names import (
 from resources import data_dir
 
 LF_PREFIX = "lf__"  # the labeled set's LF-vote columns
+
+
+def console_config() -> dict:
+    """Run config for the examples' in-process runs: the console shows warnings and errors only
+    (``DCAI_CONSOLE_LOG_LEVEL=DEBUG`` shows every event, as ``dagster asset materialize`` does);
+    the instance stores every event either way, for the UI."""
+    level = os.environ.get("DCAI_CONSOLE_LOG_LEVEL", "WARNING").upper()
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
 
 
 def check_month_key(argument: str, key: str) -> None:
@@ -74,6 +83,7 @@ def run(defs: dg.Definitions, spec: DatasetSpec, frames: Mapping[str, pd.DataFra
         job = defs.resolve_job_def(request.job_name or ingest_job_name(spec))
         result = job.execute_in_process(
             instance=instance,
+            run_config=console_config(),
             partition_key=request.partition_key,
             tags={**request.tags, "dagster/sensor_name": sensor},
             raise_on_error=False,
@@ -87,7 +97,10 @@ def run(defs: dg.Definitions, spec: DatasetSpec, frames: Mapping[str, pd.DataFra
     if (
         not defs.resolve_job_def(label_model_job_name(spec))
         .execute_in_process(
-            instance=instance, tags=automation_run_tags(automation, changed), raise_on_error=False
+            instance=instance,
+            run_config=console_config(),
+            tags=automation_run_tags(automation, changed),
+            raise_on_error=False,
         )
         .success
     ):
@@ -97,6 +110,7 @@ def run(defs: dg.Definitions, spec: DatasetSpec, frames: Mapping[str, pd.DataFra
     for key in landed:
         if not labeling.execute_in_process(
             instance=instance,
+            run_config=console_config(),
             partition_key=key,
             tags=automation_run_tags(automation, partitions_changed([key])),
             raise_on_error=False,
@@ -109,7 +123,9 @@ def run(defs: dg.Definitions, spec: DatasetSpec, frames: Mapping[str, pd.DataFra
         tags = automation_run_tags(automation, trigger)
         if (
             not defs.resolve_job_def(job)
-            .execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+            .execute_in_process(
+                instance=instance, run_config=console_config(), tags=tags, raise_on_error=False
+            )
             .success
         ):
             summary.failed.append(stage)
