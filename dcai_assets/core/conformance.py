@@ -80,19 +80,26 @@ MISSING_MARKERS = frozenset(
     {"", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "<NA>", "#N/A", "#NA"}
 )
 """Text that means a missing value in a number, date or bool column (a CSV's columns are read as
-text). In a text column it is text: ``NA`` may be Namibia, ``None`` a valid answer."""
+text). In a text column it is text: ``NA`` may be Namibia, ``None`` a valid answer; a column's
+``missing_values`` in the schema adds its own."""
 
 
-def missing_markers_as_null(values: pd.Series) -> pd.Series:
-    """``values`` with the text of :data:`MISSING_MARKERS` (surrounding spaces ignored) as null;
-    a column that holds no text is returned as it is."""
-    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+def column_missing_markers(column: ColumnSchema) -> frozenset[str]:
+    """The texts that are a missing value in ``column``."""
+    markers = frozenset() if column.dtype == "string" else MISSING_MARKERS
+    return markers | frozenset(v.strip() for v in column.missing_values or ())
+
+
+def missing_markers_as_null(values: pd.Series, markers: frozenset[str] = MISSING_MARKERS) -> pd.Series:
+    """``values`` with the text of ``markers`` (surrounding spaces ignored) as null; a column
+    that holds no text is returned as it is."""
+    if not markers or not (values.dtype == object or pd.api.types.is_string_dtype(values)):
         return values
     try:
         text = values.str.strip()  # null where a value is not text
     except AttributeError:  # an object column holding no text at all
         return values
-    marker = text.isin(MISSING_MARKERS).to_numpy()
+    marker = text.isin(markers).to_numpy()
     return values.mask(marker) if marker.any() else values
 
 
@@ -191,8 +198,7 @@ def _cast_int64(values: pd.Series, present: np.ndarray) -> _Cast:
 
 
 def _cast(values: pd.Series, column: ColumnSchema) -> _Cast:
-    if column.dtype != "string":
-        values = missing_markers_as_null(values)
+    values = missing_markers_as_null(values, column_missing_markers(column))
     present = values.notna().to_numpy()
     if column.dtype == "int64":
         return _cast_int64(values, present)

@@ -61,12 +61,24 @@ class ColumnSchema:
     drift_threshold: float | None = None  # against the reference window
     step_drift_threshold: float | None = None  # against the previous partition
     reference: ReferenceProfile | None = None
+    # Text a CSV holds for a missing value in this column, beyond an empty cell: e.g. ["NA"] for a
+    # text column exported from R (a text column keeps NA as text unless it is listed here).
+    missing_values: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(
                 f"column {self.name!r}: dtype {self.dtype!r} is not supported; expected one of {DTYPES}"
             )
+        if self.missing_values is not None:
+            if isinstance(self.missing_values, str) or not all(
+                isinstance(v, str) for v in self.missing_values
+            ):
+                raise ValueError(
+                    f"column {self.name!r}: missing_values {self.missing_values!r}; expected a list of "
+                    "texts, e.g. [NA, n/a]"
+                )
+            self.missing_values = list(self.missing_values)
         if isinstance(self.reference, Mapping):
             self.reference = ReferenceProfile(**self.reference)
         if self.enforce is not None:

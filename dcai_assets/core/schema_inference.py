@@ -69,6 +69,27 @@ def _dtype_of_text(text: pd.Series, gaps: bool) -> DType | None:
     return None
 
 
+def _declared_missing_as_null(
+    frames: list[pd.DataFrame], overrides: Mapping[str, Mapping[str, Any]]
+) -> list[pd.DataFrame]:
+    """The frames with each column's declared ``missing_values`` (``schema_overrides``) as null."""
+    declared = {
+        name: frozenset(str(v).strip() for v in settings["missing_values"] or ())
+        for name, settings in overrides.items()
+        if isinstance(settings, Mapping) and settings.get("missing_values")
+    }
+    if not declared:
+        return frames
+    out = []
+    for frame in frames:
+        frame = frame.copy()
+        for name, markers in declared.items():
+            if name in frame.columns:
+                frame[name] = missing_markers_as_null(frame[name], markers)
+        out.append(frame)
+    return out
+
+
 def _typed(frames: list[pd.DataFrame], dtypes: Mapping[Any, DType]) -> list[pd.DataFrame]:
     """The frames with their text number and bool columns parsed as ``dtypes`` says."""
     parse = {
@@ -165,11 +186,11 @@ def infer_schema(
     """
     if not reference:
         raise ValueError("infer_schema: the reference window is empty; expected at least one partition")
-    frames = list(reference.values())
+    overrides = dict(overrides or {})
+    frames = _declared_missing_as_null(list(reference.values()), overrides)
     whole = pd.concat(frames, ignore_index=True)
     frames = _typed(frames, {name: infer_dtype(whole[name]) for name in whole.columns})
     whole = pd.concat(frames, ignore_index=True)
-    overrides = dict(overrides or {})
     table_overrides = dict(overrides.pop(TABLE, {}) or {})
     labels = _check_named_columns(whole, overrides, label)
     # A single-column key is an id: it grows and has no distribution. Parts of a composite key

@@ -295,6 +295,16 @@ def test_a_missing_marker_is_a_null_in_a_number_column_and_text_in_a_text_column
         assert "tail" not in result.nulls
 
 
+def test_a_text_column_treats_only_its_declared_missing_values_as_nulls():
+    raw = pd.DataFrame({"tail": ["N1", "NA", " n/a ", "None"]})
+    schema = TableSchema(columns=[ColumnSchema("tail", "string", missing_values=["NA", "n/a"])])
+
+    result = conform(raw, schema)
+
+    assert result.valid["tail"].tolist() == ["N1", None, None, "None"]
+    assert result.nulls["tail"].count == 2
+
+
 def test_a_missing_marker_in_a_non_nullable_number_column_is_quarantined_as_a_null():
     raw = pd.DataFrame({"flight_id": ["1", "NA"], "dep_delay": ["5", "6"]})
     schema = TableSchema(

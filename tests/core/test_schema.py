@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcai_assets.core.schema import TableSchema
+from dcai_assets.core.schema import ColumnSchema, TableSchema
 from dcai_assets.core.schema_inference import infer_schema
 
 
@@ -94,6 +94,24 @@ def test_text_columns_are_typed_by_what_every_value_parses_as():
     assert columns["count_with_gap"].nullable and not columns["country"].nullable
     assert columns["country"].allowed_values == ["FR", "NA"]
     assert columns["station"].allowed_values == ["000123", "000124", "010000"]
+
+
+def test_declared_missing_values_make_a_text_columns_na_a_null_and_survive_the_yaml_file(tmp_path):
+    rows = {"tailnum": ["N123", "NA", "N456", "NA"], "seats": ["100", "NA", "120", "80"]}
+    overrides = {"tailnum": {"missing_values": ["NA"]}}
+
+    schema = infer_schema({"2024-01-01": pd.DataFrame(rows)}, overrides=overrides)
+    tailnum = schema.column("tailnum")
+
+    assert tailnum.dtype == "string" and tailnum.nullable and tailnum.max_null_fraction > 0.5
+    assert tailnum.allowed_values == ["N123", "N456"]
+    assert TableSchema.load(schema.save(tmp_path / "schema.yaml")).column("tailnum").missing_values == ["NA"]
+    assert schema.column("seats").dtype == "float64"  # NA is missing in a number column anyway
+
+
+def test_missing_values_must_be_a_list_of_texts():
+    with pytest.raises(ValueError, match="column 'tailnum': missing_values 'NA'; expected a list of texts"):
+        ColumnSchema("tailnum", "string", missing_values="NA")
 
 
 def test_nullability_and_null_fraction_come_from_the_worst_partition(schema):
