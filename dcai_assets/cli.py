@@ -54,7 +54,10 @@ def reference_frames(spec: DatasetSpec) -> dict[str, pd.DataFrame]:
         return dict(spec.reference())
     from tqdm import tqdm
 
-    return {k: load_raw_partition(spec, k)[0] for k in tqdm(list(spec.reference), desc="reading reference")}
+    return {
+        k: load_raw_partition(spec, k, all_text=True)[0]
+        for k in tqdm(list(spec.reference), desc="reading reference")
+    }
 
 
 def reference_spans(spec: DatasetSpec, keys: list[str]) -> dict[str, float] | None:

@@ -1,12 +1,14 @@
 """Raw data: each partition stored exactly as read, versioned by a hash of its content."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from dcai_assets.assets.ranged import PartitionOutput, backfill_policy, emit_partitions, is_ranged
 from dcai_assets.core.reading import file_digest, find_partition_file, frame_digest, read_table_file
+from dcai_assets.core.schema import TableSchema
 from dcai_assets.metadata import column_schema
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.privacy import examples_metadata
@@ -21,14 +23,18 @@ from dcai_assets.spec import (
 RAW_DATA = "raw_data"
 
 
-def load_raw_partition(spec: DatasetSpec, key: str) -> tuple[pd.DataFrame, str, str]:
-    """Read partition ``key`` from the spec's source: (frame, where it came from, content hash)."""
+def load_raw_partition(
+    spec: DatasetSpec, key: str, *, all_text: bool = False
+) -> tuple[pd.DataFrame, str, str]:
+    """Read partition ``key`` from the spec's source: (frame, where it came from, content hash).
+    A CSV's schema text columns are read as text, every column with ``all_text`` or no schema."""
     source = spec.source
     if isinstance(source, LandingDirectory):
         path = find_partition_file(source.path, key, source.suffixes)
         check_partition_key(key, spec.partitioning, file=path.name)
         digest = file_digest(path)
-        return read_table_file(path, partition=key), str(path), digest
+        text = None if all_text else _schema_text_columns(spec)
+        return read_table_file(path, partition=key, text_columns=text), str(path), digest
     assert isinstance(source, CallableSource)
     check_partition_key(key, spec.partitioning)
     frame = source.load(key)
@@ -38,6 +44,18 @@ def load_raw_partition(spec: DatasetSpec, key: str) -> tuple[pd.DataFrame, str, 
             f"returned {type(frame).__name__}; expected a pandas DataFrame"
         )
     return frame, getattr(source.load, "__qualname__", "callable"), frame_digest(frame)
+
+
+def _schema_text_columns(spec: DatasetSpec) -> list[str] | None:
+    """The columns the spec's schema file declares as text; None (read all as text) without a
+    readable schema file (validation then says what is wrong with it)."""
+    path = Path(spec.schema_path) if spec.schema_path else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return [c.name for c in TableSchema.load(path).columns if c.dtype == "string"]
+    except ValueError:
+        return None
 
 
 REGISTER_HINT = (

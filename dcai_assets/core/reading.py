@@ -1,9 +1,11 @@
 """Read one partition file (CSV or Parquet) exactly as it is, or fail with an error that names
 the file, partition, line, column and what was expected.
 
-A CSV's columns are read as the text in the file: only an empty cell is missing. The schema
-parses the text (:mod:`dcai_assets.core.conformance`), so an id ``000123`` keeps its zeros, the
-text ``NA`` (a country code) stays text, and a 17-digit id is never rounded through a float."""
+In a CSV only an empty cell is missing as read: the text ``NA`` (a country code) stays text. The
+schema's text columns are read as the text in the file, so an id ``000123`` keeps its zeros; the
+other columns are parsed as numbers where every cell is one (fast), else kept as text for the
+schema to parse (:mod:`dcai_assets.core.conformance`); a 17-digit id is never rounded through a
+float."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import csv
 import hashlib
 import io
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 
 import pandas as pd
@@ -57,9 +60,13 @@ def find_partition_file(directory: str | Path, key: str, suffixes: tuple[str, ..
     return found[0]
 
 
-def read_table_file(path: str | Path, partition: str | None = None) -> pd.DataFrame:
-    """Parse a CSV (strict UTF-8) or Parquet file into a DataFrame, as read: no cleaning. A CSV's
-    columns are text (empty cells missing); a Parquet file's keep their types."""
+def read_table_file(
+    path: str | Path, partition: str | None = None, *, text_columns: Collection[str] | None = None
+) -> pd.DataFrame:
+    """Parse a CSV (strict UTF-8) or Parquet file into a DataFrame, as read: no cleaning.
+
+    A CSV's ``text_columns`` are read as text, every column when it is None (schema inference);
+    an empty cell is missing, nothing else is. A Parquet file's columns keep their types."""
     path = Path(path)
     data = path.read_bytes()
     if not data.strip():
@@ -79,10 +86,12 @@ def read_table_file(path: str | Path, partition: str | None = None) -> pd.DataFr
                 file=path.name,
                 partition=partition,
             ) from e
-    return _read_csv(data, path.name, partition)
+    return _read_csv(data, path.name, partition, text_columns)
 
 
-def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
+def _read_csv(
+    data: bytes, name: str, partition: str | None, text_columns: Collection[str] | None
+) -> pd.DataFrame:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -106,7 +115,12 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
             # More fields than header names would silently drop or shift data: make it an error.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], index_col=False
+                io.StringIO(text),
+                dtype=str if text_columns is None else dict.fromkeys(text_columns, str),
+                keep_default_na=False,
+                na_values=[""],
+                index_col=False,
+                low_memory=False,
             )
     except pd.errors.ParserWarning as e:
         raise DataInputError(
@@ -139,6 +153,7 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
                 file=name,
                 partition=partition,
             )
+    frame = _keep_long_integers_as_text(frame, text)
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
     if unnamed:
         raise DataInputError(
@@ -148,6 +163,25 @@ def _read_csv(data: bytes, name: str, partition: str | None) -> pd.DataFrame:
             partition=partition,
             column=str(unnamed[0]),
         )
+    return frame
+
+
+def _keep_long_integers_as_text(frame: pd.DataFrame, text: str) -> pd.DataFrame:
+    """A column of integers with an empty cell is parsed as float64, which rounds integers beyond
+    2**53 (a 17-digit id): such columns are re-read as the text in the file."""
+    lossy = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == "float64" and (frame[c].abs() >= 2.0**53).to_numpy().any()
+    ]
+    if not lossy:
+        return frame
+    as_text = pd.read_csv(
+        io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], index_col=False, usecols=lossy
+    )  # rare: read again
+    for c in lossy:
+        if as_text[c].dropna().str.strip().str.fullmatch(r"[+-]?\d+").all():
+            frame[c] = as_text[c]
     return frame
 
 

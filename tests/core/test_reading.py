@@ -196,6 +196,17 @@ def test_every_csv_cell_is_read_as_the_text_in_the_file_and_only_an_empty_cell_i
     assert frame["flag"].iloc[[0, 2]].tolist() == ["True", "false"]
 
 
+def test_only_the_named_text_columns_are_forced_to_text_the_others_are_parsed_where_they_can(tmp_path):
+    path = write(tmp_path / "2024-01-05.csv", b"zip,count,reading,site\n02134,1,1.5,NA\n10001,2,NA,FR\n")
+
+    frame = read_table_file(path, partition="2024-01-05", text_columns=["zip", "site"])
+
+    assert frame["zip"].tolist() == ["02134", "10001"]
+    assert frame["count"].dtype == "int64"
+    assert frame["reading"].tolist() == ["1.5", "NA"]  # text for the schema to parse: NA is missing there
+    assert frame["site"].tolist() == ["NA", "FR"]
+
+
 def test_a_semicolon_separated_file_is_refused_naming_the_delimiter(tmp_path):
     path = write(tmp_path / "2024-01-06.csv", b"id;city\n1;Paris\n2;Lyon\n")
 
