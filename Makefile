@@ -101,6 +101,7 @@ lineage: $(VENV)/.installed
 
 benchmark: $(VENV)/.installed
 	$(PY) benchmarks/validate_partition.py
+	$(PY) benchmarks/read_csv_partition.py
 	$(PY) benchmarks/label_model.py
 	$(PY) benchmarks/retrain.py
 	$(PY) benchmarks/knn_shapley_speed.py
