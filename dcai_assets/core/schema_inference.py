@@ -40,7 +40,7 @@ def infer_dtype(series: pd.Series) -> DType:
         return "datetime"
     values = missing_markers_as_null(series)
     text = values.dropna()
-    if len(text) and all(isinstance(v, str) for v in text):
+    if len(text) and pd.api.types.infer_dtype(text, skipna=True) == "string":
         parsed = _dtype_of_text(text.str.strip(), gaps=len(text) < len(series))
         if parsed is not None:
             return parsed
@@ -56,7 +56,8 @@ def _dtype_of_text(text: pd.Series, gaps: bool) -> DType | None:
     if text.str.fullmatch(r"[+-]?\d+").all():
         if text.str.fullmatch(r"[+-]?0\d+").any():
             return None  # zero-padded: an id or a code, kept as text
-        magnitude = text.str.lstrip("+-").map(int)
+        digits = text.str.lstrip("+-")
+        magnitude = digits[digits.str.len() >= 16].map(int)  # 2**53 has 16 digits
         if (magnitude > 2**63 - 1).any():
             return None
         if not gaps:
@@ -189,7 +190,8 @@ def infer_schema(
     overrides = dict(overrides or {})
     frames = _declared_missing_as_null(list(reference.values()), overrides)
     whole = pd.concat(frames, ignore_index=True)
-    frames = _typed(frames, {name: infer_dtype(whole[name]) for name in whole.columns})
+    dtypes = {name: infer_dtype(whole[name]) for name in whole.columns}
+    frames = _typed(frames, dtypes)
     whole = pd.concat(frames, ignore_index=True)
     table_overrides = dict(overrides.pop(TABLE, {}) or {})
     labels = _check_named_columns(whole, overrides, label)
@@ -198,7 +200,9 @@ def infer_schema(
     keys = set(key) if key and len(key) == 1 else set()
     margins = {"range_margin": range_margin, "null_margin": null_margin}
     columns = [
-        _infer_column(name, whole[name], frames, overrides, keys, labels, max_categories, **margins)
+        _infer_column(
+            name, dtypes[name], whole[name], frames, overrides, keys, labels, max_categories, **margins
+        )
         for name in whole.columns
     ]
     schema = TableSchema(
@@ -236,6 +240,7 @@ def _check_named_columns(
 
 def _infer_column(
     name: Any,
+    dtype: DType,
     s: pd.Series,
     frames: list[pd.DataFrame],
     overrides: Mapping[str, Mapping[str, Any]],
@@ -248,7 +253,9 @@ def _infer_column(
 ) -> ColumnSchema:
     """One column's schema: learnt bounds (warn), then its overrides (declared), then its
     reference profile if it is a feature."""
-    col, inferred = _learn_column(name, s, frames, name in keys, max_categories, range_margin, null_margin)
+    col, inferred = _learn_column(
+        name, dtype, s, frames, name in keys, max_categories, range_margin, null_margin
+    )
     _apply_column_overrides(col, name, dict(overrides.get(str(name), {})), inferred)
     if col.dtype in ("int64", "float64", "string", "bool") and name not in keys | labels:
         col.reference = reference_profile(s, col, max_categories)
@@ -257,6 +264,7 @@ def _infer_column(
 
 def _learn_column(
     name: Any,
+    dtype: DType,
     s: pd.Series,
     frames: list[pd.DataFrame],
     is_key: bool,
@@ -266,7 +274,6 @@ def _learn_column(
 ) -> tuple[ColumnSchema, dict[str, str]]:
     """The column's dtype, null limit, and set or range widened by the margins; returns the
     column and the rules it inferred (all ``"warn"``)."""
-    dtype = infer_dtype(s)
     null_fractions = [float(f[name].isna().mean()) for f in frames if len(f)]
     worst = max(null_fractions, default=0.0)
     col = ColumnSchema(name=str(name), dtype=dtype, nullable=bool(s.isna().any()))
