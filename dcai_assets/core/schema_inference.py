@@ -91,8 +91,11 @@ def _declared_missing_as_null(
     return out
 
 
-def _typed(frames: list[pd.DataFrame], dtypes: Mapping[Any, DType]) -> list[pd.DataFrame]:
-    """The frames with their text number and bool columns parsed as ``dtypes`` says."""
+def _typed(frames: list[pd.DataFrame]) -> tuple[list[pd.DataFrame], dict[Any, DType]]:
+    """Each column's dtype over the whole window, and the frames with their text number and bool
+    columns parsed as that dtype."""
+    whole = pd.concat(frames, ignore_index=True)
+    dtypes = {name: infer_dtype(whole[name]) for name in whole.columns}
     parse = {
         name: ColumnSchema(name=str(name), dtype=dtype)
         for name, dtype in dtypes.items()
@@ -107,7 +110,7 @@ def _typed(frames: list[pd.DataFrame], dtypes: Mapping[Any, DType]) -> list[pd.D
             ):
                 frame[name] = coerce_column(frame[name], column)[0]
         out.append(frame)
-    return out
+    return out, dtypes
 
 
 def reference_profile(series: pd.Series, column: ColumnSchema, max_categories: int) -> ReferenceProfile:
@@ -188,10 +191,7 @@ def infer_schema(
     if not reference:
         raise ValueError("infer_schema: the reference window is empty; expected at least one partition")
     overrides = dict(overrides or {})
-    frames = _declared_missing_as_null(list(reference.values()), overrides)
-    whole = pd.concat(frames, ignore_index=True)
-    dtypes = {name: infer_dtype(whole[name]) for name in whole.columns}
-    frames = _typed(frames, dtypes)
+    frames, dtypes = _typed(_declared_missing_as_null(list(reference.values()), overrides))
     whole = pd.concat(frames, ignore_index=True)
     table_overrides = dict(overrides.pop(TABLE, {}) or {})
     labels = _check_named_columns(whole, overrides, label)
