@@ -125,6 +125,9 @@ class CommandRun:
     env: dict[str, str]
 
 
+MLFLOW_LOCATIONS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 @dataclass
 class ExampleCommand:
     """``python -m module *args`` on a fresh Dagster home (the demo's dagster.yaml) and data
@@ -143,7 +146,10 @@ class ExampleCommand:
         home, data = root / "dagster_home", root / "data"
         home.mkdir(parents=True)
         shutil.copy(PROJECT / "resources" / "dagster.yaml", home / "dagster.yaml")
-        env = {**os.environ, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(data), **dict(self.env)}
+        # The example's own MLflow (SQLite under its data directory), whatever an earlier test of
+        # this process left in the environment.
+        inherited = {k: v for k, v in os.environ.items() if k not in MLFLOW_LOCATIONS}
+        env = {**inherited, "DAGSTER_HOME": str(home), "DCAI_DATA_DIR": str(data), **dict(self.env)}
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module, *self.args],

@@ -8,6 +8,8 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +163,23 @@ def restart_daemon(live: LiveInstance) -> None:
     live.processes[live.processes.index(old)] = new
 
 
+@contextmanager
+def mlflow_tracking_uri(uri: str) -> Iterator[None]:
+    """``mlflow.set_tracking_uri`` for a block. It also writes ``MLFLOW_TRACKING_URI`` into this
+    process's environment, which every later subprocess of the test session would inherit (an
+    example command then logs to this test's MLflow server): both are restored."""
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)  # clears MLflow's global and the environment variable
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def invariant_violations(pipeline: Pipeline) -> list[str]:
     """What an operator would find wrong after a crash once everything has settled; empty if
     nothing. Checked: every landed row is either valid or quarantined; every visible lake file
@@ -196,8 +215,8 @@ def invariant_violations(pipeline: Pipeline) -> list[str]:
     client = MlflowClient(pipeline.tracking_uri)
     try:
         champion = client.get_model_version_by_alias(MODEL, "champion")
-        mlflow.set_tracking_uri(pipeline.tracking_uri)
-        mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+        with mlflow_tracking_uri(pipeline.tracking_uri):
+            mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
     except Exception as e:
         problems.append(f"champion of {MODEL} not loadable: {type(e).__name__}: {str(e)[:300]}")
         champion = None
