@@ -55,7 +55,7 @@ def reference_frames(spec: DatasetSpec) -> dict[str, pd.DataFrame]:
     from tqdm import tqdm
 
     return {
-        k: load_raw_partition(spec, k, all_text=True)[0]
+        k: load_raw_partition(spec, k, text_columns=None)[0]
         for k in tqdm(list(spec.reference), desc="reading reference")
     }
 

@@ -1,5 +1,8 @@
-"""Raw data: each partition stored exactly as read, versioned by a hash of its content."""
+"""Raw data: each partition stored exactly as read, versioned by a hash of its content. A CSV's
+columns the schema declares as text are read as text (``000042`` stays ``000042``)."""
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,18 +26,25 @@ from dcai_assets.spec import (
 RAW_DATA = "raw_data"
 
 
+TextColumns = list[str] | None
+"""The columns of a CSV read as text; None for every column."""
+
+READ_AS_TEXT = "read_as_text"
+"""Metadata of a raw partition read from a CSV: the columns read as text, or ``"every column"``."""
+
+
 def load_raw_partition(
-    spec: DatasetSpec, key: str, *, all_text: bool = False
+    spec: DatasetSpec, key: str, *, text_columns: TextColumns
 ) -> tuple[pd.DataFrame, str, str]:
     """Read partition ``key`` from the spec's source: (frame, where it came from, content hash).
-    A CSV's schema text columns are read as text, every column with ``all_text`` or no schema."""
+    A CSV's ``text_columns`` (the schema's: :func:`csv_text_columns`) are read as text, every
+    column when None."""
     source = spec.source
     if isinstance(source, LandingDirectory):
         path = find_partition_file(source.path, key, source.suffixes)
         check_partition_key(key, spec.partitioning, file=path.name)
         digest = file_digest(path)
-        text = None if all_text else _schema_text_columns(spec)
-        return read_table_file(path, partition=key, text_columns=text), str(path), digest
+        return read_table_file(path, partition=key, text_columns=text_columns), str(path), digest
     assert isinstance(source, CallableSource)
     check_partition_key(key, spec.partitioning)
     frame = source.load(key)
@@ -46,16 +56,32 @@ def load_raw_partition(
     return frame, getattr(source.load, "__qualname__", "callable"), frame_digest(frame)
 
 
-def _schema_text_columns(spec: DatasetSpec) -> list[str] | None:
-    """The columns the spec's schema file declares as text; None (read all as text) without a
-    readable schema file (validation then says what is wrong with it)."""
+def csv_text_columns(spec: DatasetSpec) -> TextColumns:
+    """The columns the spec's schema file declares as text, which a CSV partition is read with;
+    None (read all as text) without a readable schema file (validation then says what is wrong
+    with it)."""
     path = Path(spec.schema_path) if spec.schema_path else None
     if path is None or not path.is_file():
         return None
     try:
-        return [c.name for c in TableSchema.load(path).columns if c.dtype == "string"]
+        return sorted(c.name for c in TableSchema.load(path).columns if c.dtype == "string")
     except ValueError:
         return None
+
+
+def read_as_text(columns: TextColumns) -> list[str] | str:
+    """How :data:`READ_AS_TEXT` records ``columns``."""
+    return "every column" if columns is None else sorted(columns)
+
+
+def raw_code_version(spec: DatasetSpec) -> str:
+    """``raw-v2``, and for a landing directory the columns its CSV files are read as text with:
+    re-declaring a column as text in the schema marks the raw partitions stale (they hold the
+    values as typed by the earlier read, e.g. ``42`` for ``000042``)."""
+    if not isinstance(spec.source, LandingDirectory):
+        return "raw-v2"
+    text = json.dumps(read_as_text(csv_text_columns(spec)))
+    return f"raw-v2-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 REGISTER_HINT = (
@@ -77,20 +103,21 @@ def build_raw_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         group_name="raw",
         kinds={"pandas", "parquet"},
         owners=list(spec.owners),
-        code_version="raw-v1",
+        code_version=raw_code_version(spec),
         description=(
             f"{spec.description or spec.name}: each partition exactly as it arrived, "
             "versioned by a SHA-256 of its content." + hint
         ),
     )
     def raw_data(context: dg.AssetExecutionContext) -> Iterator[dg.Output | dg.AssetMaterialization]:
+        text = csv_text_columns(spec)  # once a run: the schema file is read once
         if not is_ranged(context):
-            read = _read(context, spec, context.partition_key)
+            read = _read(context, spec, context.partition_key, text)
             yield dg.Output(
                 read.value, data_version=dg.DataVersion(read.data_version), metadata=read.metadata
             )
             return
-        reads = [_read(context, spec, key, log=False) for key in context.partition_keys]
+        reads = [_read(context, spec, key, text, log=False) for key in context.partition_keys]
         rows = sum(len(r.value) for r in reads)
         context.log.info(
             f"partitions {reads[0].key}...{reads[-1].key}: read {len(reads)} files, {rows:,} rows"
@@ -101,9 +128,9 @@ def build_raw_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
 
 
 def _read(
-    context: dg.AssetExecutionContext, spec: DatasetSpec, key: str, log: bool = True
+    context: dg.AssetExecutionContext, spec: DatasetSpec, key: str, text: TextColumns, log: bool = True
 ) -> PartitionOutput:
-    frame, origin, digest = load_raw_partition(spec, key)
+    frame, origin, digest = load_raw_partition(spec, key, text_columns=text)
     if log:  # a ranged run says it once (each log line is an event written to the instance)
         context.log.info(
             f"partition {key}: read {len(frame):,} rows x {frame.shape[1]} columns from {origin}"
@@ -115,4 +142,6 @@ def _read(
         "dagster/column_schema": column_schema(frame),
         "preview": examples_metadata(spec.privacy, frame),
     }
+    if origin.lower().endswith(".csv"):
+        metadata[READ_AS_TEXT] = dg.MetadataValue.json(read_as_text(text))
     return PartitionOutput(key, frame, digest[:16], metadata)

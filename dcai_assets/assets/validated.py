@@ -3,7 +3,7 @@ drift; failing rows go to quarantine with their reason, and the verdicts are ass
 
 import hashlib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from dcai_assets.assets.ranged import (
     emit_partitions,
     is_ranged,
 )
-from dcai_assets.assets.raw import RAW_DATA
+from dcai_assets.assets.raw import RAW_DATA, READ_AS_TEXT, csv_text_columns, read_as_text
 from dcai_assets.core.conformance import REASON_COLUMN, Conformance, conform, quarantine_reason_counts
 from dcai_assets.core.drift import ColumnDrift, drift_report, partition_profile
 from dcai_assets.core.expectations import SuiteResult, run_suite
@@ -39,6 +39,7 @@ from dcai_assets.core.verdicts import (
     drift_verdict,
     markdown_table,
 )
+from dcai_assets.errors import DataInputError
 from dcai_assets.metadata import column_schema
 from dcai_assets.partitions import asset_key, partitions_def
 from dcai_assets.plots import bar_chart_svg, svg_markdown
@@ -180,6 +181,7 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
         raw: Any,  # a DataFrame, or {partition: DataFrame} in a ranged run
         artifacts: ArtifactStore,
     ) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
+        check_raw_read_as_the_schema_says(context.instance, spec, context.partition_keys)
         if not is_ranged(context):
             v = _validate(context, spec, artifacts, context.partition_key, raw)
             yield from _single_partition_events(v, validated_key)
@@ -198,6 +200,48 @@ def _build_validated_assets(spec: DatasetSpec) -> dg.AssetsDefinition:
         yield from emit_checks(context, [c for v in done for c in v.checks], validated_key)
 
     return validation
+
+
+def check_raw_read_as_the_schema_says(
+    instance: dg.DagsterInstance, spec: DatasetSpec, keys: Sequence[str]
+) -> None:
+    """A DataInputError naming the partition and columns when a stored raw partition was read
+    from its CSV with other text columns than the schema now declares: validating it would keep
+    the earlier read's values (``42`` for ``000042``). Re-materializing its raw data re-reads it."""
+    current = read_as_text(csv_text_columns(spec))
+    raw_key = asset_key(spec, RAW_DATA)
+    for key in keys:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=raw_key, asset_partitions=[key]), limit=1
+        ).records
+        if not records:
+            continue
+        metadata = records[0].asset_materialization.metadata
+        source = metadata.get("source")
+        if source is None or not str(source.value).lower().endswith(".csv"):
+            continue
+        recorded = metadata[READ_AS_TEXT].value if READ_AS_TEXT in metadata else "not recorded"
+        if recorded == current:
+            continue
+        changed = (
+            sorted(set(recorded) ^ set(current))
+            if isinstance(recorded, list) and isinstance(current, list)
+            else []
+        )
+        raise DataInputError(
+            f"the stored {RAW_DATA} was read from its CSV with text columns {recorded}, but the "
+            f"schema now declares {current}"
+            + (f" (changed: {', '.join(f'`{c}`' for c in changed)})" if changed else "")
+            + ": its values keep the earlier read's typing (e.g. 000042 read as the number 42)",
+            expected=f"{RAW_DATA} read with the text columns the schema declares",
+            file=Path(str(source.value)).name,
+            partition=key,
+            column=changed[0] if len(changed) == 1 else None,
+            action=(
+                f"Materialize {raw_key.to_user_string()} for this partition first (with "
+                f"{asset_key(spec, VALIDATED_DATA).to_user_string()}, as the ingest job does)"
+            ),
+        )
 
 
 def _validation_outs(

@@ -249,3 +249,49 @@ def test_schema_infer_learns_rows_per_day_skips_the_label_and_marks_inferred_bou
     assert schema.column("site").enforce == {"allowed_values": "warn"}
     assert schema.column("count").enforce == {"min": "quarantine", "max": "warn"}
     assert schema.reference_partitions == ["2024-01-01", "2024-01-02", "2024-01-03"]
+
+
+def test_re_declaring_a_column_as_text_marks_raw_stale_and_refuses_to_validate_the_old_read(
+    readings_spec, resources, landing, tmp_path: Path
+):
+    import yaml
+
+    day = sensor_readings("2024-01-16")
+    day["count"] = [f"{c:03d}" for c in day["count"]]  # zero-padded codes in the file: 007
+    day.to_csv(landing / "2024-01-16.csv", index=False)
+    from dcai_assets.assets.raw import build_raw_asset
+    from dcai_assets.assets.validated import build_validated_assets
+
+    with dg.instance_for_test() as instance:
+        assert run_ingest(readings_spec, resources, instance, "2024-01-16").success
+        assert metadata(instance, RAW, "2024-01-16")["read_as_text"] == ["reading_id", "site"]
+        assert pd.read_parquet(tmp_path / "lake" / "readings" / "raw_data" / "2024-01-16.parquet")[
+            "count"
+        ].iloc[0] == int(day["count"].iloc[0])  # as the schema then said: a number
+        before = build_raw_asset(readings_spec).code_versions_by_key[RAW]
+
+        schema = yaml.safe_load(readings_spec.schema_path.read_text())
+        count = next(c for c in schema["columns"] if c["name"] == "count")
+        count.update(dtype="string", min=None, max=None)
+        readings_spec.schema_path.write_text(yaml.safe_dump(schema, sort_keys=False))
+        raw = build_raw_asset(readings_spec)
+        assert raw.code_versions_by_key[RAW] != before  # the UI shows raw_data stale: code changed
+
+        alone = dg.materialize(
+            [raw, build_validated_assets(readings_spec)],
+            selection=[VALIDATED, QUARANTINE],
+            partition_key="2024-01-16",
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+        )
+        assert not alone.success
+        error = alone.get_step_failure_events()[0].step_failure_data.error
+        message = error.cause.message if error.cause else error.message
+        assert "partition '2024-01-16'" in message and "file '2024-01-16.csv'" in message
+        assert "column 'count'" in message and "changed: `count`" in message
+        assert "Materialize readings/raw_data for this partition first" in message
+
+        assert run_ingest(readings_spec, resources, instance, "2024-01-16").success  # re-reads the file
+        validated = pd.read_parquet(tmp_path / "lake" / "readings" / "validated_data" / "2024-01-16.parquet")
+        assert validated["count"].tolist() == day["count"].tolist()  # '007' kept as written
