@@ -111,6 +111,7 @@ benchmark: $(VENV)/.installed
 	$(PY) benchmarks/careless_lf.py
 	$(PY) benchmarks/automation_latency.py
 	$(PY) benchmarks/backfill_parallel.py
+	$(PY) benchmarks/healing_tick.py
 
 clean:
 	rm -rf $(DAGSTER_HOME) $(DCAI_DATA_DIR)

@@ -9,15 +9,18 @@ re-run would fail the same way. A run whose process died is Dagster's to retry (
 
 The state is in the runs themselves: a healing run carries the failed run it heals
 (``dcai/heals``) and its attempt (``dcai/heal_attempt``), so a restarted daemon loses nothing.
+The sensor's cursor only remembers the failed runs it is done with (:class:`Settled`), so a tick
+reads the logs of new failures only; without it, one tick reads them all again.
 Assets the failed run did materialize, and assets materialized by any run since it started
 (the next day's retrain, say), are not re-run."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
@@ -31,6 +34,7 @@ ATTEMPT_TAG = "dcai/heal_attempt"
 HORIZON_SECONDS = 2 * 24 * 3600  # failed runs older than this are left alone
 LONGEST_WAIT_SECONDS = 3600.0  # the wait doubles after each attempt up to this
 GAVE_UP = "gave up"
+SETTLED = "settled"
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")  # a backfill's run
 
 _PASSING_CLASSES = frozenset(
@@ -114,30 +118,60 @@ def build_healing_sensor(
     )
     def healing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         now = time.time()
-        requests, waiting, given_up = [], [], 0
-        for record, planned in _failed_roots(context.instance, spec, now):
+        settled = Settled.from_cursor(context.cursor, since=now - HORIZON_SECONDS)
+        requests, waiting = [], []
+        for record, planned in _failed_roots(context.instance, spec, now, settled):
             request, note = _heal(context.instance, record, planned, automation, now, run_tags or {})
             if request is not None:
                 requests.append(request)
-            elif note == GAVE_UP:
-                given_up += 1  # said once per tick in the skip reason, not logged every tick
+            elif note in (GAVE_UP, SETTLED):
+                settled.add(record, note)  # not looked at again: its logs are read once
             elif note:
                 waiting.append(note)
         for note in waiting:
             context.log.info(note)
         if not requests:
             reason = "no failed run to heal now"
-            if waiting or given_up:
-                reason += f" ({len(waiting)} waiting, {given_up} given up after their last attempt)"
-            return dg.SensorResult(skip_reason=reason)
-        return dg.SensorResult(run_requests=requests)
+            if waiting or settled.given_up:
+                reason += f" ({len(waiting)} waiting, {settled.given_up} given up after their last attempt)"
+            return dg.SensorResult(skip_reason=reason, cursor=settled.to_cursor())
+        return dg.SensorResult(run_requests=requests, cursor=settled.to_cursor())
 
     return healing_sensor
 
 
-def _failed_roots(instance: dg.DagsterInstance, spec: DatasetSpec, now: float) -> list:
-    """The pipeline's failed runs within the horizon that are not healing runs, each with what it
-    planned: (run record, [(asset key, partition or None)])."""
+@dataclass
+class Settled:
+    """The failed runs the sensor is done with (the sensor's cursor): healed, left alone (a cause
+    that would recur, another dataset's run, every asset materialized since) or given up. Each
+    is kept until it leaves the horizon, so a tick reads the logs of new failures only."""
+
+    runs: dict[str, tuple[float, str]] = field(default_factory=dict)  # run id: (updated, note)
+
+    @classmethod
+    def from_cursor(cls, cursor: str | None, since: float) -> Settled:
+        stored = json.loads(cursor) if cursor else {}
+        runs = {k: (float(t), str(n)) for k, (t, n) in stored.get("settled", {}).items() if float(t) >= since}
+        return cls(runs)
+
+    def to_cursor(self) -> str:
+        return json.dumps({"settled": {k: list(v) for k, v in sorted(self.runs.items())}})
+
+    def add(self, record: dg.RunRecord, note: str) -> None:
+        self.runs[record.dagster_run.run_id] = (record.update_timestamp.timestamp(), note)
+
+    def __contains__(self, run_id: str) -> bool:
+        return run_id in self.runs
+
+    @property
+    def given_up(self) -> int:
+        return sum(note == GAVE_UP for _, note in self.runs.values())
+
+
+def _failed_roots(instance: dg.DagsterInstance, spec: DatasetSpec, now: float, settled: Settled) -> list:
+    """The pipeline's failed runs within the horizon that are not healing runs and not settled,
+    each with what it planned: (run record, [(asset key, partition or None)]). Another dataset's
+    run is settled here."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.FAILURE], updated_after=_datetime(now - HORIZON_SECONDS)
@@ -146,38 +180,40 @@ def _failed_roots(instance: dg.DagsterInstance, spec: DatasetSpec, now: float) -
     )
     out = []
     for r in records:
-        if HEALS_TAG in r.dagster_run.tags:
+        if HEALS_TAG in r.dagster_run.tags or r.dagster_run.run_id in settled:
             continue
         planned = _planned(instance, r.dagster_run.run_id)
         if planned and all(key.path[0] == spec.name for key, _ in planned):
             out.append((r, planned))
+        else:
+            settled.add(r, SETTLED)
     return out
 
 
 def _heal(instance, root, planned, automation: AutomationSpec, now: float, run_tags: dict[str, str]):
     """The healing request for the failed run ``root`` that is due now, or None; and a note."""
     if automation.heal_after_seconds is None:
-        return None, None
+        return None, SETTLED
     run = root.dagster_run
     chain = sorted(
         instance.get_run_records(filters=dg.RunsFilter(tags={HEALS_TAG: run.run_id})),
         key=lambda r: int(r.dagster_run.tags.get(ATTEMPT_TAG, "0")),
     )
-    if any(
-        not r.dagster_run.is_finished or r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in chain
-    ):
-        return None, None  # healed, or a healing run is on its way
+    if any(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in chain):
+        return None, SETTLED  # healed
+    if any(not r.dagster_run.is_finished for r in chain):
+        return None, None  # a healing run is on its way
     last = chain[-1] if chain else root
     cause = passing_cause(error_chain(_step_error(instance, last.dagster_run.run_id)))
     if cause is None:
-        return None, None
+        return None, SETTLED  # it would recur
     attempt, attempts = len(chain) + 1, automation.heal_attempts
     if attempt > attempts:
         return None, GAVE_UP
     started = root.start_time or root.create_timestamp.timestamp()
     pending = [(k, p) for k, p in planned if not _materialized_since(instance, k, p, started)]
     if not pending:
-        return None, None  # every asset was materialized since, by this run or another
+        return None, SETTLED  # every asset was materialized since, by this run or another
     ended = last.end_time or last.update_timestamp.timestamp()
     due = ended + wait_before(attempt, automation.heal_after_seconds, LONGEST_WAIT_SECONDS)
     if now < due:

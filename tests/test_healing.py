@@ -4,6 +4,9 @@ person; a failure that would recur (bad input, a bug) is left alone; a healed ru
 
 from __future__ import annotations
 
+import json
+import time
+
 import dagster as dg
 import pytest
 
@@ -191,3 +194,34 @@ def test_the_wait_doubles_up_to_the_longest():
         wait_before(0, 300, 3600)
     with pytest.raises(ValueError, match="heal_after_seconds: -1; expected >= 0 or None"):
         AutomationSpec(heal_after_seconds=-1)
+
+
+def test_a_settled_failure_is_remembered_in_the_cursor_and_not_looked_at_again(
+    readings_spec, resources, landing, tracking
+):
+    broken = definitions(readings_spec, resources, tracking, pipeline=failing_pipeline)
+    down = definitions(readings_spec, resources, UNREACHABLE)
+    working = definitions(readings_spec, resources, tracking)
+    sensor = working.get_sensor_def(healing_sensor_name_of(working))
+
+    def evaluate_with(cursor: str | None):
+        context = dg.build_sensor_context(instance=instance, definitions=working, cursor=cursor)
+        return sensor.evaluate_tick(context)
+
+    with dg.instance_for_test() as instance:
+        land_and_label(working, instance, landing, DAYS)
+        bug = failed_retrain(broken, instance)  # the pipeline cannot fit a text column: would recur
+        first = evaluate_with(None)
+        assert not first.run_requests
+        assert json.loads(first.cursor)["settled"][bug.run_id][1] == "settled"
+
+        outage = failed_retrain(down, instance)  # passing: healed unless the cursor says settled
+        (request,) = evaluate_with(first.cursor).run_requests
+        assert request.tags[HEALS_TAG] == outage.run_id
+        stored = json.loads(first.cursor)
+        stored["settled"][outage.run_id] = [time.time(), "settled"]
+        assert not evaluate_with(json.dumps(stored)).run_requests  # its logs are not read again
+
+        old = {"settled": {"gone": [time.time() - 3 * 24 * 3600, "gave up"]}}
+        beyond = evaluate_with(json.dumps(old))  # older than the two-day horizon: forgotten
+        assert "gone" not in json.loads(beyond.cursor)["settled"]
