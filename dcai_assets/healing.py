@@ -99,6 +99,11 @@ def healing_sensor_name(spec: DatasetSpec) -> str:
     return f"{spec.name}_healing_sensor"
 
 
+def healing_job_name(spec: DatasetSpec) -> str:
+    """The job healing runs show under in the UI (the sensor's own job)."""
+    return f"{spec.name}_heal"
+
+
 def build_healing_sensor(
     spec: DatasetSpec,
     automation: AutomationSpec,
@@ -108,9 +113,16 @@ def build_healing_sensor(
     """The sensor that re-runs ``spec``'s runs that failed for a passing reason (see the module)."""
     first = automation.heal_after_seconds or 0.0
 
+    job = dg.define_asset_job(
+        healing_job_name(spec),
+        selection=dg.AssetSelection.key_prefixes(spec.name),
+        description=f"What the healing sensor re-runs of {spec.name}: each run materializes only the "
+        "assets a failed run set out to and nobody has since.",
+    )
+
     @dg.sensor(
         name=healing_sensor_name(spec),
-        target=dg.AssetSelection.key_prefixes(spec.name),
+        job=job,
         minimum_interval_seconds=int(max(5, min(60, first))),
         default_status=automation.default_status,
         description=f"Re-runs {spec.name} runs that failed for a passing reason (a full disk, an "

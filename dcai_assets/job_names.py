@@ -11,10 +11,13 @@ from dcai_assets.definitions import (
     labeling_job_name,
     train_job_name,
 )
+from dcai_assets.healing import healing_job_name, healing_sensor_name
 
 __all__ = [
     "automation_sensor_name",
     "continuous_job_name",
+    "healing_job_name",
+    "healing_sensor_name",
     "importance_job_name",
     "ingest_and_label_job_name",
     "ingest_job_name",

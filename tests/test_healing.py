@@ -57,7 +57,10 @@ def healing_sensor_name_of(defs: dg.Definitions) -> str:
 
 
 def run(defs, instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_implicit_global_asset_job_def()
+    """The request run as the daemon would: in the sensor's job, named for the UI."""
+    sensor = defs.get_sensor_def(healing_sensor_name_of(defs))
+    assert sensor.job_name == "readings_heal"
+    job = defs.resolve_job_def(request.job_name or sensor.job_name)
     return job.execute_in_process(
         instance=instance,
         asset_selection=list(request.asset_selection),
