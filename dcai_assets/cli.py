@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from dcai_assets.assets.raw import load_raw_partition
-from dcai_assets.core.schema_inference import infer_schema
+from dcai_assets.core.schema_inference import infer_schema, undetermined_columns
 from dcai_assets.spec import DatasetSpec
 
 
@@ -99,6 +99,11 @@ def infer_command(args: argparse.Namespace) -> int:
             bounds = f" range=[{c.min:g}, {c.max:g}]({how['min']}/{how['max']})"
         drift = f" drift<={c.drift_threshold}" if c.reference is not None else " not drift-checked"
         print(f"  {c.name:<24} {c.dtype:<9} nulls<={c.max_null_fraction:<6g}{bounds}{extra}{drift}")
+    for name in undetermined_columns(pd.concat(frames.values(), ignore_index=True), spec.schema_overrides):
+        print(
+            f"  warning: `{name}` has no value in the reference window: its dtype is a guess "
+            f"(string); declare it, e.g. schema_overrides={{{name!r}: {{'dtype': 'float64'}}}}"
+        )
     return 0
 
 

@@ -215,7 +215,23 @@ def infer_schema(
         f"inferred from {len(frames)} reference partitions "
         f"({min(reference)} .. {max(reference)}, {len(whole):,} rows)"
     )
+    empty = undetermined_columns(whole, overrides)
+    if empty:
+        schema.note += (
+            "; no value in the window, dtype guessed as string (declare it in schema_overrides): "
+            + ", ".join(empty)
+        )
     return schema
+
+
+def undetermined_columns(whole: pd.DataFrame, overrides: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Columns with no value in the reference window and no declared dtype: their dtype is a
+    guess (string), and nothing about their values was learnt."""
+    return [
+        str(name)
+        for name in whole.columns
+        if whole[name].isna().all() and "dtype" not in overrides.get(str(name), {})
+    ]
 
 
 def _check_named_columns(
@@ -282,7 +298,7 @@ def _learn_column(
         col.max_null_fraction = round(min(1.0, max(worst * null_margin, worst + 0.05)), 4)
     if dtype in ("string", "bool"):
         uniques = s.dropna().astype(str).unique()
-        if dtype == "string" and len(uniques) <= max_categories and not is_key:
+        if dtype == "string" and 0 < len(uniques) <= max_categories and not is_key:
             col.allowed_values = sorted(uniques.tolist())
             inferred["allowed_values"] = "warn"
     elif dtype in ("int64", "float64") and not is_key:  # ids grow: no range, no drift

@@ -216,7 +216,9 @@ def test_factory_works_for_a_second_dataset_with_dynamic_batches_from_a_callable
         assert instance.get_materialized_partitions(dg.AssetKey(["orders", "validated_data"])) == {"batch_3"}
 
 
-def test_schema_infer_learns_rows_per_day_skips_the_label_and_marks_inferred_bounds(tmp_path, monkeypatch):
+def test_schema_infer_learns_rows_per_day_skips_the_label_and_marks_inferred_bounds(
+    tmp_path, monkeypatch, capsys
+):
     from dcai_assets.cli import main
     from dcai_assets.core.schema import TableSchema
 
@@ -227,7 +229,7 @@ def test_schema_infer_learns_rows_per_day_skips_the_label_and_marks_inferred_bou
         "from tests.conftest import sensor_readings\n"
         "def load(day):\n"
         "    frame = sensor_readings(day)\n"
-        "    return frame.assign(checked=['ok', None, None, None] * (len(frame) // 4))\n"
+        "    return frame.assign(checked=['ok', None, None, None] * (len(frame) // 4), coupon=None)\n"
         "SPEC = DatasetSpec(\n"
         "    name='weekly', source=CallableSource(load=load),\n"
         "    partitioning=DailyPartitions(start='2024-01-01'),\n"
@@ -240,6 +242,8 @@ def test_schema_infer_learns_rows_per_day_skips_the_label_and_marks_inferred_bou
     monkeypatch.chdir(tmp_path)
 
     assert main(["schema", "infer", "weekly_spec:SPEC"]) == 0
+    printed = capsys.readouterr().out
+    assert "warning: `coupon` has no value in the reference window: its dtype is a guess" in printed
 
     schema = TableSchema.load(tmp_path / "weekly.yaml")
     assert (schema.min_rows_per_day, schema.max_rows_per_day) == (100.0, 1000)  # 200 a day, -50%

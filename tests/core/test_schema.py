@@ -300,3 +300,19 @@ def test_the_label_column_gets_no_drift_profile_and_the_window_is_recorded(refer
     assert schema.reference_partitions == ["2024-01-01", "2024-01-02", "2024-01-03"]
     with pytest.raises(ValueError, match=r"label column.*'outcome'"):
         infer_schema(reference, label="outcome")
+
+
+def test_a_column_empty_in_the_whole_window_is_flagged_as_a_guess_and_learns_no_value_set(tmp_path):
+    from dcai_assets.core.reading import read_table_file
+
+    days = {}
+    for day in ("2024-01-01", "2024-01-02"):  # read as `schema infer` reads a CSV: every cell text
+        (tmp_path / f"{day}.csv").write_text("amount,coupon\n1.5,\n2.5,\n3.0,\n")
+        days[day] = read_table_file(tmp_path / f"{day}.csv", text_columns=None)
+    schema = infer_schema(days)
+    coupon = schema.column("coupon")
+    assert (coupon.dtype, coupon.max_null_fraction) == ("string", 1.0)
+    assert coupon.allowed_values is None  # an empty set would call every future value unseen
+    assert "dtype guessed as string (declare it in schema_overrides): coupon" in schema.note
+    declared = infer_schema(days, overrides={"coupon": {"dtype": "float64"}})
+    assert declared.column("coupon").dtype == "float64" and "guessed" not in declared.note
