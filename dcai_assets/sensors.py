@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from dcai_assets.assets.raw import RAW_DATA, raw_code_version
 from dcai_assets.assets.validated import schema_version
 from dcai_assets.core.reading import file_digest
 from dcai_assets.errors import DataInputError
@@ -23,6 +24,7 @@ from dcai_assets.spec import (
     DynamicPartitions,
     LandingDirectory,
     check_partition_key,
+    partition_order,
 )
 
 FILE_TAG = "dcai/file"
@@ -168,10 +170,13 @@ def build_landing_sensor(
         for problem in problems:  # reported once; the other files go on
             context.log.error(f"skipped: {problem}")
         cursor = store.save(tick, context.cursor)
-        version = schema_version(spec)
+        version, read = schema_version(spec), raw_code_version(spec)
         if not tick.first:
-            requests += _blocked_reruns(context, spec, pdef, tick, _cursor_schema(context.cursor), version)
-        cursor = _with_schema(cursor, version)
+            requests += _blocked_reruns(context, spec, pdef, tick, _cursor_value(context.cursor), version)
+            requested = {r.partition_key for r in requests}
+            rereads = _rereads(context, spec, pdef, tick, _cursor_value(context.cursor, READ_KEY), read)
+            requests += [r for r in rereads if r.partition_key not in requested]
+        cursor = _with_value(_with_value(cursor, version), read, READ_KEY)
         if not requests and not problems and not new_keys:
             return dg.SensorResult(skip_reason="no new or changed partitions", cursor=cursor)
         if isinstance(pdef, dg.DynamicPartitionsDefinition):
@@ -198,19 +203,54 @@ def build_landing_sensor(
 
 
 SCHEMA_KEY = "schema"  # in the cursor: the schema version the handled partitions were validated under
+READ_KEY = "read"  # in the cursor: raw_data's code version (the text columns) they were read with
 
 
-def _cursor_schema(cursor: str | None) -> str | None:
-    """The schema version a cursor records (None for a first tick or a cursor from before)."""
+def _cursor_value(cursor: str | None, key: str = SCHEMA_KEY) -> str | None:
+    """The version a cursor records under ``key`` (None for a first tick or a cursor from before)."""
     data = json.loads(cursor) if cursor else None
-    return data.get(SCHEMA_KEY) if isinstance(data, dict) else None
+    return data.get(key) if isinstance(data, dict) else None
 
 
-def _with_schema(cursor: str, version: str) -> str:
+def _with_value(cursor: str, version: str, key: str = SCHEMA_KEY) -> str:
     data = json.loads(cursor)
-    if data.get(SCHEMA_KEY) == version:
+    if data.get(key) == version:
         return cursor
-    return json.dumps({**data, SCHEMA_KEY: version})
+    return json.dumps({**data, key: version})
+
+
+def _rereads(
+    context: dg.SensorEvaluationContext,
+    spec: DatasetSpec,
+    pdef: dg.PartitionsDefinition,
+    tick: LandingTick,
+    before: str | None,
+    read: str,
+) -> list[dg.RunRequest]:
+    """After the schema declares other text columns (raw_data's code version ``before`` ->
+    ``read``), one ingest run per handled file whose raw partition is stored: it holds the earlier
+    read's values (``42`` for ``000042``), and validation refuses it until it is read again."""
+    from dcai_assets.automation import TRIGGER_TAG
+    from dcai_assets.partitions import asset_key
+
+    if before is None or before == read or not isinstance(spec.source, LandingDirectory):
+        return []
+    files = {Path(name).stem: name for name in tick.state["files"]}
+    stored = context.instance.get_materialized_partitions(asset_key(spec, RAW_DATA))
+    keys = [k for k in partition_order(list(files), spec.partitioning) if k in stored]
+    context.log.info(
+        f"the schema's text columns changed (raw_data {before} -> {read}): re-reading "
+        f"{len(keys)} stored partition(s)" + (f": {', '.join(keys[:10])}" if keys else "")
+    )
+    trigger = f"the schema's text columns changed (raw_data {before} -> {read}): re-reading the file"
+    return [
+        dg.RunRequest(
+            partition_key=key,
+            run_key=f"{spec.name}:{key}:{read}",
+            tags={TRIGGER_TAG: trigger, FILE_TAG: files[key]},
+        )
+        for key in keys
+    ]
 
 
 def blocked_partitions(

@@ -388,6 +388,45 @@ def test_a_schema_change_re_runs_each_blocked_day_once_and_no_other(readings_spe
         assert tick(readings_spec, instance, fixed.cursor).run_requests == []
 
 
+def test_declaring_a_column_as_text_re_reads_every_stored_day_once(readings_spec, landing, resources):
+    """Zero-padded codes were read as numbers (the schema said int64); the schema then declares
+    the column as text: the next tick re-runs each stored day once, saying why, and the codes are
+    then kept as written; later ticks request nothing more."""
+    import pandas as pd
+    import yaml
+
+    days = ["2024-01-10", "2024-01-11"]
+    for day in days:
+        frame = sensor_readings(day)
+        frame.assign(count=[f"{c:03d}" for c in frame["count"]]).to_csv(landing / f"{day}.csv", index=False)
+
+    def run(request) -> bool:
+        defs = dg.Definitions.merge(build_definitions(readings_spec), dg.Definitions(resources=resources))
+        job = defs.resolve_job_def(request.job_name)
+        key, tags = request.partition_key, request.tags
+        result = job.execute_in_process(instance=instance, partition_key=key, tags=tags, raise_on_error=False)
+        return result.success
+
+    with dg.instance_for_test() as instance:
+        first = tick(readings_spec, instance)
+        assert all(run(r) for r in first.run_requests) and len(first.run_requests) == 2
+        assert tick(readings_spec, instance, first.cursor).run_requests == []
+
+        schema = yaml.safe_load(readings_spec.schema_path.read_text())
+        count = next(c for c in schema["columns"] if c["name"] == "count")
+        count.update(dtype="string", min=None, max=None)
+        readings_spec.schema_path.write_text(yaml.safe_dump(schema, sort_keys=False))
+        changed = tick(readings_spec, instance, first.cursor)
+        assert [r.partition_key for r in changed.run_requests] == days
+        trigger = changed.run_requests[0].tags["dcai/trigger"]
+        assert trigger.startswith("the schema's text columns changed (raw_data raw-v2-")
+        assert trigger.endswith("re-reading the file")
+        assert all(run(r) for r in changed.run_requests)
+        lake = pd.read_parquet(landing.parent / "lake" / "readings" / "validated_data" / f"{days[0]}.parquet")
+        assert lake["count"].str.len().eq(3).all()  # '007' as written
+        assert tick(readings_spec, instance, changed.cursor).run_requests == []
+
+
 def test_the_first_tick_records_the_schema_and_re_runs_nothing(readings_spec, landing):
     write_day(landing, "2024-01-10")
     with dg.instance_for_test() as instance:
