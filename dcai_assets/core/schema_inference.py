@@ -211,17 +211,21 @@ def infer_schema(
     _set_row_bounds(schema, reference, spans, row_margin)
     _set_drift_thresholds(schema, frames)
     _apply_table_overrides(schema, table_overrides)
-    schema.note = (
-        f"inferred from {len(frames)} reference partitions "
-        f"({min(reference)} .. {max(reference)}, {len(whole):,} rows)"
-    )
+    schema.note = _note(reference, whole, overrides)
+    return schema
+
+
+def _note(
+    reference: Mapping[str, pd.DataFrame], whole: pd.DataFrame, overrides: Mapping[str, Mapping[str, Any]]
+) -> str:
+    """The schema file's note: the window it was inferred from, and the columns whose dtype is a guess."""
+    window = f"{min(reference)} .. {max(reference)}, {len(whole):,} rows"
+    note = f"inferred from {len(reference)} reference partitions ({window})"
     empty = undetermined_columns(whole, overrides)
     if empty:
-        schema.note += (
-            "; no value in the window, dtype guessed as string (declare it in schema_overrides): "
-            + ", ".join(empty)
-        )
-    return schema
+        note += "; no value in the window, dtype guessed as string (declare it in schema_overrides): "
+        note += ", ".join(empty)
+    return note
 
 
 def undetermined_columns(whole: pd.DataFrame, overrides: Mapping[str, Mapping[str, Any]]) -> list[str]:
