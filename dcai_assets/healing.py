@@ -216,7 +216,10 @@ def _heal(instance, root, planned, automation: AutomationSpec, now: float, run_t
     if any(not r.dagster_run.is_finished for r in chain):
         return None, None  # a healing run is on its way
     last = chain[-1] if chain else root
-    cause = passing_cause(error_chain(_step_error(instance, last.dagster_run.run_id)))
+    error = _step_error(instance, last.dagster_run.run_id)
+    if error is None:
+        return None, None  # its process died: Dagster's run retries' (not settled: a retry may fail)
+    cause = passing_cause(error_chain(error))
     if cause is None:
         return None, SETTLED  # it would recur
     attempt, attempts = len(chain) + 1, automation.heal_attempts

@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from dcai_assets.assets.raw import RAW_DATA, raw_code_version
+from dcai_assets.assets.raw import RAW_DATA, raw_code_version, reads_csv, schema_text_columns
 from dcai_assets.assets.validated import schema_version
 from dcai_assets.core.reading import file_digest
 from dcai_assets.errors import DataInputError
@@ -171,12 +171,16 @@ def build_landing_sensor(
             context.log.error(f"skipped: {problem}")
         cursor = store.save(tick, context.cursor)
         version, read = schema_version(spec), raw_code_version(spec)
+        read_before = _cursor_value(context.cursor, READ_KEY)
+        if not schema_text_columns(spec)[0]:  # unreadable (mid-edit): the reads stand as they are
+            read = read_before
         if not tick.first:
             requests += _blocked_reruns(context, spec, pdef, tick, _cursor_value(context.cursor), version)
             requested = {r.partition_key for r in requests}
-            rereads = _rereads(context, spec, pdef, tick, _cursor_value(context.cursor, READ_KEY), read)
+            rereads = _rereads(context, spec, pdef, tick, read_before, read)
             requests += [r for r in rereads if r.partition_key not in requested]
-        cursor = _with_value(_with_value(cursor, version), read, READ_KEY)
+        cursor = _with_value(cursor, version)
+        cursor = cursor if read is None else _with_value(cursor, read, READ_KEY)
         if not requests and not problems and not new_keys:
             return dg.SensorResult(skip_reason="no new or changed partitions", cursor=cursor)
         if isinstance(pdef, dg.DynamicPartitionsDefinition):
@@ -225,7 +229,7 @@ def _rereads(
     pdef: dg.PartitionsDefinition,
     tick: LandingTick,
     before: str | None,
-    read: str,
+    read: str | None,
 ) -> list[dg.RunRequest]:
     """After the schema declares other text columns (raw_data's code version ``before`` ->
     ``read``), one ingest run per handled file whose raw partition is stored: it holds the earlier
@@ -233,11 +237,17 @@ def _rereads(
     from dcai_assets.automation import TRIGGER_TAG
     from dcai_assets.partitions import asset_key
 
-    if before is None or before == read or not isinstance(spec.source, LandingDirectory):
+    if before is None or read is None or before == read or not reads_csv(spec):
         return []
-    files = {Path(name).stem: name for name in tick.state["files"]}
-    stored = context.instance.get_materialized_partitions(asset_key(spec, RAW_DATA))
-    keys = [k for k in partition_order(list(files), spec.partitioning) if k in stored]
+    files = {Path(name).stem: name for name in tick.state["files"] if name.lower().endswith(".csv")}
+    raw_key = asset_key(spec, RAW_DATA)
+    stored = context.instance.get_materialized_partitions(raw_key)
+    existing = set(pdef.get_partition_keys(dynamic_partitions_store=context.instance))
+    keys = [k for k in partition_order(list(files), spec.partitioning) if k in stored and k in existing]
+    # Unique per state of the stored reads, so a later change back and forth re-reads again.
+    records = context.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=raw_key), limit=1)
+    latest = records.records
+    state = latest[0].storage_id if latest else 0
     context.log.info(
         f"the schema's text columns changed (raw_data {before} -> {read}): re-reading "
         f"{len(keys)} stored partition(s)" + (f": {', '.join(keys[:10])}" if keys else "")
@@ -246,7 +256,7 @@ def _rereads(
     return [
         dg.RunRequest(
             partition_key=key,
-            run_key=f"{spec.name}:{key}:{read}",
+            run_key=f"{spec.name}:{key}:{read}:{state}",
             tags={TRIGGER_TAG: trigger, FILE_TAG: files[key]},
         )
         for key in keys

@@ -225,6 +225,14 @@ def test_a_settled_failure_is_remembered_in_the_cursor_and_not_looked_at_again(
         stored["settled"][outage.run_id] = [time.time(), "settled"]
         assert not evaluate_with(json.dumps(stored)).run_requests  # its logs are not read again
 
+        # A run whose process died (no step failed) is Dagster's run retries' to start again; a
+        # retry may still fail for a passing reason, so it is never settled.
+        crashed = instance.create_run_for_job(
+            working.resolve_job_def("readings_train"), asset_selection=frozenset({MODEL})
+        )
+        instance.report_run_failed(crashed)
+        assert crashed.run_id not in json.loads(evaluate_with(first.cursor).cursor)["settled"]
+
         old = {"settled": {"gone": [time.time() - 3 * 24 * 3600, "gave up"]}}
         beyond = evaluate_with(json.dumps(old))  # older than the two-day horizon: forgotten
         assert "gone" not in json.loads(beyond.cursor)["settled"]

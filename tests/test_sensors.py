@@ -426,6 +426,14 @@ def test_declaring_a_column_as_text_re_reads_every_stored_day_once(readings_spec
         assert lake["count"].str.len().eq(3).all()  # '007' as written
         assert tick(readings_spec, instance, changed.cursor).run_requests == []
 
+        text = readings_spec.schema_path.read_text()
+        readings_spec.schema_path.write_text(text + "\nnot: [valid")  # a typo mid-edit
+        broken = tick(readings_spec, instance, changed.cursor)
+        assert broken.run_requests == []  # nothing is said of the text columns: nothing re-read
+        assert json.loads(broken.cursor)["read"] == json.loads(changed.cursor)["read"]
+        readings_spec.schema_path.write_text(text)
+        assert tick(readings_spec, instance, broken.cursor).run_requests == []
+
 
 def test_the_first_tick_records_the_schema_and_re_runs_nothing(readings_spec, landing):
     write_day(landing, "2024-01-10")

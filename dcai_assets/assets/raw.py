@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import yaml
 
 from dcai_assets.assets.ranged import PartitionOutput, backfill_policy, emit_partitions, is_ranged
 from dcai_assets.core.reading import file_digest, find_partition_file, frame_digest, read_table_file
@@ -60,13 +61,25 @@ def csv_text_columns(spec: DatasetSpec) -> TextColumns:
     """The columns the spec's schema file declares as text, which a CSV partition is read with;
     None (read all as text) without a readable schema file (validation then says what is wrong
     with it)."""
+    readable, columns = schema_text_columns(spec)
+    return columns if readable else None
+
+
+def schema_text_columns(spec: DatasetSpec) -> tuple[bool, TextColumns]:
+    """(False, None) when the schema file exists but cannot be read (a typo mid-edit): nothing
+    can be said of its text columns; else (True, its text columns, or None without a file)."""
     path = Path(spec.schema_path) if spec.schema_path else None
     if path is None or not path.is_file():
-        return None
+        return True, None
     try:
-        return sorted(c.name for c in TableSchema.load(path).columns if c.dtype == "string")
-    except ValueError:
-        return None
+        return True, sorted(c.name for c in TableSchema.load(path).columns if c.dtype == "string")
+    except (ValueError, yaml.YAMLError):  # validation names the file and what is wrong
+        return False, None
+
+
+def reads_csv(spec: DatasetSpec) -> bool:
+    """The spec's partitions may be CSV files, whose text columns the schema decides."""
+    return isinstance(spec.source, LandingDirectory) and ".csv" in spec.source.suffixes
 
 
 def read_as_text(columns: TextColumns) -> list[str] | str:
@@ -78,7 +91,7 @@ def raw_code_version(spec: DatasetSpec) -> str:
     """``raw-v2``, and for a landing directory the columns its CSV files are read as text with:
     re-declaring a column as text in the schema marks the raw partitions stale (they hold the
     values as typed by the earlier read, e.g. ``42`` for ``000042``)."""
-    if not isinstance(spec.source, LandingDirectory):
+    if not reads_csv(spec):
         return "raw-v2"
     text = json.dumps(read_as_text(csv_text_columns(spec)))
     return f"raw-v2-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

@@ -22,7 +22,7 @@ from dcai_assets.assets.ranged import (
     emit_partitions,
     is_ranged,
 )
-from dcai_assets.assets.raw import RAW_DATA, READ_AS_TEXT, csv_text_columns, read_as_text
+from dcai_assets.assets.raw import RAW_DATA, READ_AS_TEXT, read_as_text, schema_text_columns
 from dcai_assets.core.conformance import REASON_COLUMN, Conformance, conform, quarantine_reason_counts
 from dcai_assets.core.drift import ColumnDrift, drift_report, partition_profile
 from dcai_assets.core.expectations import SuiteResult, run_suite
@@ -208,7 +208,10 @@ def check_raw_read_as_the_schema_says(
     """A DataInputError naming the partition and columns when a stored raw partition was read
     from its CSV with other text columns than the schema now declares: validating it would keep
     the earlier read's values (``42`` for ``000042``). Re-materializing its raw data re-reads it."""
-    current = read_as_text(csv_text_columns(spec))
+    readable, columns = schema_text_columns(spec)
+    if not readable:
+        return  # the schema file cannot be read: validation says so, naming it
+    current = read_as_text(columns)
     raw_key = asset_key(spec, RAW_DATA)
     for key in keys:
         records = instance.fetch_materializations(
@@ -228,9 +231,13 @@ def check_raw_read_as_the_schema_says(
             if isinstance(recorded, list) and isinstance(current, list)
             else []
         )
+        how = (
+            "by an earlier version of dcai_assets, which did not record its text columns"
+            if recorded == "not recorded"
+            else f"with text columns {recorded}"
+        )
         raise DataInputError(
-            f"the stored {RAW_DATA} was read from its CSV with text columns {recorded}, but the "
-            f"schema now declares {current}"
+            f"the stored {RAW_DATA} was read from its CSV {how}, but the schema now declares {current}"
             + (f" (changed: {', '.join(f'`{c}`' for c in changed)})" if changed else "")
             + ": its values keep the earlier read's typing (e.g. 000042 read as the number 42)",
             expected=f"{RAW_DATA} read with the text columns the schema declares",
